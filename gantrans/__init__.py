@@ -1,0 +1,71 @@
+"""gantrans: GAN image-to-image translation (CycleGAN, pix2pix, ...) as a CLI and a Python engine.
+
+    import gantrans
+    model = gantrans.load("model.safetensors")          # path, bundled name, or hf://org/repo
+    out = model.translate(Image.open("horse.jpg"))       # PIL in, PIL out, same size
+
+Heavy modules (torch) are imported on first use, so `import gantrans` stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Sequence
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from gantrans.engine.translator import Translator
+
+
+def build(
+    arch: str,
+    *,
+    directions: Sequence[str] = ("a2b", "b2a"),
+    domains: Sequence[str] = ("A", "B"),
+    seed: int = 0,
+    init: str = "normal",
+    size: int = 256,
+    device: str = "cpu",
+    precision: str = "auto",
+    **config: Any,
+) -> "Translator":
+    """A generator model with fresh (seeded) weights, e.g. `build("resnet_9blocks", ngf=32)`.
+
+    `directions` picks the generators: a2b -> G_A, b2a -> G_B. `config` overrides the
+    architecture's config fields (input_nc, output_nc, ngf, norm, dropout, ...).
+    """
+    import torch
+
+    from gantrans.engine.translator import DIRECTIONS, Translator
+    from gantrans.io.checkpoint import DEFAULT_PREPROCESS, Checkpoint
+    from gantrans.models.layers import init_weights
+    from gantrans.models.registry import build_network, get_spec, make_config
+
+    spec = get_spec(arch)
+    if spec.role != "generator":
+        raise ValueError(f"{arch} is a {spec.role}; build() makes translation models (generators)")
+    unknown = [d for d in directions if d not in DIRECTIONS]
+    if unknown or not directions:
+        raise ValueError(f"directions must be a non-empty subset of {list(DIRECTIONS)}, got {list(directions)}")
+    cfg = make_config(arch, config)
+    gen = torch.Generator().manual_seed(seed)
+    networks = {}
+    for d in directions:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))
+            networks[DIRECTIONS[d]] = init_weights(build_network(arch, cfg), init)
+    preprocess = dict(DEFAULT_PREPROCESS, size=size)
+    ckpt = Checkpoint(arch=arch, config=cfg, networks=networks, domains=list(domains), preprocess=preprocess)
+    return Translator(ckpt, device=device, precision=precision)
+
+
+def load(ref: str, device: str = "auto", precision: str = "auto") -> "Translator":
+    """Load a translation model from a path, a bundled name (weights/) or `hf://org/repo[/file][@rev]`."""
+    from gantrans.engine.translator import Translator
+    from gantrans.io.checkpoint import load_checkpoint
+    from gantrans.io.hub import resolve
+
+    return Translator(load_checkpoint(resolve(ref)), device=device, precision=precision)
+
+
+__all__ = ["__version__", "build", "load"]

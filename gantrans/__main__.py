@@ -1,0 +1,3 @@
+from gantrans.cli.main import main
+
+main()

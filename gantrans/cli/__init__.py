@@ -1,0 +1,1 @@
+"""Command-line interface (Typer). Heavy imports (torch) happen inside command bodies only."""

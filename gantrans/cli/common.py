@@ -1,0 +1,66 @@
+"""Shared CLI pieces: option aliases, the stderr console, and error -> exit code mapping."""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from typing import Annotated, Iterator, NoReturn
+
+import typer
+from rich.console import Console
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+ModelOpt = Annotated[
+    str | None,
+    typer.Option("--model", "-m", help="Checkpoint path, run directory, bundled name, or hf://org/repo[/file][@rev]."),
+]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto | cpu | cuda | cuda:N | mps.")]
+PrecisionOpt = Annotated[str, typer.Option("--precision", help="auto | fp32 | bf16 | fp16 (auto: fp16 on CUDA, fp32 elsewhere).")]
+BatchOpt = Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Images per forward pass.")]
+WorkersOpt = Annotated[int, typer.Option("--workers", min=0, help="Threads decoding/encoding in parallel with compute (0: inline).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object per item on stdout.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors on stderr.")]
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    err.print(f"[red]error:[/red] {message}", markup=True) if err.is_terminal else print(f"error: {message}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def debug() -> bool:
+    return os.environ.get("GANTRANS_DEBUG", "") not in ("", "0")
+
+
+@contextmanager
+def handle_errors() -> Iterator[None]:
+    """Known failures become one line on stderr and an exit code; GANTRANS_DEBUG=1 shows tracebacks."""
+    from gantrans.io.hub import ModelNotFoundError
+
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except ModelNotFoundError as e:
+        if debug():
+            raise
+        fail(str(e), EXIT_USAGE)
+    except Exception as e:
+        if debug():
+            raise
+        # Checkpoint/device/direction/option errors are ValueErrors with a message meant for users.
+        from gantrans.engine.device import DeviceError
+        from gantrans.engine.translator import DirectionError
+        from gantrans.io.checkpoint import CheckpointError
+
+        if isinstance(e, CheckpointError):
+            fail(str(e), EXIT_FAILED)
+        if isinstance(e, (DeviceError, DirectionError, ValueError)):
+            fail(str(e), EXIT_USAGE)
+        fail(f"{type(e).__name__}: {e} (set GANTRANS_DEBUG=1 for a traceback)", EXIT_FAILED)

@@ -1,0 +1,37 @@
+"""The `gantrans` command."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from gantrans import __version__
+from gantrans.cli.translate import translate
+
+app = typer.Typer(
+    name="gantrans",
+    help="GAN image-to-image translation: translate folders of images, train your own models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.command("translate", no_args_is_help=True)(translate)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"gantrans {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+) -> None:
+    """GAN image-to-image translation."""
+
+
+def main() -> None:
+    app()

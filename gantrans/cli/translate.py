@@ -1,0 +1,139 @@
+"""`gantrans translate`: files, folders, globs or stdin through a generator, at each image's own size."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from gantrans.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    BatchOpt,
+    DeviceOpt,
+    JsonOpt,
+    ModelOpt,
+    PrecisionOpt,
+    QuietOpt,
+    WorkersOpt,
+    err,
+    fail,
+    handle_errors,
+)
+
+
+def translate(
+    inputs: Annotated[Optional[list[str]], typer.Argument(help="Image files, folders (recursive), globs, or - for stdin.", show_default=False)] = None,
+    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Output folder (mirrors input folders), or - for PNG bytes on stdout.")] = None,
+    model: ModelOpt = None,
+    from_list: Annotated[Optional[str], typer.Option("--from-list", help="Read input paths from FILE, one per line (- for stdin).")] = None,
+    direction: Annotated[str, typer.Option("--direction", "-d", help="a2b (G_A) or b2a (G_B).")] = "a2b",
+    batch_size: BatchOpt = 4,
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "auto",
+    workers: WorkersOpt = 2,
+    size: Annotated[Optional[int], typer.Option("--size", min=1, help="Resize the shorter side to N first (default: keep the input size).")] = None,
+    tile: Annotated[Optional[int], typer.Option("--tile", min=1, help="Process images larger than N pixels in N x N tiles (bounded memory).")] = None,
+    tile_overlap: Annotated[int, typer.Option("--tile-overlap", min=0, help="Overlap between tiles, blended linearly.")] = 32,
+    suffix: Annotated[str, typer.Option("--suffix", help="Appended to each output's stem.")] = "",
+    ext: Annotated[str, typer.Option("--ext", help="auto (keep png/jpg/webp, else png) | png | jpg | webp.")] = "auto",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (default: skip them).")] = False,
+    max_pixels: Annotated[int, typer.Option("--max-pixels", min=1, help="Refuse images declaring more pixels than this.")] = 178_956_970,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Translate images with a generator; each output has its input's size.
+
+    Examples:\n
+      gantrans translate photos/ -m horse2zebra.safetensors -o out/\n
+      cat in.png | gantrans translate - -m model.safetensors -o - > out.png
+    """
+    with handle_errors():
+        specs = list(inputs or [])
+        if from_list is not None:
+            text = sys.stdin.read() if from_list == "-" else _read_list(from_list)
+            specs += [line.strip() for line in text.splitlines() if line.strip()]
+        if not specs:
+            fail("no inputs given (pass files, folders, globs, - or --from-list)")
+        if "-" in specs and from_list == "-":
+            fail("stdin cannot hold both an image (-) and the --from-list")
+        if output is None:
+            fail("missing -o/--output: an output folder, or - for stdout")
+        to_stdout = output == "-"
+        if to_stdout and (len(specs) != 1 or (specs[0] != "-" and not Path(specs[0]).is_file())):
+            fail("-o - writes one image to stdout: give exactly one input file or -")
+
+        from gantrans.engine.batch import BatchOptions, ItemResult, collect_inputs, translate_items
+
+        opts = BatchOptions(
+            direction=direction, batch_size=batch_size, size=size, tile=tile, tile_overlap=tile_overlap,
+            suffix=suffix, ext=ext, overwrite=overwrite, workers=workers, max_pixels=max_pixels,
+        )  # fmt: skip
+        outdir = None if to_stdout else Path(output)
+        stdin_bytes = sys.stdin.buffer.read() if "-" in specs else None
+        items = collect_inputs(specs, exclude=outdir, stdin=stdin_bytes)
+        if not items:
+            fail("no image files found in the given inputs")
+
+        import gantrans
+        from gantrans.io.hub import resolve
+
+        path = resolve(model)
+        translator = gantrans.load(str(path), device=device, precision=precision)
+        translator.generator(direction)
+        if not quiet:
+            print(f"gantrans: {path.name} ({translator.arch}, {direction}) {translator.describe()}", file=sys.stderr)
+
+        progress = _progress(len(items)) if (err.is_terminal and not quiet and not json_out) else None
+        sink = sys.stdout.buffer if to_stdout else None
+        dev = str(translator.device)
+
+        def on_result(r: ItemResult) -> None:
+            if r.status == "failed":
+                print(f"error: {r.input}: {r.message}", file=sys.stderr)
+            elif not quiet:
+                for note in r.notes:
+                    print(f"note: {r.input}: {note}", file=sys.stderr)
+            if json_out and not to_stdout:
+                row = {"input": r.input, "output": r.output, "status": r.status, "size": r.size, "ms": r.ms, "device": dev}
+                if r.message:
+                    row["message"] = r.message
+                print(json.dumps(row), flush=True)
+            elif r.status == "ok" and not to_stdout:
+                print(r.output, flush=True)
+            if progress is not None:
+                progress[0].advance(progress[1])
+
+        t0 = time.perf_counter()
+        try:
+            if progress is not None:
+                progress[0].start()
+            summary = translate_items(translator, items, outdir, opts, sink=sink, on_result=on_result)
+        finally:
+            if progress is not None:
+                progress[0].stop()
+        if not quiet or summary.failed:
+            print(
+                f"translated {summary.ok}, skipped {summary.skipped} (existing), failed {summary.failed} "
+                f"in {time.perf_counter() - t0:.1f} s",
+                file=sys.stderr,
+            )
+        raise typer.Exit(EXIT_FAILED if summary.failed else EXIT_OK)
+
+
+def _read_list(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError as e:
+        fail(f"--from-list {path}: {e.strerror}")
+
+
+def _progress(total: int):  # -> (Progress, task id)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    p = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err, transient=True)
+    return p, p.add_task("translating", total=total)

@@ -1,0 +1,1 @@
+"""Engine: plain typed functions over models and io; no CLI imports (progress via callbacks)."""

@@ -1,0 +1,1 @@
+"""Input/output: images, checkpoints, model references."""

@@ -1,0 +1,213 @@
+"""Self-describing safetensors checkpoints.
+
+One file holds every network inference needs, each under a prefix (`G_A.`, `G_B.`, ...), and a
+header whose metadata (str -> str) describes how to rebuild them:
+
+    format          "gantrans"
+    format_version  "1"
+    arch            registry name, e.g. "resnet_9blocks"
+    config          JSON of the architecture config dataclass
+    networks        JSON list of prefixes, e.g. ["G_A", "G_B"]
+    domains         JSON list of domain names, e.g. ["A", "B"]
+    preprocess      JSON: {"size": training crop size, "mean": [...], "std": [...]}
+    gantrans_version
+    provenance      JSON (optional: source file, sha256, command, ...)
+    license         (optional)
+
+No pickle is involved: tensors are raw buffers, metadata is JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from gantrans.models.registry import build_network, config_to_dict, get_spec, make_config
+
+FORMAT = "gantrans"
+FORMAT_VERSION = "1"
+DEFAULT_PREPROCESS = {"size": 256, "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}
+PICKLE_SUFFIXES = (".pth", ".pt", ".ckpt", ".pkl", ".pickle", ".bin", ".tar")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is unreadable or does not match its own description."""
+
+
+@dataclass
+class Checkpoint:
+    arch: str
+    config: Any
+    networks: dict[str, nn.Module]
+    domains: list[str] = field(default_factory=lambda: ["A", "B"])
+    preprocess: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_PREPROCESS))
+    provenance: dict[str, Any] = field(default_factory=dict)
+    license: str | None = None
+    version: str = ""
+
+
+def _version() -> str:
+    from gantrans import __version__
+
+    return __version__
+
+
+def save_checkpoint(ckpt: Checkpoint, path: str | os.PathLike) -> Path:
+    """Write `ckpt` atomically (temp file + rename) as one safetensors file."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    tensors: dict[str, torch.Tensor] = {}
+    for prefix, net in ckpt.networks.items():
+        for key, value in net.state_dict().items():
+            # contiguous clones: safetensors refuses shared or strided storage
+            tensors[f"{prefix}.{key}"] = value.detach().to("cpu").contiguous().clone()
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "arch": ckpt.arch,
+        "config": json.dumps(config_to_dict(ckpt.config), sort_keys=True),
+        "networks": json.dumps(list(ckpt.networks)),
+        "domains": json.dumps(list(ckpt.domains)),
+        "preprocess": json.dumps(ckpt.preprocess, sort_keys=True),
+        "gantrans_version": _version(),
+    }
+    if ckpt.provenance:
+        meta["provenance"] = json.dumps(ckpt.provenance, sort_keys=True)
+    if ckpt.license:
+        meta["license"] = ckpt.license
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=meta)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The header metadata of a gantrans checkpoint, validated; tensors are not read."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        raise CheckpointError(
+            f"{path} is a pickled PyTorch file; gantrans only loads .safetensors. "
+            f"Convert it first: gantrans convert {path} -o {path.with_suffix('.safetensors').name} --from cyclegan|pix2pix|..."
+        )
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such file") from None
+    except Exception as e:
+        raise CheckpointError(f"{path} is not a valid safetensors file ({e})") from None
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path} has no gantrans metadata (format={meta.get('format')!r}); "
+            "official checkpoints must be converted with `gantrans convert`"
+        )
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format version {meta.get('format_version')!r}; "
+            f"this gantrans reads version {FORMAT_VERSION} (upgrade gantrans?)"
+        )
+    for key in ("arch", "config", "networks"):
+        if key not in meta:
+            raise CheckpointError(f"{path}: metadata lacks {key!r}")
+    return meta
+
+
+def _json(meta: dict[str, str], key: str, default: Any, path: Path) -> Any:
+    if key not in meta:
+        return default
+    try:
+        return json.loads(meta[key])
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{path}: metadata {key!r} is not valid JSON ({e})") from None
+
+
+def load_checkpoint(path: str | os.PathLike, check_finite: bool = True) -> Checkpoint:
+    """Rebuild every network from the file alone and load its weights strictly (on CPU)."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    meta = read_metadata(path)
+    arch = meta["arch"]
+    try:
+        get_spec(arch)
+    except KeyError as e:
+        raise CheckpointError(f"{path}: {e.args[0]}") from None
+    config_dict = _json(meta, "config", {}, path)
+    try:
+        config = make_config(arch, config_dict)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: bad {arch} config {config_dict}: {e}") from None
+    prefixes = _json(meta, "networks", [], path)
+    if not prefixes or not all(isinstance(p, str) and p for p in prefixes):
+        raise CheckpointError(f"{path}: metadata 'networks' must be a non-empty list of names")
+    try:
+        tensors = load_file(str(path))
+    except Exception as e:
+        raise CheckpointError(f"{path}: cannot read tensors ({e})") from None
+    networks: dict[str, nn.Module] = {}
+    claimed: set[str] = set()
+    for prefix in prefixes:
+        net = build_network(arch, config)
+        own = {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+        claimed.update(f"{prefix}.{k}" for k in own)
+        _load_strict(net, own, f"{path} [{prefix}, arch={arch}, config={json.dumps(config_dict, sort_keys=True)}]")
+        networks[prefix] = net
+    stray = sorted(set(tensors) - claimed)
+    if stray:
+        raise CheckpointError(f"{path}: tensors belong to no listed network: {_short(stray)}")
+    if check_finite:
+        bad = [k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+        if bad:
+            raise CheckpointError(f"{path}: NaN or Inf values in {_short(bad)}")
+    return Checkpoint(
+        arch=arch,
+        config=config,
+        networks=networks,
+        domains=list(_json(meta, "domains", ["A", "B"], path)),
+        preprocess=dict(_json(meta, "preprocess", DEFAULT_PREPROCESS, path)),
+        provenance=dict(_json(meta, "provenance", {}, path)),
+        license=meta.get("license"),
+        version=meta.get("gantrans_version", ""),
+    )
+
+
+def _short(keys: list[str], n: int = 8) -> str:
+    more = f" ... (+{len(keys) - n} more)" if len(keys) > n else ""
+    return ", ".join(keys[:n]) + more
+
+
+def _load_strict(net: nn.Module, state: dict[str, torch.Tensor], where: str) -> None:
+    expected = net.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    misshaped = sorted(
+        f"{k} {tuple(state[k].shape)} != {tuple(expected[k].shape)}"
+        for k in set(state) & set(expected)
+        if state[k].shape != expected[k].shape
+    )
+    if missing or unexpected or misshaped:
+        parts = []
+        if missing:
+            parts.append(f"missing keys: {_short(missing)}")
+        if unexpected:
+            parts.append(f"unexpected keys: {_short(unexpected)}")
+        if misshaped:
+            parts.append(f"mis-shaped keys (file != model): {_short(misshaped)}")
+        raise CheckpointError(f"{where}: weights do not match the architecture; " + "; ".join(parts))
+    net.load_state_dict(state, strict=True)

@@ -1,0 +1,66 @@
+"""Building blocks shared by the CycleGAN/pix2pix networks (norm choice, weight init)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+NORMS = ("instance", "batch", "none")
+
+
+def norm_factory(norm: str) -> Callable[[int], nn.Module]:
+    """Norm layer constructor, as the official `get_norm_layer`.
+
+    "none" still yields an Identity module so that Sequential indices (and thus state-dict keys)
+    stay those of the official networks.
+    """
+    if norm == "batch":
+        return lambda c: nn.BatchNorm2d(c, affine=True, track_running_stats=True)
+    if norm == "instance":
+        return lambda c: nn.InstanceNorm2d(c, affine=False, track_running_stats=False)
+    if norm == "none":
+        return lambda c: nn.Identity()
+    raise ValueError(f"unknown norm {norm!r}; choose one of {', '.join(NORMS)}")
+
+
+def conv_bias(norm: str) -> bool:
+    # Official quirk: convolutions carry a bias only with instance norm (not with batch or none).
+    return norm == "instance"
+
+
+def check_channels(name: str, value: int) -> None:
+    if value not in (1, 3):
+        raise ValueError(f"{name} must be 1 or 3, got {value}")
+
+
+def check_positive(name: str, value: int) -> None:
+    if not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+INIT_TYPES = ("normal", "xavier", "kaiming", "orthogonal")
+
+
+@torch.no_grad()
+def init_weights(net: nn.Module, init_type: str = "normal", gain: float = 0.02) -> nn.Module:
+    """Initialise conv/linear weights as the official `init_weights` (normal(0, 0.02) by default)."""
+    if init_type not in INIT_TYPES:
+        raise ValueError(f"unknown init {init_type!r}; choose one of {', '.join(INIT_TYPES)}")
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            if init_type == "normal":
+                nn.init.normal_(m.weight, 0.0, gain)
+            elif init_type == "xavier":
+                nn.init.xavier_normal_(m.weight, gain=gain)
+            elif init_type == "kaiming":
+                nn.init.kaiming_normal_(m.weight, a=0, mode="fan_in")
+            else:
+                nn.init.orthogonal_(m.weight, gain=gain)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, gain)
+            nn.init.zeros_(m.bias)
+    return net

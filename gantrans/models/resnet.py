@@ -1,0 +1,110 @@
+"""ResNet generator of CycleGAN (Johnson et al. style), layer for layer as the official code.
+
+Layout (keys `model.N.*` as official): reflect-pad 3, conv7 + norm + ReLU, two stride-2 conv3
+downsamples, n_blocks residual blocks at 4*ngf, two transposed-conv upsamples, reflect-pad 3,
+conv7, tanh. Input height and width must be multiples of 4.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from gantrans.models.layers import NORMS, check_channels, check_positive, conv_bias, norm_factory
+from gantrans.models.registry import ArchSpec, register
+
+PADDINGS = ("reflect", "replicate", "zero")
+
+
+@dataclass(frozen=True)
+class ResnetConfig:
+    input_nc: int = 3
+    output_nc: int = 3
+    ngf: int = 64
+    norm: str = "instance"
+    dropout: bool = False
+    n_blocks: int = 9
+    padding_type: str = "reflect"
+
+    def __post_init__(self) -> None:
+        check_channels("input_nc", self.input_nc)
+        check_channels("output_nc", self.output_nc)
+        check_positive("ngf", self.ngf)
+        if not isinstance(self.n_blocks, int) or self.n_blocks < 0:
+            raise ValueError(f"n_blocks must be >= 0, got {self.n_blocks!r}")
+        if self.norm not in NORMS:
+            raise ValueError(f"norm must be one of {', '.join(NORMS)}, got {self.norm!r}")
+        if self.padding_type not in PADDINGS:
+            raise ValueError(f"padding_type must be one of {', '.join(PADDINGS)}")
+
+
+def _pad(padding_type: str) -> tuple[list[nn.Module], int]:
+    if padding_type == "reflect":
+        return [nn.ReflectionPad2d(1)], 0
+    if padding_type == "replicate":
+        return [nn.ReplicationPad2d(1)], 0
+    return [], 1
+
+
+class ResnetBlock(nn.Module):
+    """x + [pad, conv3, norm, ReLU, (dropout 0.5), pad, conv3, norm](x); keys `conv_block.N.*`."""
+
+    def __init__(self, dim: int, padding_type: str, norm: str, dropout: bool) -> None:
+        super().__init__()
+        norm_layer, bias = norm_factory(norm), conv_bias(norm)
+        pad, p = _pad(padding_type)
+        layers: list[nn.Module] = [*pad, nn.Conv2d(dim, dim, 3, padding=p, bias=bias), norm_layer(dim), nn.ReLU(True)]
+        if dropout:
+            layers.append(nn.Dropout(0.5))
+        pad, p = _pad(padding_type)
+        layers += [*pad, nn.Conv2d(dim, dim, 3, padding=p, bias=bias), norm_layer(dim)]
+        self.conv_block = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv_block(x)
+
+
+class ResnetGenerator(nn.Module):
+    def __init__(self, cfg: ResnetConfig) -> None:
+        super().__init__()
+        self.config = cfg
+        norm_layer, bias, ngf = norm_factory(cfg.norm), conv_bias(cfg.norm), cfg.ngf
+        layers: list[nn.Module] = [
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(cfg.input_nc, ngf, 7, padding=0, bias=bias),
+            norm_layer(ngf),
+            nn.ReLU(True),
+        ]
+        for i in range(2):  # (B, ngf*2^i, H/2^i) -> (B, ngf*2^(i+1), H/2^(i+1))
+            c = ngf * 2**i
+            layers += [nn.Conv2d(c, c * 2, 3, stride=2, padding=1, bias=bias), norm_layer(c * 2), nn.ReLU(True)]
+        for _ in range(cfg.n_blocks):
+            layers.append(ResnetBlock(ngf * 4, cfg.padding_type, cfg.norm, cfg.dropout))
+        for i in range(2):  # (B, ngf*4/2^i, h) -> (B, ngf*2/2^i, 2h)
+            c = ngf * 2 ** (2 - i)
+            layers += [
+                nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1, bias=bias),
+                norm_layer(c // 2),
+                nn.ReLU(True),
+            ]
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, cfg.output_nc, 7, padding=0), nn.Tanh()]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, in, H, W) -> (B, out, H, W)
+        return self.model(x)
+
+
+for _name, _blocks in (("resnet_9blocks", 9), ("resnet_6blocks", 6)):
+    register(
+        ArchSpec(
+            name=_name,
+            config_cls=ResnetConfig,
+            build=ResnetGenerator,
+            role="generator",
+            pad_multiple=lambda cfg: 4,
+            defaults={"n_blocks": _blocks},
+            description=f"CycleGAN ResNet generator, {_blocks} residual blocks",
+        )
+    )

@@ -1,0 +1,111 @@
+"""U-Net generator of pix2pix, layer for layer as the official `UnetGenerator`.
+
+Recursive skip blocks (keys `model.model.1.model.3.*`, ...): conv4 stride 2 down, LeakyReLU(0.2),
+transposed conv4 up, ReLU; the innermost `num_downs - 5` blocks at 8*ngf may use dropout 0.5.
+Input height and width must be multiples of 2**num_downs (128 for unet_128, 256 for unet_256).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from gantrans.models.layers import NORMS, check_channels, check_positive, conv_bias, norm_factory
+from gantrans.models.registry import ArchSpec, register
+
+
+@dataclass(frozen=True)
+class UnetConfig:
+    input_nc: int = 3
+    output_nc: int = 3
+    ngf: int = 64
+    norm: str = "batch"
+    dropout: bool = False
+    num_downs: int = 8
+
+    def __post_init__(self) -> None:
+        check_channels("input_nc", self.input_nc)
+        check_channels("output_nc", self.output_nc)
+        check_positive("ngf", self.ngf)
+        if not isinstance(self.num_downs, int) or self.num_downs < 5:
+            raise ValueError(f"num_downs must be an integer >= 5, got {self.num_downs!r}")
+        if self.norm not in NORMS:
+            raise ValueError(f"norm must be one of {', '.join(NORMS)}, got {self.norm!r}")
+
+
+class UnetSkipBlock(nn.Module):
+    """One level: down -> submodule -> up, with the level's input concatenated to its output."""
+
+    def __init__(
+        self,
+        outer_nc: int,
+        inner_nc: int,
+        norm: str,
+        input_nc: int | None = None,
+        submodule: nn.Module | None = None,
+        outermost: bool = False,
+        innermost: bool = False,
+        dropout: bool = False,
+    ) -> None:
+        super().__init__()
+        self.outermost = outermost
+        norm_layer, bias = norm_factory(norm), conv_bias(norm)
+        downconv = nn.Conv2d(input_nc or outer_nc, inner_nc, 4, stride=2, padding=1, bias=bias)
+        downrelu = nn.LeakyReLU(0.2)
+        uprelu = nn.ReLU()
+        if outermost:
+            upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, 4, stride=2, padding=1)
+            layers = [downconv, submodule, uprelu, upconv, nn.Tanh()]
+        elif innermost:
+            upconv = nn.ConvTranspose2d(inner_nc, outer_nc, 4, stride=2, padding=1, bias=bias)
+            layers = [downrelu, downconv, uprelu, upconv, norm_layer(outer_nc)]
+        else:
+            upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, 4, stride=2, padding=1, bias=bias)
+            layers = [downrelu, downconv, norm_layer(inner_nc), submodule, uprelu, upconv, norm_layer(outer_nc)]
+            if dropout:
+                layers.append(nn.Dropout(0.5))
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, C + outer, H, W)
+        if self.outermost:
+            return self.model(x)
+        # The official block applies its first LeakyReLU in place, so the skip connection carries
+        # LeakyReLU(x), not x. Reproduced explicitly so converted weights give identical outputs.
+        a = self.model[0](x)
+        h = a
+        for layer in self.model[1:]:
+            h = layer(h)
+        return torch.cat([a, h], 1)
+
+
+class UnetGenerator(nn.Module):
+    def __init__(self, cfg: UnetConfig) -> None:
+        super().__init__()
+        self.config = cfg
+        ngf, norm = cfg.ngf, cfg.norm
+        block = UnetSkipBlock(ngf * 8, ngf * 8, norm, innermost=True)
+        for _ in range(cfg.num_downs - 5):
+            block = UnetSkipBlock(ngf * 8, ngf * 8, norm, submodule=block, dropout=cfg.dropout)
+        block = UnetSkipBlock(ngf * 4, ngf * 8, norm, submodule=block)
+        block = UnetSkipBlock(ngf * 2, ngf * 4, norm, submodule=block)
+        block = UnetSkipBlock(ngf, ngf * 2, norm, submodule=block)
+        self.model = UnetSkipBlock(cfg.output_nc, ngf, norm, input_nc=cfg.input_nc, submodule=block, outermost=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, in, H, W) -> (B, out, H, W)
+        return self.model(x)
+
+
+for _name, _downs in (("unet_256", 8), ("unet_128", 7)):
+    register(
+        ArchSpec(
+            name=_name,
+            config_cls=UnetConfig,
+            build=UnetGenerator,
+            role="generator",
+            pad_multiple=lambda cfg: 2**cfg.num_downs,
+            defaults={"num_downs": _downs},
+            description=f"pix2pix U-Net generator, {_downs} downsamplings",
+        )
+    )
