@@ -18,7 +18,7 @@ from typing import BinaryIO, Callable, Sequence
 
 import numpy as np
 
-from gantrans.engine.translator import Translator, round_up
+from gantrans.engine.translator import Translator
 from gantrans.io.images import DEFAULT_MAX_PIXELS, SAVE_FORMATS, Decoded, encode, open_image, to_pil, write_atomic
 
 IMAGE_SUFFIXES = {
@@ -300,7 +300,7 @@ def translate_items(
             assert job.decoded is not None
             w, h = job.decoded.size
             tiled = opts.tile is not None and max(w, h) > opts.tile
-            key = (-1, id(job)) if tiled else (round_up(h, translator.multiple), round_up(w, translator.multiple))
+            key = (-1, id(job)) if tiled else (translator.padded(h), translator.padded(w))
             buckets.setdefault(key, []).append(job)
             if tiled or len(buckets[key]) >= opts.batch_size:
                 flush(key)

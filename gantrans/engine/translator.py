@@ -79,6 +79,7 @@ class Translator:
         self.device = device if isinstance(device, torch.device) else resolve_device(device)
         self.dtype = resolve_precision(precision, self.device)
         self.multiple = spec.pad_multiple(checkpoint.config)
+        self._spec = spec
         self.in_channels: int = checkpoint.config.input_nc
         self.out_channels: int = checkpoint.config.output_nc
         pre = checkpoint.preprocess
@@ -95,6 +96,10 @@ class Translator:
     @property
     def directions(self) -> list[str]:
         return [d for d, prefix in DIRECTIONS.items() if prefix in self.checkpoint.networks]
+
+    def padded(self, n: int) -> int:
+        """The size a side of n pixels is padded to before the generator."""
+        return self._spec.padded_size(self.checkpoint.config, n)
 
     def describe(self) -> str:
         return describe(self.device, self.dtype)
@@ -128,7 +133,7 @@ class Translator:
         h, w = x.shape[-2:]
         x = x.to(self.device, non_blocking=True)
         x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
-        x = pad_to((x - self._mean) / self._std, round_up(h, self.multiple), round_up(w, self.multiple))
+        x = pad_to((x - self._mean) / self._std, self.padded(h), self.padded(w))
         with self._autocast():
             y = gen(x)
         return ((y[..., :h, :w].float() + 1.0) * 0.5).clamp_(0.0, 1.0)
@@ -142,7 +147,7 @@ class Translator:
         if h <= tile and w <= tile:
             return self.run(x, direction).cpu()
         x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
-        hp, wp = round_up(h, self.multiple), round_up(w, self.multiple)
+        hp, wp = self.padded(h), self.padded(w)
         x = pad_to(x, hp, wp)
         acc = torch.zeros(1, self.out_channels, hp, wp)
         weight = torch.zeros(1, 1, hp, wp)
@@ -174,8 +179,8 @@ class Translator:
         if tile:
             outs = [self.run_tiled(t[None], direction, tile, tile_overlap) for t in tensors]
         else:
-            hp = round_up(max(t.shape[1] for t in tensors), self.multiple)
-            wp = round_up(max(t.shape[2] for t in tensors), self.multiple)
+            hp = self.padded(max(t.shape[1] for t in tensors))
+            wp = self.padded(max(t.shape[2] for t in tensors))
             batch = torch.cat([self._pad_raw(t, hp, wp) for t in tensors])
             y = self.run(batch, direction)
             outs = [y[i : i + 1, :, : t.shape[1], : t.shape[2]] for i, t in enumerate(tensors)]
@@ -204,7 +209,7 @@ class Translator:
         groups: dict[tuple[int, int], list[int]] = {}
         for i, d in enumerate(decoded):
             w, h = d.size
-            groups.setdefault((round_up(h, self.multiple), round_up(w, self.multiple)), []).append(i)
+            groups.setdefault((self.padded(h), self.padded(w)), []).append(i)
         for idx in groups.values():
             for start in range(0, len(idx), 1 if tile else batch_size):
                 chunk = idx[start : start + (1 if tile else batch_size)]

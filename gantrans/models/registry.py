@@ -19,6 +19,8 @@ class ArchSpec:
 
     role: "generator" (translates images; usable by `translate`) or "discriminator".
     pad_multiple: the spatial multiple an input must have for this config (e.g. 4 for ResNet).
+    min_size: the smallest side it accepts (instance norm needs > 1 pixel at the bottleneck);
+        None means pad_multiple.
     """
 
     name: str
@@ -28,6 +30,13 @@ class ArchSpec:
     pad_multiple: Callable[[Any], int]
     defaults: dict[str, Any]
     description: str = ""
+    min_size: Callable[[Any], int] | None = None
+
+    def padded_size(self, config: Any, n: int) -> int:
+        """The side length an input side of `n` pixels is padded to."""
+        m = self.pad_multiple(config)
+        floor = self.min_size(config) if self.min_size else m
+        return max(-(-n // m) * m, floor)
 
 
 ARCHS: dict[str, ArchSpec] = {}

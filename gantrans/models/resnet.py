@@ -105,6 +105,7 @@ for _name, _blocks in (("resnet_9blocks", 9), ("resnet_6blocks", 6)):
             role="generator",
             pad_multiple=lambda cfg: 4,
             defaults={"n_blocks": _blocks},
+            min_size=lambda cfg: 8,  # bottleneck (H/4) must be > 1 pixel for instance norm
             description=f"CycleGAN ResNet generator, {_blocks} residual blocks",
         )
     )

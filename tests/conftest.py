@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import gantrans
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    torch.set_num_threads(2)
+
+
+def tiny(arch: str = "resnet_6blocks", **config):
+    """A small but complete model (fresh, seeded weights) for fast tests."""
+    defaults = {"ngf": 4}
+    if arch.startswith("resnet"):
+        defaults["n_blocks"] = 2
+    defaults.update(config)
+    return gantrans.build(arch, device="cpu", **defaults)
+
+
+@pytest.fixture(scope="session")
+def model_path(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("models") / "tiny.safetensors"
+    tiny("resnet_6blocks").save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def one_way_model(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("models") / "oneway.safetensors"
+    tiny("unet_128", directions=("a2b",)).save(path)
+    return path

@@ -1,0 +1,131 @@
+"""Translator engine: exact input size, modes, batching, tiling, padding, directions."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gantrans.engine.translator import DirectionError, pad_to
+from gantrans.io.images import ImageError, open_image
+
+from conftest import tiny
+
+
+def noise(size, mode="RGB", seed=0):
+    rng = np.random.default_rng(seed)
+    w, h = size
+    arr = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    return Image.fromarray(arr).convert(mode)
+
+
+def test_output_matches_the_generator_forward():
+    m = tiny()
+    img = noise((32, 24))
+    out = np.asarray(m.translate(img), dtype=np.float32)
+    x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        y = m.generator("a2b")((x - 0.5) / 0.5)
+    ref = ((y[0].permute(1, 2, 0).numpy() + 1) / 2 * 255).round()
+    assert np.abs(out - ref).max() <= 1
+
+
+@pytest.mark.parametrize("arch", ["resnet_6blocks", "unet_128"])
+def test_any_size_comes_back_unchanged(arch):
+    m = tiny(arch)
+    for size in [(1, 1), (3, 5), (37, 23), (130, 64), (64, 130)]:
+        assert m.translate(noise(size)).size == size
+
+
+def test_modes():
+    m = tiny()
+    rgba = noise((20, 10), "RGBA")
+    rgba.putalpha(Image.fromarray(np.full((10, 20), 77, np.uint8)))
+    out = m.translate(rgba)
+    assert out.mode == "RGBA" and np.all(np.asarray(out)[..., 3] == 77)
+    la = noise((20, 10), "LA")
+    assert m.translate(la).mode == "RGBA"
+    pal = noise((20, 10)).convert("P")
+    pal.info["transparency"] = 0
+    assert m.translate(pal).mode == "RGBA"
+    assert m.translate(noise((20, 10), "CMYK")).mode == "RGB"
+    assert m.translate(noise((20, 10), "L")).mode == "RGB"
+    sixteen = Image.fromarray(np.linspace(0, 65535, 200).reshape(10, 20).astype(np.uint16))
+    out16 = m.translate(sixteen)
+    assert out16.mode == "RGB" and out16.size == (20, 10)
+
+
+def test_single_channel_model():
+    m = tiny(input_nc=1, output_nc=1)
+    out = m.translate(noise((21, 13)))
+    assert out.mode == "L" and out.size == (21, 13)
+
+
+def test_batched_equals_one_by_one():
+    m = tiny()
+    imgs = [noise((24, 24), seed=i) for i in range(3)] + [noise((22, 23), seed=9)]  # same padded size
+    batched = m.translate(imgs, batch_size=4)
+    for img, b in zip(imgs, batched):
+        single = m.translate(img)
+        assert np.abs(np.asarray(single, dtype=int) - np.asarray(b, dtype=int)).max() <= 1
+
+
+def test_resize_shorter_side():
+    m = tiny()
+    assert m.translate(noise((40, 20)), size=10).size == (20, 10)
+
+
+def test_tiles_match_untiled_where_receptive_field_fits():
+    # norm=none and few blocks: a small receptive field, so blended tiles must reproduce the whole
+    m = tiny(norm="none", n_blocks=0)
+    img = noise((96, 80))
+    whole = np.asarray(m.translate(img), dtype=int)
+    tiled = np.asarray(m.translate(img, tile=48, tile_overlap=24), dtype=int)
+    assert tiled.shape == whole.shape
+    assert np.abs(whole - tiled).mean() < 0.5
+    big_tile = np.asarray(m.translate(img, tile=512), dtype=int)
+    assert np.abs(whole - big_tile).max() <= 1
+
+
+def test_pad_to_reflects_and_handles_tiny_images():
+    x = torch.arange(6.0).view(1, 1, 2, 3)
+    y = pad_to(x, 4, 8)
+    assert y.shape == (1, 1, 4, 8)
+    assert torch.equal(y[..., :2, :3], x)
+    assert y[0, 0, 0, 3] == x[0, 0, 0, 1]  # reflection, not edge replication
+    one = pad_to(torch.ones(1, 3, 1, 1), 4, 4)
+    assert one.shape == (1, 3, 4, 4) and torch.all(one == 1)
+
+
+def test_direction_errors():
+    m = tiny(directions=("a2b",))
+    with pytest.raises(DirectionError, match="no b2a generator"):
+        m.translate(noise((8, 8)), direction="b2a")
+    with pytest.raises(DirectionError, match="unknown direction"):
+        m.translate(noise((8, 8)), direction="sideways")
+
+
+@pytest.mark.parametrize("orientation,size", [(1, (30, 20)), (3, (30, 20)), (6, (20, 30)), (8, (20, 30))])
+def test_exif_orientation_applied(orientation, size):
+    img = noise((30, 20))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", exif=exif.tobytes())
+    opened, _ = open_image(buf.getvalue())
+    assert opened.size == size
+
+
+def test_pixel_limit_and_animation_note():
+    buf = io.BytesIO()
+    noise((100, 100)).save(buf, "PNG")
+    with pytest.raises(ImageError, match="over the limit of 5000"):
+        open_image(buf.getvalue(), max_pixels=5000)
+    gif = io.BytesIO()
+    frames = [noise((8, 8), seed=i).convert("P") for i in range(3)]
+    frames[0].save(gif, "GIF", save_all=True, append_images=frames[1:])
+    _, notes = open_image(gif.getvalue())
+    assert notes == ["has 3 frames; using the first"]
