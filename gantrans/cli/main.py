@@ -14,6 +14,7 @@ app = typer.Typer(
     help="GAN image-to-image translation: translate folders of images, train your own models.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )

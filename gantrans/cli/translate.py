@@ -103,7 +103,7 @@ def translate(
                 if r.message:
                     row["message"] = r.message
                 print(json.dumps(row), flush=True)
-            elif r.status == "ok" and not to_stdout:
+            elif r.status == "ok" and not to_stdout and not quiet:
                 print(r.output, flush=True)
             if progress is not None:
                 progress[0].advance(progress[1])

@@ -1,0 +1,163 @@
+"""Translate throughput: generator alone vs `gantrans translate` end to end vs a naive loop.
+
+    python benchmarks/translate_bench.py [--arch resnet_9blocks] [--size 256] [--images 8] [--device cpu]
+
+Prints a table and rewrites benchmarks/RESULTS.md (the section for this device). Start-up (imports,
+model load) is excluded from steady-state figures; the whole-CLI run is reported separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+import gantrans
+from gantrans.engine.batch import BatchOptions, collect_inputs, translate_items
+
+HERE = Path(__file__).resolve().parent
+
+
+def make_images(folder: Path, n: int, size: int) -> None:
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    for i in range(n):
+        base = np.stack([xx, yy, (xx + yy) / 2], -1) * 255
+        arr = np.clip(base + rng.normal(0, 40, base.shape), 0, 255).astype(np.uint8)
+        Image.fromarray(arr).save(folder / f"img{i:03d}.{'png' if i % 2 else 'jpg'}")
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_generator(model, size: int, batch: int, reps: int) -> float:
+    """images/s of the generator alone on a device-resident batch (includes normalisation/crop)."""
+    x = torch.rand(batch, 3, size, size, device=model.device)
+    model.run(x)  # warm-up
+    sync(model.device)
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        model.run(x)
+    sync(model.device)
+    return batch * reps / (time.perf_counter() - t0)
+
+
+def time_engine(model, folder: Path, out: Path, batch: int, workers: int) -> float:
+    items = collect_inputs([str(folder)])
+    opts = BatchOptions(batch_size=batch, workers=workers, overwrite=True)
+    translate_items(model, items[: max(batch, 2)], out, opts)  # warm-up (allocator, kernels)
+    sync(model.device)
+    t0 = time.perf_counter()
+    s = translate_items(model, items, out, opts)
+    sync(model.device)
+    assert s.ok == len(items), s
+    return len(items) / (time.perf_counter() - t0)
+
+
+def time_naive(model, folder: Path, out: Path) -> float:
+    """The reference test scripts' style: batch 1, fp32, decode -> forward -> encode, one at a time."""
+    files = sorted(folder.iterdir())
+    gen = model.generator("a2b")
+    dev = model.device
+
+    def one(f: Path) -> None:
+        img = Image.open(f).convert("RGB")
+        x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 127.5 - 1).permute(2, 0, 1)[None].to(dev)
+        with torch.no_grad():
+            y = gen(x)
+        arr = ((y[0].permute(1, 2, 0).cpu().numpy() + 1) * 127.5).astype(np.uint8)
+        Image.fromarray(arr).save(out / f"{f.stem}.png")
+
+    one(files[0])
+    t0 = time.perf_counter()
+    for f in files:
+        one(f)
+    return len(files) / (time.perf_counter() - t0)
+
+
+def time_cli(model_path: Path, folder: Path, out: Path, batch: int, device: str) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "gantrans", "translate", str(folder), "-m", str(model_path), "-o", str(out),
+         "-b", str(batch), "--device", device, "--overwrite", "-q"],
+        check=True,
+    )  # fmt: skip
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--arch", default="resnet_9blocks")
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--images", type=int, default=16)
+    ap.add_argument("--batches", default="1,4")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--precision", default="fp32")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--results", default=str(HERE / "RESULTS.md"))
+    args = ap.parse_args()
+
+    model = gantrans.build(args.arch, device=args.device, precision=args.precision)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        folder, out = tmp / "in", tmp / "out"
+        folder.mkdir()
+        out.mkdir()
+        make_images(folder, args.images, args.size)
+        model_path = model.save(tmp / "model.safetensors")
+        naive = time_naive(model, folder, out) if args.precision == "fp32" else None
+        for b in [int(x) for x in args.batches.split(",")]:
+            gen = time_generator(model, args.size, b, max(1, args.images // b))
+            eng = time_engine(model, folder, out, b, args.workers)
+            rows.append((b, gen, eng))
+        best = max(rows, key=lambda r: r[1])
+        cli_s = time_cli(model_path, folder, out, best[0], args.device)
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    cuda_peak = torch.cuda.max_memory_allocated() / 2**20 if model.device.type == "cuda" else None
+
+    title = f"translate: {args.arch} {args.size}x{args.size}, {model.device.type}, {args.precision}"
+    lines = [f"{args.images} images, {model.describe()}, workers {args.workers}", "", "| batch | generator alone (img/s) | `translate` end to end (img/s) | end-to-end / generator |", "|---|---|---|---|"]
+    for b, gen, eng in rows:
+        lines.append(f"| {b} | {gen:.2f} | {eng:.2f} | {eng / gen:.1%} |")
+    lines.append("")
+    if naive is not None:
+        lines.append(f"- naive loop (batch 1, fp32, decode → forward → encode): {naive:.2f} img/s")
+    lines.append(f"- whole CLI process (imports, model load, {args.images} images, batch {best[0]}): {cli_s:.1f} s")
+    lines.append(f"- peak RSS of the benchmark process: {peak_rss:.0f} MiB" + (f"; CUDA max allocated: {cuda_peak:.0f} MiB" if cuda_peak else ""))
+    lines.append("")
+    text = "\n".join(lines)
+    print(text)
+
+    machine = (
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs ({platform.processor() or platform.platform()}), "
+        f"Python {platform.python_version()}, torch {torch.__version__}, torch threads {torch.get_num_threads()}"
+        + (f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "")
+    )
+    write_section(Path(args.results), title, f"{machine}\n\n{text}")
+
+
+def write_section(path: Path, title: str, body: str) -> None:
+    """Replace the section `## title` of RESULTS.md (or append it), keeping every other section."""
+    text = path.read_text() if path.exists() else "# Benchmark results\n\nWritten by the scripts in benchmarks/.\n"
+    head, *sections = text.split("\n## ")
+    sections = [s for s in sections if s.split("\n", 1)[0].strip() != title]
+    sections.append(f"{title}\n\n{body.strip()}\n")
+    path.write_text(head.rstrip() + "\n" + "".join(f"\n## {s.rstrip()}\n" for s in sections))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""`gantrans translate` end to end: files, exit codes, stdout/stderr, pipelines."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from gantrans.cli.main import app
+
+runner = CliRunner()
+
+
+def run(*args, input=None):
+    return runner.invoke(app, ["translate", *map(str, args)], input=input)
+
+
+def make_folder(root: Path) -> dict[str, tuple[int, int]]:
+    """Mixed sizes and modes, one corrupt file; returns relative output name -> expected size."""
+    rng = np.random.default_rng(0)
+    (root / "sub").mkdir(parents=True)
+
+    def img(size, mode="RGB"):
+        return Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).convert(mode)
+
+    img((64, 48)).save(root / "a.png")
+    img((33, 17), "RGBA").save(root / "sub" / "b.png")
+    img((50, 50), "L").save(root / "c.jpg")
+    img((40, 30), "CMYK").save(root / "d.jpg")
+    img((31, 70)).save(root / "e.webp")
+    img((64, 48)).save(root / "f.bmp")
+    (root / "bad.png").write_bytes(b"this is not an image")
+    (root / "notes.txt").write_text("not an image, not an image suffix: ignored in folders")
+    return {"a.png": (64, 48), "sub/b.png": (33, 17), "c.jpg": (50, 50), "d.jpg": (40, 30), "e.webp": (31, 70), "f.png": (64, 48)}
+
+
+def listing(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+
+
+def test_folder_with_a_corrupt_file(tmp_path, model_path):
+    expected = make_folder(tmp_path / "in")
+    r = run(tmp_path / "in", "-m", model_path, "-o", tmp_path / "out", "-b", "3")
+    assert r.exit_code == 1, r.output
+    assert f"error: {tmp_path / 'in' / 'bad.png'}: not a recognised image file" in r.stderr
+    assert "translated 6, skipped 0 (existing), failed 1" in r.stderr
+    assert "device=cpu precision=fp32" in r.stderr
+    assert listing(tmp_path / "out") == set(expected)  # no temp or partial files
+    for name, size in expected.items():
+        assert Image.open(tmp_path / "out" / name).size == size
+    assert Image.open(tmp_path / "out" / "sub" / "b.png").mode == "RGBA"
+    assert sorted(r.stdout.split()) == sorted(str(tmp_path / "out" / n) for n in expected)
+
+
+def test_skip_existing_overwrite_and_json(tmp_path, model_path):
+    make_folder(tmp_path / "in")
+    (tmp_path / "in" / "bad.png").unlink()
+    assert run(tmp_path / "in", "-m", model_path, "-o", tmp_path / "out").exit_code == 0
+    before = (tmp_path / "out" / "a.png").stat().st_mtime_ns
+    r = run(tmp_path / "in", "-m", model_path, "-o", tmp_path / "out", "--json")
+    assert r.exit_code == 0
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert {row["status"] for row in rows} == {"skipped"} and len(rows) == 6
+    assert (tmp_path / "out" / "a.png").stat().st_mtime_ns == before
+    r = run(tmp_path / "in" / "a.png", "-m", model_path, "-o", tmp_path / "out", "--json", "--overwrite", "--suffix", "_x", "--ext", "jpg")
+    row = json.loads(r.stdout)
+    assert row["status"] == "ok" and row["output"].endswith("a_x.jpg") and row["size"] == [64, 48] and row["device"] == "cpu"
+    assert row["ms"] > 0
+
+
+def test_stdin_to_stdout_pipeline(tmp_path, model_path):
+    src = tmp_path / "x.png"
+    Image.new("RGB", (21, 13), (10, 100, 200)).save(src)
+    proc = subprocess.run(
+        [sys.executable, "-m", "gantrans", "translate", "-", "-m", str(model_path), "-o", "-"],
+        input=src.read_bytes(), capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr.decode()
+    out = Image.open(__import__("io").BytesIO(proc.stdout))
+    assert out.format == "PNG" and out.size == (21, 13)
+
+
+def test_globs_lists_and_output_inside_input(tmp_path, model_path):
+    make_folder(tmp_path / "in")
+    out = tmp_path / "in" / "out"
+    r = run(tmp_path / "in", "-m", model_path, "-o", out)
+    assert r.exit_code == 1
+    r = run(tmp_path / "in", "-m", model_path, "-o", out)  # outputs are not re-read as inputs
+    assert "translated 0, skipped 6 (existing), failed 1" in r.stderr
+    lst = tmp_path / "list.txt"
+    lst.write_text(f"{tmp_path / 'in' / 'a.png'}\n\n{tmp_path / 'in' / 'c.jpg'}\n")
+    r = run("--from-list", lst, "-m", model_path, "-o", tmp_path / "o2")
+    assert r.exit_code == 0 and listing(tmp_path / "o2") == {"a.png", "c.jpg"}
+    r = run(str(tmp_path / "in" / "*.jpg"), "-m", model_path, "-o", tmp_path / "o3")
+    assert r.exit_code == 0 and listing(tmp_path / "o3") == {"c.jpg", "d.jpg"}
+    r = run(str(tmp_path / "in" / "*.gif"), "-m", model_path, "-o", tmp_path / "o4")
+    assert r.exit_code == 1 and "no files match this pattern" in r.stderr
+
+
+def test_missing_input_and_collisions(tmp_path, model_path):
+    make_folder(tmp_path / "in")
+    (tmp_path / "in2").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "in2" / "a.png")
+    r = run(tmp_path / "in" / "a.png", tmp_path / "in2" / "a.png", tmp_path / "nope.png", "-m", model_path, "-o", tmp_path / "out")
+    assert r.exit_code == 1
+    assert "nope.png: no such file or directory" in r.stderr
+    assert "output name collides with that of" in r.stderr
+    assert listing(tmp_path / "out") == {"a.png"}
+
+
+def test_never_overwrites_its_input(tmp_path, model_path):
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    before = (tmp_path / "a.png").read_bytes()
+    r = run(tmp_path / "a.png", "-m", model_path, "-o", tmp_path, "--overwrite")
+    assert r.exit_code == 1 and "output would overwrite the input" in r.stderr
+    assert (tmp_path / "a.png").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["-m", "no-such-model"], "model 'no-such-model' not found"),
+        (["--device", "cuda:7"], "CUDA is not available"),
+        (["--device", "tpu"], "unknown device 'tpu'"),
+        (["--precision", "fp16", "--device", "cpu"], "fp16 is not supported on CPU"),
+        (["--ext", "gif"], "--ext must be one of"),
+    ],
+)
+def test_usage_errors_exit_2(tmp_path, model_path, args, message):
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    base = ["-m", str(model_path)] if "-m" not in args else []
+    r = run(tmp_path / "a.png", "-o", tmp_path / "out", *base, *args)
+    assert r.exit_code == 2, r.output
+    assert message in r.stderr and "Traceback" not in r.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_wrong_direction_for_one_way_model(tmp_path, one_way_model):
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    r = run(tmp_path / "a.png", "-m", one_way_model, "-o", tmp_path / "out", "--direction", "b2a")
+    assert r.exit_code == 2 and "no b2a generator (G_B); it translates a2b only" in r.stderr
+
+
+def test_pth_is_refused_with_a_hint(tmp_path):
+    (tmp_path / "latest_net_G.pth").write_bytes(b"\x80\x04K\x01.")
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    r = run(tmp_path / "a.png", "-m", tmp_path / "latest_net_G.pth", "-o", tmp_path / "out")
+    assert r.exit_code == 1 and "gantrans convert" in r.stderr and "Traceback" not in r.output
+
+
+def test_tiles_from_the_cli(tmp_path, model_path):
+    Image.new("RGB", (100, 60), (1, 2, 3)).save(tmp_path / "big.png")
+    r = run(tmp_path / "big.png", "-m", model_path, "-o", tmp_path / "out", "--tile", "32", "--tile-overlap", "8")
+    assert r.exit_code == 0 and Image.open(tmp_path / "out" / "big.png").size == (100, 60)
+
+
+def test_help_does_not_import_torch():
+    code = (
+        "import sys; sys.argv=['gantrans','translate','--help']\n"
+        "from gantrans.cli.main import main\n"
+        "try: main()\nexcept SystemExit: pass\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "120"})
+    assert proc.returncode == 0, proc.stderr
+    assert "--tile-overlap" in proc.stdout

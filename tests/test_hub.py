@@ -1,0 +1,78 @@
+"""Model references: paths, run directories, bundled names, and hf:// against a local cache."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+import gantrans
+from gantrans.io.hub import ModelNotFoundError, parse_hf, resolve
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def make_cache(home, model_path, repo="acme/horse2zebra", filename="model.safetensors"):
+    """The layout huggingface_hub itself writes: refs/main -> snapshots/<commit>/<file>."""
+    root = home / "hub" / f"models--{repo.replace('/', '--')}"
+    snap = root / "snapshots" / COMMIT / filename
+    snap.parent.mkdir(parents=True)
+    shutil.copy(model_path, snap)
+    (root / "refs").mkdir()
+    (root / "refs" / "main").write_text(COMMIT)
+    return snap
+
+
+@pytest.fixture
+def offline_home(tmp_path, monkeypatch):
+    home = tmp_path / "hf"
+    monkeypatch.setenv("HF_HOME", str(home))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return home
+
+
+def test_hf_reference_from_local_cache(offline_home, model_path):
+    snap = make_cache(offline_home, model_path)
+    assert resolve("hf://acme/horse2zebra") == snap
+    assert resolve(f"hf://acme/horse2zebra@{COMMIT}") == snap
+    assert resolve("hf://acme/horse2zebra/model.safetensors@main") == snap
+    m = gantrans.load("hf://acme/horse2zebra", device="cpu")
+    assert m.directions == ["a2b", "b2a"]
+
+
+def test_hf_missing_offline_says_so(offline_home, model_path):
+    make_cache(offline_home, model_path)
+    with pytest.raises(ModelNotFoundError, match="not in the local Hugging Face cache .* HF_HUB_OFFLINE is set"):
+        resolve("hf://acme/other")
+    with pytest.raises(ModelNotFoundError, match="not in the local Hugging Face cache"):
+        resolve("hf://acme/horse2zebra/other.safetensors")
+
+
+@pytest.mark.parametrize(
+    "ref",
+    ["hf://acme", "hf://acme/../etc", "hf://acme/repo/../../x", "hf://acme/repo//x", "hf://../x/y", "hf://acme/repo@../x"],
+)
+def test_hf_references_are_validated(ref):
+    with pytest.raises(ModelNotFoundError):
+        parse_hf(ref)
+
+
+def test_parse_hf():
+    assert parse_hf("hf://a/b") == ("a/b", "model.safetensors", None)
+    assert parse_hf("hf://a/b/sub/m.safetensors@v1.0") == ("a/b", "sub/m.safetensors", "v1.0")
+
+
+def test_paths_run_dirs_and_bundled_names(tmp_path, monkeypatch, model_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(model_path, run / "model.safetensors")
+    assert resolve(run) == run / "model.safetensors"
+    assert resolve(str(model_path)) == model_path
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    shutil.copy(model_path, weights / "zebra.safetensors")
+    monkeypatch.setenv("GANTRANS_WEIGHTS", str(weights))
+    assert resolve("zebra") == weights / "zebra.safetensors"
+    with pytest.raises(ModelNotFoundError, match=r"bundled: .*zebra"):
+        resolve("giraffe")
