@@ -47,7 +47,7 @@ def listing(root: Path) -> set[str]:
 
 def test_folder_with_a_corrupt_file(tmp_path, model_path):
     expected = make_folder(tmp_path / "in")
-    r = run(tmp_path / "in", "-m", model_path, "-o", tmp_path / "out", "-b", "3")
+    r = run(tmp_path / "in", "-m", model_path, "-o", tmp_path / "out", "-b", "3", "--device", "cpu")
     assert r.exit_code == 1, r.output
     assert f"error: {tmp_path / 'in' / 'bad.png'}: not a recognised image file" in r.stderr
     assert "translated 6, skipped 0 (existing), failed 1" in r.stderr

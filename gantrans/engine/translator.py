@@ -175,16 +175,21 @@ class Translator:
         self, items: Sequence[Decoded], direction: str = "a2b", tile: int | None = None, tile_overlap: int = 32
     ) -> list[np.ndarray]:
         """Decoded images of one padded size -> (H, W, out) uint8 arrays, as one batch (or tiled)."""
-        tensors = [torch.from_numpy(d.pixels).permute(2, 0, 1) for d in items]  # (C, H, W)
         if tile:
-            outs = [self.run_tiled(t[None], direction, tile, tile_overlap) for t in tensors]
+            outs = []
+            for d in items:
+                x = torch.from_numpy(d.pixels).permute(2, 0, 1)[None]  # (1, C, H, W)
+                outs.append(to_uint8(self.run_tiled(x, direction, tile, tile_overlap))[0])
+            return outs
+        shapes = {(d.pixels.shape, d.pixels.dtype) for d in items}
+        if len(shapes) == 1:  # the common case: one host->device copy for the whole batch
+            batch = torch.from_numpy(np.stack([d.pixels for d in items])).permute(0, 3, 1, 2)
         else:
-            hp = self.padded(max(t.shape[1] for t in tensors))
-            wp = self.padded(max(t.shape[2] for t in tensors))
-            batch = torch.cat([self._pad_raw(t, hp, wp) for t in tensors])
-            y = self.run(batch, direction)
-            outs = [y[i : i + 1, :, : t.shape[1], : t.shape[2]] for i, t in enumerate(tensors)]
-        return [to_uint8(o[0]) for o in outs]
+            hp = self.padded(max(d.pixels.shape[0] for d in items))
+            wp = self.padded(max(d.pixels.shape[1] for d in items))
+            batch = torch.cat([self._pad_raw(torch.from_numpy(d.pixels).permute(2, 0, 1), hp, wp) for d in items])
+        y = to_uint8(self.run(batch, direction))  # one device->host copy
+        return [y[i, : d.pixels.shape[0], : d.pixels.shape[1]] for i, d in enumerate(items)]
 
     def _pad_raw(self, t: torch.Tensor, hp: int, wp: int) -> torch.Tensor:
         # Pad in [0, 1] space (reflection commutes with per-channel normalisation).
@@ -220,5 +225,5 @@ class Translator:
 
 
 def to_uint8(y: torch.Tensor) -> np.ndarray:
-    """(C, H, W) float in [0, 1] -> (H, W, C) uint8 on the host."""
-    return (y * 255.0).round_().to(torch.uint8).permute(1, 2, 0).contiguous().cpu().numpy()
+    """(B, C, H, W) float in [0, 1] -> (B, H, W, C) uint8 on the host."""
+    return (y * 255.0).round_().to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
