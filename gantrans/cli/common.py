@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from contextlib import contextmanager
-from typing import Annotated, Iterator, NoReturn
+from typing import Annotated, Iterator, NoReturn, Optional
 
 import typer
 from rich.console import Console
@@ -20,7 +20,7 @@ ModelOpt = Annotated[
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto | cpu | cuda | cuda:N | mps.")]
 PrecisionOpt = Annotated[str, typer.Option("--precision", help="auto | fp32 | bf16 | fp16 (auto: fp16 on CUDA, fp32 elsewhere).")]
-BatchOpt = Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Images per forward pass.")]
+BatchOpt = Annotated[Optional[int], typer.Option("--batch-size", "-b", min=1, help="Images per forward pass (default: 1 on CPU, 16 on GPU).", show_default=False)]
 WorkersOpt = Annotated[int, typer.Option("--workers", min=0, help="Threads decoding/encoding in parallel with compute (0: inline).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object per item on stdout.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors on stderr.")]

@@ -32,7 +32,7 @@ def translate(
     model: ModelOpt = None,
     from_list: Annotated[Optional[str], typer.Option("--from-list", help="Read input paths from FILE, one per line (- for stdin).")] = None,
     direction: Annotated[str, typer.Option("--direction", "-d", help="a2b (G_A) or b2a (G_B).")] = "a2b",
-    batch_size: BatchOpt = 4,
+    batch_size: BatchOpt = None,
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
     workers: WorkersOpt = 2,
@@ -70,7 +70,7 @@ def translate(
         from gantrans.engine.batch import BatchOptions, ItemResult, collect_inputs, translate_items
 
         opts = BatchOptions(
-            direction=direction, batch_size=batch_size, size=size, tile=tile, tile_overlap=tile_overlap,
+            direction=direction, batch_size=batch_size or 1, size=size, tile=tile, tile_overlap=tile_overlap,
             suffix=suffix, ext=ext, overwrite=overwrite, workers=workers, max_pixels=max_pixels,
         )  # fmt: skip
         outdir = None if to_stdout else Path(output)
@@ -85,6 +85,8 @@ def translate(
         path = resolve(model)
         translator = gantrans.load(str(path), device=device, precision=precision)
         translator.generator(direction)
+        if batch_size is None:  # measured: batching helps on GPUs, not on CPUs (benchmarks/RESULTS.md)
+            opts.batch_size = 1 if translator.device.type == "cpu" else 16
         if not quiet:
             print(f"gantrans: {path.name} ({translator.arch}, {direction}) {translator.describe()}", file=sys.stderr)
 
