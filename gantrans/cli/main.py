@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from gantrans import __version__
+from gantrans.cli.train import train
 from gantrans.cli.translate import translate
 
 app = typer.Typer(
@@ -19,6 +20,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.command("translate", no_args_is_help=True)(translate)
+app.command("train", no_args_is_help=True)(train)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,1 @@
+"""Training engine: config, datasets, losses, and the resumable (optionally distributed) loop."""

@@ -1,0 +1,132 @@
+"""Run-directory files: atomic JSON/PNG/state writes, metrics, RNG capture, distributed helpers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.jsonl"
+MODEL_FILE = "model.safetensors"
+STATE_FILE = "train_state.pt"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def versions() -> dict[str, str]:
+    from gantrans import __version__
+
+    return {"gantrans": __version__, "torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform()}
+
+
+def write_config(run: Path, config: dict[str, Any], extra: dict[str, Any]) -> None:
+    body = {"config": config, "versions": versions(), **extra}
+    atomic_write_bytes(run / CONFIG_FILE, (json.dumps(body, indent=2, sort_keys=True) + "\n").encode())
+
+
+def read_config(run: Path) -> dict[str, Any]:
+    path = run / CONFIG_FILE
+    if not path.is_file():
+        raise ValueError(f"{run} is not a gantrans run directory (no {CONFIG_FILE})")
+    return json.loads(path.read_text())["config"]
+
+
+def append_metrics(run: Path, row: dict[str, Any]) -> None:
+    with open(run / METRICS_FILE, "a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def truncate_metrics(run: Path, step: int) -> None:
+    """On resume, drop lines logged after the step being resumed from (they will be logged again)."""
+    path = run / METRICS_FILE
+    if not path.exists():
+        return
+    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
+    atomic_write_bytes(path, ("\n".join(keep) + "\n" if keep else "").encode())
+
+
+def rng_state(device: torch.device) -> dict[str, torch.Tensor]:
+    state = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def set_rng_state(state: dict[str, torch.Tensor], device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def rank_state_file(rank: int) -> str:
+    return STATE_FILE if rank == 0 else f"train_state.rank{rank}.pt"
+
+
+def digest(modules: dict[str, torch.nn.Module]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(modules):
+        for key, t in sorted(modules[name].state_dict().items()):
+            h.update(f"{name}.{key}".encode())
+            h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+# -- distributed --------------------------------------------------------------------------------
+def dist_env() -> tuple[int, int, int]:
+    """(rank, world size, local rank) from torchrun's environment; (0, 1, 0) when not distributed."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, 0
+    return int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def allreduce_grads(params: list[torch.nn.Parameter], world: int) -> None:
+    """Average gradients over ranks, in one flat buffer per dtype/device."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if world <= 1 or not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= world
+    offset = 0
+    for g in grads:
+        n = g.numel()
+        g.copy_(flat[offset : offset + n].view_as(g))
+        offset += n
+
+
+def broadcast_modules(modules: list[torch.nn.Module]) -> None:
+    for m in modules:
+        for t in list(m.parameters()) + list(m.buffers()):
+            dist.broadcast(t.data, 0)

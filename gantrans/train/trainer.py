@@ -1,0 +1,365 @@
+"""The training loop for CycleGAN and pix2pix: resumable to the bit, AMP, multi-process via torchrun.
+
+`train(cfg)` is a plain function: progress goes to callbacks, nothing is printed. Everything a step
+depends on — networks, optimizers, GradScaler, image pools, RNG states and the step itself — is in
+the training state, and the data a step sees is a function of (seed, step), so a run stopped at step
+k and resumed ends exactly where an uninterrupted run ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+from gantrans.engine.device import resolve_device, resolve_precision
+from gantrans.io.checkpoint import Checkpoint, save_checkpoint
+from gantrans.models.layers import init_weights
+from gantrans.models.registry import build_network, make_config
+from gantrans.train import state as S
+from gantrans.train.config import TrainConfig
+from gantrans.train.data import StreamDataset, Transform, detect, fixed_samples, make_loader
+from gantrans.train.losses import ImagePool, gan_loss, gradient_penalty
+
+# settings that may change when resuming (everything else is fixed by the run)
+RESUMABLE = {"steps", "device", "precision", "workers", "save_every", "sample_every", "log_every", "tensorboard", "channels_last"}
+
+
+class Interrupted(Exception):
+    """Training stopped on request (Ctrl-C); the state at `step` was saved."""
+
+    def __init__(self, step: int) -> None:
+        super().__init__(f"interrupted at step {step}; state saved")
+        self.step = step
+
+
+@dataclass
+class TrainResult:
+    run: Path
+    step: int
+    model: Path | None
+
+
+def lr_factor(cfg: TrainConfig, step: int) -> float:
+    """Learning-rate multiplier for 0-based `step` (a function of the step: nothing to restore)."""
+    if cfg.lr_policy == "constant":
+        return 1.0
+    if cfg.lr_policy == "step":
+        return 0.1 ** (step // cfg.lr_decay_every)
+    if cfg.lr_policy == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * step / cfg.steps))
+    start = int(cfg.lr_decay_start * cfg.steps)  # linear: constant, then linearly to 0 (official form)
+    return 1.0 - max(0, step - start) / float(cfg.steps - start + 1)
+
+
+def generator_config(cfg: TrainConfig) -> Any:
+    return make_config(cfg.netG, {"input_nc": cfg.input_nc, "output_nc": cfg.output_nc, "ngf": cfg.ngf, "norm": cfg.norm, "dropout": cfg.dropout})
+
+
+def build_networks(cfg: TrainConfig) -> tuple[dict[str, nn.Module], dict[str, nn.Module]]:
+    gcfg = generator_config(cfg)
+
+    def D(in_nc: int) -> nn.Module:
+        dcfg = make_config("patchgan", {"input_nc": in_nc, "ndf": cfg.ndf, "n_layers": cfg.n_layers_D, "norm": cfg.norm})
+        return init_weights(build_network("patchgan", dcfg), cfg.init_type, cfg.init_gain)
+
+    G = {"G_A": init_weights(build_network(cfg.netG, gcfg), cfg.init_type, cfg.init_gain)}
+    if cfg.model == "cyclegan":
+        G["G_B"] = init_weights(build_network(cfg.netG, gcfg), cfg.init_type, cfg.init_gain)
+        return G, {"D_A": D(cfg.output_nc), "D_B": D(cfg.input_nc)}
+    return G, {"D": D(cfg.input_nc + cfg.output_nc)}  # conditional D sees input and output
+
+
+def _requires_grad(nets: dict[str, nn.Module], flag: bool) -> None:
+    for net in nets.values():
+        net.requires_grad_(flag)
+
+
+class _Trainer:
+    def __init__(self, cfg: TrainConfig, device: torch.device, dtype: torch.dtype, world: int) -> None:
+        self.cfg, self.device, self.dtype, self.world = cfg, device, dtype, world
+        torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+        self.G, self.D = build_networks(cfg)
+        if world > 1 and cfg.norm == "batch":
+            self.G = {k: nn.SyncBatchNorm.convert_sync_batchnorm(v) for k, v in self.G.items()}
+            self.D = {k: nn.SyncBatchNorm.convert_sync_batchnorm(v) for k, v in self.D.items()}
+        fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        for net in itertools.chain(self.G.values(), self.D.values()):
+            net.to(device, memory_format=fmt).train()
+        if world > 1:
+            S.broadcast_modules([*self.G.values(), *self.D.values()])
+        betas = (cfg.beta1, cfg.beta2)
+        self.g_params = [p for net in self.G.values() for p in net.parameters()]
+        self.d_params = [p for net in self.D.values() for p in net.parameters()]
+        self.opt_G = torch.optim.Adam(self.g_params, lr=cfg.lr, betas=betas)
+        self.opt_D = torch.optim.Adam(self.d_params, lr=cfg.lr, betas=betas)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+        self.pools = {"A": ImagePool(cfg.pool_size, cfg.seed * 2 + 1), "B": ImagePool(cfg.pool_size, cfg.seed * 2 + 2)}
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.dtype == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.dtype)
+
+    def _d_loss(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        mode = self.cfg.gan_mode
+        with self.autocast():
+            loss = (gan_loss(D(real), True, mode) + gan_loss(D(fake.detach()), False, mode)) * 0.5
+        if mode == "wgangp":
+            loss = loss + self.cfg.lambda_gp * gradient_penalty(D, real, fake)
+        return loss
+
+    def _step_opt(self, loss: torch.Tensor, params: list[nn.Parameter], opt: torch.optim.Optimizer) -> None:
+        self.scaler.scale(loss).backward()
+        S.allreduce_grads(params, self.world)
+        self.scaler.step(opt)
+
+    def step(self, batch: dict[str, torch.Tensor], lr: float) -> dict[str, float]:
+        for opt in (self.opt_G, self.opt_D):
+            for group in opt.param_groups:
+                group["lr"] = lr
+        fmt = torch.channels_last if self.cfg.channels_last else torch.contiguous_format
+        A = batch["A"].to(self.device, non_blocking=True).contiguous(memory_format=fmt)
+        B = batch["B"].to(self.device, non_blocking=True).contiguous(memory_format=fmt)
+        out = self._cyclegan(A, B) if self.cfg.model == "cyclegan" else self._pix2pix(A, B)
+        self.scaler.update()
+        return out
+
+    def _cyclegan(self, A: torch.Tensor, B: torch.Tensor) -> dict[str, float]:
+        c, mode = self.cfg, self.cfg.gan_mode
+        G_A, G_B, D_A, D_B = self.G["G_A"], self.G["G_B"], self.D["D_A"], self.D["D_B"]
+        _requires_grad(self.D, False)
+        self.opt_G.zero_grad(set_to_none=True)
+        with self.autocast():
+            fake_B = G_A(A)
+            rec_A = G_B(fake_B)
+            fake_A = G_B(B)
+            rec_B = G_A(fake_A)
+            loss_idt_A = loss_idt_B = torch.zeros((), device=self.device)
+            if c.lambda_identity > 0:
+                loss_idt_A = F.l1_loss(G_A(B).float(), B) * c.lambda_B * c.lambda_identity
+                loss_idt_B = F.l1_loss(G_B(A).float(), A) * c.lambda_A * c.lambda_identity
+            loss_G_A = gan_loss(D_A(fake_B), True, mode, for_discriminator=False)
+            loss_G_B = gan_loss(D_B(fake_A), True, mode, for_discriminator=False)
+            loss_cyc_A = F.l1_loss(rec_A.float(), A) * c.lambda_A
+            loss_cyc_B = F.l1_loss(rec_B.float(), B) * c.lambda_B
+            loss_G = loss_G_A + loss_G_B + loss_cyc_A + loss_cyc_B + loss_idt_A + loss_idt_B
+        self._step_opt(loss_G, self.g_params, self.opt_G)
+        _requires_grad(self.D, True)
+        self.opt_D.zero_grad(set_to_none=True)
+        loss_D_A = self._d_loss(D_A, B, self.pools["B"].query(fake_B))
+        loss_D_B = self._d_loss(D_B, A, self.pools["A"].query(fake_A))
+        self._step_opt(loss_D_A + loss_D_B, self.d_params, self.opt_D)
+        return {
+            "G_A": loss_G_A.item(), "G_B": loss_G_B.item(), "cycle_A": loss_cyc_A.item(), "cycle_B": loss_cyc_B.item(),
+            "idt_A": loss_idt_A.item(), "idt_B": loss_idt_B.item(), "D_A": loss_D_A.item(), "D_B": loss_D_B.item(),
+        }  # fmt: skip
+
+    def _pix2pix(self, A: torch.Tensor, B: torch.Tensor) -> dict[str, float]:
+        c, mode = self.cfg, self.cfg.gan_mode
+        G, D = self.G["G_A"], self.D["D"]
+        with self.autocast():
+            fake_B = G(A)
+        _requires_grad(self.D, True)
+        self.opt_D.zero_grad(set_to_none=True)
+        fake_AB = self.pools["B"].query(torch.cat([A, fake_B], 1))
+        loss_D = self._d_loss(D, torch.cat([A, B], 1), fake_AB)
+        self._step_opt(loss_D, self.d_params, self.opt_D)
+        _requires_grad(self.D, False)
+        self.opt_G.zero_grad(set_to_none=True)
+        with self.autocast():
+            loss_G_GAN = gan_loss(D(torch.cat([A, fake_B], 1)), True, mode, for_discriminator=False)
+            loss_L1 = F.l1_loss(fake_B.float(), B) * c.lambda_L1
+            loss_G = loss_G_GAN + loss_L1
+        self._step_opt(loss_G, self.g_params, self.opt_G)
+        return {"G_GAN": loss_G_GAN.item(), "G_L1": loss_L1.item(), "D": loss_D.item()}
+
+    # -- state -----------------------------------------------------------------------------
+    def shared_state(self, step: int) -> dict[str, Any]:
+        return {
+            "step": step,
+            "nets": {k: v.state_dict() for k, v in {**self.G, **self.D}.items()},
+            "opt_G": self.opt_G.state_dict(),
+            "opt_D": self.opt_D.state_dict(),
+            "scaler": self.scaler.state_dict(),
+        }
+
+    def rank_state(self) -> dict[str, Any]:
+        return {"pools": {k: p.state_dict() for k, p in self.pools.items()}, "rng": S.rng_state(self.device)}
+
+    def load(self, shared: dict[str, Any], rank: dict[str, Any] | None) -> int:
+        for k, net in {**self.G, **self.D}.items():
+            net.load_state_dict(shared["nets"][k], strict=True)
+        self.opt_G.load_state_dict(shared["opt_G"])
+        self.opt_D.load_state_dict(shared["opt_D"])
+        self.scaler.load_state_dict(shared["scaler"])
+        if rank is not None:
+            for k, p in self.pools.items():
+                p.load_state_dict(rank["pools"][k])
+            S.set_rng_state(rank["rng"], self.device)
+        return int(shared["step"])
+
+    @torch.no_grad()
+    def sample_grid(self, samples: dict[str, torch.Tensor]) -> bytes:
+        from torchvision.utils import make_grid
+
+        from gantrans.io.images import encode, to_pil
+
+        nets = list(self.G.values())
+        for net in nets:
+            net.eval()
+        A, B = samples["A"].to(self.device), samples["B"].to(self.device)
+        with self.autocast():
+            if self.cfg.model == "cyclegan":
+                fB = self.G["G_A"](A).float()
+                fA = self.G["G_B"](B).float()
+                rows = [A, fB, self.G["G_B"](fB).float(), B, fA, self.G["G_A"](fA).float()]
+            else:
+                rows = [A, self.G["G_A"](A).float(), B]
+        for net in nets:
+            net.train()
+        rows = [r if r.shape[1] == 3 else r.repeat(1, 3, 1, 1) for r in rows]
+        grid = make_grid(torch.cat(rows).float().cpu() * 0.5 + 0.5, nrow=A.shape[0], padding=2, pad_value=1.0)
+        arr = (grid.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        return encode(to_pil(arr, None), "png")
+
+    def inference_checkpoint(self, step: int, dataset: str) -> Checkpoint:
+        c = self.cfg
+        nets = {}
+        for k, net in self.G.items():  # inference copies: plain (not Sync) batch norm, on the CPU
+            plain = build_network(c.netG, generator_config(c))
+            plain.load_state_dict({kk: v.detach().cpu() for kk, v in net.state_dict().items()}, strict=True)
+            nets[k] = plain
+        domains = list(c.domains) if c.direction == "a2b" or c.model == "cyclegan" else list(reversed(c.domains))
+        return Checkpoint(
+            arch=c.netG, config=generator_config(c), networks=nets, domains=domains,
+            preprocess={"size": c.crop_size, "mean": [0.5] * 3, "std": [0.5] * 3},
+            provenance={"trained_by": "gantrans train", "model": c.model, "steps": step, "dataset": dataset},
+        )  # fmt: skip
+
+
+def train(
+    cfg: TrainConfig,
+    resume: bool = False,
+    on_log: Callable[[dict[str, Any]], None] | None = None,
+    on_info: Callable[[str], None] | None = None,
+    should_stop: Callable[[int], bool] | None = None,
+) -> TrainResult:
+    """Train (or resume) a run in `cfg.output`. Raises Interrupted after saving if `should_stop` says so."""
+    info = on_info or (lambda _m: None)
+    rank, world, local_rank = S.dist_env()
+    if cfg.model == "cyclegan" and cfg.input_nc != cfg.output_nc:
+        raise ValueError("cyclegan needs input_nc == output_nc (G_B maps B back to A)")
+    device = resolve_device(cfg.device)
+    if world > 1 and not dist.is_initialized():
+        if device.type == "cuda":
+            device = torch.device("cuda", local_rank)
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    dtype = resolve_precision(cfg.precision, device) if cfg.precision != "auto" else torch.float32
+    run = Path(cfg.output)
+    layout = detect(cfg.dataset, cfg.phase)
+    if layout.skipped:
+        info(f"skipped {len(layout.skipped)} unreadable image(s)")
+    if cfg.model == "cyclegan" and layout.kind != "unpaired":
+        info(f"note: training cyclegan on a {layout.kind} dataset (pairs are ignored)")
+    if cfg.model == "pix2pix" and layout.kind == "unpaired":
+        raise ValueError(f"pix2pix needs paired data (aligned train/ or A/ + B/); {cfg.dataset} is unpaired")
+
+    tr = _Trainer(cfg, device, dtype, world)
+    start = 0
+    if resume:
+        shared = torch.load(run / S.STATE_FILE, map_location=device, weights_only=True)
+        rank_file = run / S.rank_state_file(rank)
+        rank_st = shared.get("rank0") if rank == 0 else (torch.load(rank_file, map_location="cpu", weights_only=True) if rank_file.exists() else None)
+        if rank_st is None:
+            info(f"rank {rank}: no saved pool/RNG state for this rank; starting them fresh")
+        start = tr.load(shared, rank_st)
+        info(f"resumed {run} at step {start}")
+    else:
+        torch.manual_seed(cfg.seed * 1000 + rank + 1)  # per-rank stream for dropout and the like
+    if rank == 0:
+        run.mkdir(parents=True, exist_ok=True)
+        S.write_config(run, cfg.to_dict(), {"dataset_layout": layout.kind, "images": [len(layout.a), len(layout.b)], "skipped": [str(p) for p in layout.skipped], "world_size": world})
+        if resume:
+            S.truncate_metrics(run, start)
+    swap = cfg.direction == "b2a" and cfg.model == "pix2pix"
+    ds = StreamDataset(layout, Transform(cfg.preprocess, cfg.load_size, cfg.crop_size, cfg.flip), cfg.seed, cfg.input_nc, cfg.output_nc, swap)
+    loader = make_loader(ds, start, cfg.steps, cfg.batch_size, rank, world, cfg.workers, device.type == "cuda")
+    samples = fixed_samples(layout, cfg.crop_size, cfg.input_nc, cfg.output_nc, swap) if rank == 0 else None
+    writer = _tensorboard(run, info) if (cfg.tensorboard and rank == 0) else None
+
+    def save(step: int) -> Path | None:
+        rank_st = tr.rank_state()
+        if rank == 0:
+            shared = tr.shared_state(step)
+            shared["rank0"] = rank_st
+            S.atomic_torch_save(shared, run / S.STATE_FILE)  # the state first: a crash leaves a consistent pair
+            save_checkpoint(tr.inference_checkpoint(step, str(cfg.dataset)), run / S.MODEL_FILE)
+        else:
+            S.atomic_torch_save(rank_st, run / S.rank_state_file(rank))
+        if world > 1:
+            dist.barrier()
+        return run / S.MODEL_FILE
+
+    step, sums, count, t0 = start, {}, 0, time.perf_counter()
+    model_path = None
+    for batch in loader:
+        losses = tr.step(batch, cfg.lr * lr_factor(cfg, step))
+        step += 1
+        for k, v in losses.items():
+            sums[k] = sums.get(k, 0.0) + v
+        count += 1
+        if rank == 0 and (step % cfg.log_every == 0 or step == cfg.steps):
+            dt = time.perf_counter() - t0
+            row = {"step": step, "lr": cfg.lr * lr_factor(cfg, step - 1), **{k: round(v / count, 6) for k, v in sums.items()}, "it_s": round(count / dt, 4), "time": round(time.time(), 3)}
+            S.append_metrics(run, row)
+            if writer is not None:
+                for k, v in row.items():
+                    if k not in ("step", "time"):
+                        writer.add_scalar(k, v, step)
+            if on_log:
+                on_log({**row, "total": cfg.steps})
+            sums, count, t0 = {}, 0, time.perf_counter()
+        if rank == 0 and samples is not None and step % cfg.sample_every == 0:
+            S.atomic_write_bytes(run / "samples" / f"step_{step:07d}.png", tr.sample_grid(samples))
+        if step % cfg.save_every == 0 or step == cfg.steps:
+            model_path = save(step)
+        stop = should_stop is not None and should_stop(step)
+        if world > 1:  # every rank must stop at the same step, or the next all-reduce hangs
+            flag = torch.tensor([int(stop)], device=device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            stop = bool(flag.item())
+        if stop and step < cfg.steps:
+            if step % cfg.save_every != 0:
+                save(step)
+            raise Interrupted(step)
+    if world > 1:
+        digests = [None] * world
+        dist.all_gather_object(digests, S.digest({**tr.G, **tr.D}))
+        if rank == 0:
+            S.atomic_write_bytes(run / "ranks.json", (json.dumps({"digests": digests, "in_sync": len(set(digests)) == 1}) + "\n").encode())
+    if writer is not None:
+        writer.close()
+    return TrainResult(run, step, model_path)
+
+
+def _tensorboard(run: Path, info: Callable[[str], None]) -> Any:
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        info("tensorboard is not installed; --tensorboard ignored (pip install tensorboard)")
+        return None
+    return SummaryWriter(str(run / "tensorboard"))
+
+
