@@ -126,6 +126,20 @@ def allreduce_grads(params: list[torch.nn.Parameter], world: int) -> None:
         offset += n
 
 
+def average_buffers(modules: list[torch.nn.Module], world: int) -> None:
+    """Average floating-point buffers (batch-norm running stats) over ranks."""
+    bufs = [b for m in modules for b in m.buffers() if b.is_floating_point()]
+    if world <= 1 or not bufs:
+        return
+    flat = torch.cat([b.reshape(-1) for b in bufs])
+    dist.all_reduce(flat)
+    flat /= world
+    offset = 0
+    for b in bufs:
+        b.copy_(flat[offset : offset + b.numel()].view_as(b))
+        offset += b.numel()
+
+
 def broadcast_modules(modules: list[torch.nn.Module]) -> None:
     for m in modules:
         for t in list(m.parameters()) + list(m.buffers()):

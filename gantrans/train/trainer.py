@@ -90,7 +90,9 @@ class _Trainer:
         self.cfg, self.device, self.dtype, self.world = cfg, device, dtype, world
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         self.G, self.D = build_networks(cfg)
-        if world > 1 and cfg.norm == "batch":
+        # SyncBatchNorm runs on GPUs only; on CPUs (gloo) running stats are averaged after each step
+        self.avg_bn_stats = world > 1 and cfg.norm == "batch" and device.type != "cuda"
+        if world > 1 and cfg.norm == "batch" and device.type == "cuda":
             self.G = {k: nn.SyncBatchNorm.convert_sync_batchnorm(v) for k, v in self.G.items()}
             self.D = {k: nn.SyncBatchNorm.convert_sync_batchnorm(v) for k, v in self.D.items()}
         fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
@@ -133,6 +135,8 @@ class _Trainer:
         B = batch["B"].to(self.device, non_blocking=True).contiguous(memory_format=fmt)
         out = self._cyclegan(A, B) if self.cfg.model == "cyclegan" else self._pix2pix(A, B)
         self.scaler.update()
+        if self.avg_bn_stats:
+            S.average_buffers([*self.G.values(), *self.D.values()], self.world)
         return out
 
     def _cyclegan(self, A: torch.Tensor, B: torch.Tensor) -> dict[str, float]:

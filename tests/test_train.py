@@ -1,0 +1,187 @@
+"""Training: datasets, config, learning, bit-exact resume, interruption, torchrun (gloo)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+import gantrans
+from gantrans.cli.main import app
+from gantrans.train.config import resolve_config
+from gantrans.train.data import DatasetError, detect
+from gantrans.train.trainer import Interrupted, lr_factor, train
+
+runner = CliRunner()
+TINY = {"ngf": 4, "ndf": 4, "n_layers_D": 2, "crop_size": 32, "load_size": 36, "workers": 0, "log_every": 1, "device": "cpu"}
+
+
+def blobs(rng, n=40):
+    """Smooth random images: a learnable signal, unlike white noise."""
+    small = rng.integers(0, 256, (n, 4, 4, 3), dtype=np.uint8)
+    return [np.asarray(Image.fromarray(s).resize((40, 40), Image.Resampling.BICUBIC)) for s in small]
+
+
+@pytest.fixture(scope="module")
+def paired(tmp_path_factory) -> Path:
+    """A/ -> B/ where B is A with channels permuted and inverted: trivially learnable."""
+    root = tmp_path_factory.mktemp("paired")
+    (root / "A").mkdir()
+    (root / "B").mkdir()
+    for i, a in enumerate(blobs(np.random.default_rng(0))):
+        Image.fromarray(a).save(root / "A" / f"{i:03d}.png")
+        Image.fromarray(255 - a[..., ::-1]).save(root / "B" / f"{i:03d}.png")
+    (root / "A" / "zz_broken.png").write_bytes(b"garbage")
+    (root / "B" / "zz_broken.png").write_bytes(b"garbage")
+    return root
+
+
+@pytest.fixture(scope="module")
+def unpaired(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("unpaired")
+    rng = np.random.default_rng(1)
+    for side in ("trainA", "trainB", "testA"):
+        (root / side).mkdir()
+        for i, a in enumerate(blobs(rng, 6)):
+            Image.fromarray(a if side != "trainB" else a // 2).save(root / side / f"{i}.png")
+    return root
+
+
+def cfg(dataset, out, model="pix2pix", **over):
+    base = dict(TINY, dataset=str(dataset), output=str(out), netG="resnet_6blocks", steps=6, save_every=3, sample_every=3)
+    base.update(over)
+    return resolve_config(model, None, base)
+
+
+def test_detect_layouts(paired, unpaired, tmp_path):
+    lay = detect(paired)
+    assert lay.kind == "paired" and len(lay.a) == 40 and [p.name for p in lay.skipped] == ["zz_broken.png", "zz_broken.png"]
+    assert detect(unpaired).kind == "unpaired" and len(detect(unpaired).test_a) == 6
+    (tmp_path / "train").mkdir()
+    Image.new("RGB", (64, 32)).save(tmp_path / "train" / "1.jpg")
+    assert detect(tmp_path).kind == "aligned"
+    with pytest.raises(DatasetError, match=r"unpaired:  DATASET/trainA/\*"):
+        detect(tmp_path / "train")
+
+
+def test_defaults_file_and_flag_override(tmp_path):
+    c = resolve_config("cyclegan", None, {"dataset": "d", "output": "o"})
+    assert (c.netG, c.norm, c.gan_mode, c.pool_size, c.lambda_A, c.lambda_identity, c.lr, c.beta1) == (
+        "resnet_9blocks", "instance", "lsgan", 50, 10.0, 0.5, 2e-4, 0.5)  # fmt: skip
+    p = resolve_config("pix2pix", None, {})
+    assert (p.netG, p.norm, p.gan_mode, p.lambda_L1, p.pool_size, p.dropout) == ("unet_256", "batch", "vanilla", 100.0, 0, True)
+    toml = tmp_path / "run.toml"
+    toml.write_text('gan_mode = "hinge"\nlr = 0.001\nngf = 32\n')
+    c = resolve_config("cyclegan", toml, {"lr": 0.005, "ngf": None})
+    assert (c.gan_mode, c.lr, c.ngf) == ("hinge", 0.005, 32)
+    yaml = tmp_path / "run.yaml"
+    yaml.write_text("pool_size: 7\nbogus: 1\n")
+    with pytest.raises(ValueError, match="unknown setting 'bogus'"):
+        resolve_config("cyclegan", yaml, {})
+    with pytest.raises(ValueError, match="must be int"):
+        resolve_config("cyclegan", None, {"ngf": "big"})
+    r = runner.invoke(app, ["train", "x", "--arch", "cyclegan", "-o", str(tmp_path / "r"), "-c", str(toml), "--set", "lambda_identity=0", "--dry-run"])
+    assert r.exit_code == 0, r.output
+    shown = json.loads(r.stdout)
+    assert shown["gan_mode"] == "hinge" and shown["lambda_identity"] == 0 and shown["model"] == "cyclegan"
+
+
+def test_linear_schedule_matches_reference():
+    c = resolve_config("cyclegan", None, {"steps": 200})
+    assert lr_factor(c, 0) == 1.0 and lr_factor(c, 100) == 1.0
+    assert lr_factor(c, 150) == pytest.approx(1 - 50 / 101) and lr_factor(c, 199) == pytest.approx(1 - 99 / 101)
+
+
+def heldout_l1(model_path, root):
+    m = gantrans.load(str(model_path), device="cpu")
+    errs = []
+    for i in range(32, 40):  # the translation must generalise: compare on the last 8 pairs
+        a = Image.open(root / "A" / f"{i:03d}.png")
+        b = np.asarray(Image.open(root / "B" / f"{i:03d}.png"), dtype=np.float32)
+        errs.append(np.abs(np.asarray(m.translate(a), dtype=np.float32) - b).mean())
+    return float(np.mean(errs))
+
+
+def test_pix2pix_learns_a_paired_mapping(paired, tmp_path):
+    torch.set_num_threads(2)
+    start = train(cfg(paired, tmp_path / "r0", steps=1, save_every=1, lr_policy="constant"))
+    before = heldout_l1(start.model, paired)
+    done = train(cfg(paired, tmp_path / "r1", steps=600, save_every=600, sample_every=300, lr=1e-3, lambda_L1=100.0, log_every=100, batch_size=4, lr_policy="constant"))
+    after = heldout_l1(done.model, paired)
+    assert after < 0.4 * before, (before, after)
+    rows = [json.loads(x) for x in (tmp_path / "r1" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == list(range(100, 601, 100))
+    assert (tmp_path / "r1" / "samples" / "step_0000600.png").exists()
+
+
+@pytest.mark.parametrize("model,over", [("pix2pix", {"dropout": True, "norm": "batch"}), ("cyclegan", {"pool_size": 3})])
+def test_resume_is_bit_identical(paired, unpaired, tmp_path, model, over):
+    data = paired if model == "pix2pix" else unpaired
+    full = train(cfg(data, tmp_path / "full", model, **over))
+    with pytest.raises(Interrupted) as e:
+        train(cfg(data, tmp_path / "cut", model, **over), should_stop=lambda step: step == 4)
+    assert e.value.step == 4
+    resumed = train(cfg(data, tmp_path / "cut", model, **over), resume=True)
+    assert resumed.step == 6
+    a, b = load_file(str(full.model)), load_file(str(resumed.model))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    sa = torch.load(tmp_path / "full" / "train_state.pt", weights_only=True)
+    sb = torch.load(tmp_path / "cut" / "train_state.pt", weights_only=True)
+    for net in sa["nets"]:
+        assert all(torch.equal(sa["nets"][net][k], sb["nets"][net][k]) for k in sa["nets"][net])
+    steps = [json.loads(x)["step"] for x in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def test_ctrl_c_saves_and_exits_130(unpaired, tmp_path):
+    run = tmp_path / "run"
+    args = [sys.executable, "-m", "gantrans", "train", str(unpaired), "--arch", "cyclegan", "-o", str(run), "--steps", "100000",
+            "--size", "32", "--ngf", "4", "--ndf", "4", "--workers", "0", "--log-every", "1", "--save-every", "100000", "--device", "cpu"]  # fmt: skip
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not ((run / "metrics.jsonl").exists() and (run / "metrics.jsonl").read_text().count("\n") >= 2):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, errtext = proc.communicate(timeout=120)
+    assert proc.returncode == 130, errtext
+    assert "state saved. Continue with: gantrans train --resume" in errtext
+    state = torch.load(run / "train_state.pt", weights_only=True)
+    assert state["step"] >= 2 and (run / "model.safetensors").exists()
+    r = runner.invoke(app, ["train", "--resume", str(run), "--steps", str(state["step"] + 2)])
+    assert r.exit_code == 0, r.output
+    assert torch.load(run / "train_state.pt", weights_only=True)["step"] == state["step"] + 2
+    r = runner.invoke(app, ["train", "--resume", str(run), "--ngf", "8"])
+    assert r.exit_code == 2 and "cannot change ngf" in r.stderr
+
+
+def test_torchrun_two_processes_gloo(paired, tmp_path):
+    torchrun = Path(sys.executable).parent / "torchrun"
+    run = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    with socket.socket() as sock:  # a free port for the rendezvous
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.run(
+        [str(torchrun), "--nproc_per_node", "2", "--master_port", str(port), "-m", "gantrans", "train", str(paired),
+         "--arch", "pix2pix", "-o", str(run), "--steps", "4", "--size", "32", "--netG", "resnet_6blocks", "--ngf", "4",
+         "--ndf", "4", "--workers", "0", "--device", "cpu", "--log-every", "2", "-b", "2"],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[:3000]
+    ranks = json.loads((run / "ranks.json").read_text())
+    assert ranks["in_sync"] and len(ranks["digests"]) == 2
+    assert json.loads((run / "config.json").read_text())["world_size"] == 2
+    m = gantrans.load(str(run / "model.safetensors"), device="cpu")
+    assert m.translate(Image.new("RGB", (20, 20))).size == (20, 20)
