@@ -59,8 +59,11 @@ def _version() -> str:
     return __version__
 
 
-def save_checkpoint(ckpt: Checkpoint, path: str | os.PathLike) -> Path:
-    """Write `ckpt` atomically (temp file + rename) as one safetensors file."""
+def save_checkpoint(ckpt: Checkpoint, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
+    """Write `ckpt` atomically (temp file + rename) as one safetensors file.
+
+    `dtype` (e.g. torch.float16) stores floating-point tensors smaller; loading casts them back.
+    """
     from safetensors.torch import save_file
 
     path = Path(path)
@@ -68,7 +71,10 @@ def save_checkpoint(ckpt: Checkpoint, path: str | os.PathLike) -> Path:
     for prefix, net in ckpt.networks.items():
         for key, value in net.state_dict().items():
             # contiguous clones: safetensors refuses shared or strided storage
-            tensors[f"{prefix}.{key}"] = value.detach().to("cpu").contiguous().clone()
+            value = value.detach().to("cpu")
+            if dtype is not None and value.is_floating_point():
+                value = value.to(dtype)
+            tensors[f"{prefix}.{key}"] = value.contiguous().clone()
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
