@@ -185,3 +185,28 @@ def test_torchrun_two_processes_gloo(paired, tmp_path):
     assert json.loads((run / "config.json").read_text())["world_size"] == 2
     m = gantrans.load(str(run / "model.safetensors"), device="cpu")
     assert m.translate(Image.new("RGB", (20, 20))).size == (20, 20)
+
+
+def test_bf16_autocast_training_on_cpu(paired, tmp_path):
+    res = train(cfg(paired, tmp_path / "bf", precision="bf16", steps=3, save_every=3))
+    rows = [json.loads(x) for x in (tmp_path / "bf" / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 3 and all(np.isfinite(v) for r in rows for k, v in r.items() if k in ("G_GAN", "G_L1", "D"))
+    assert gantrans.load(str(res.model), device="cpu").translate(Image.new("RGB", (16, 16))).size == (16, 16)
+
+
+def test_crash_during_save_keeps_the_last_good_checkpoint(paired, tmp_path, monkeypatch):
+    run = tmp_path / "crash"
+    train(cfg(paired, run, steps=3, save_every=3))
+    good_state = (run / "train_state.pt").read_bytes()
+    good_model = (run / "model.safetensors").read_bytes()
+
+    def exploding_save(obj, path):  # write half a file, then die, as a full disk or a kill would
+        Path(path).write_bytes(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", exploding_save)
+    with pytest.raises(OSError):
+        train(cfg(paired, run, steps=6, save_every=3), resume=True)
+    assert (run / "train_state.pt").read_bytes() == good_state
+    assert (run / "model.safetensors").read_bytes() == good_model
+    assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]

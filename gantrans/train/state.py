@@ -111,33 +111,27 @@ def dist_env() -> tuple[int, int, int]:
     return int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0"))
 
 
-def allreduce_grads(params: list[torch.nn.Parameter], world: int) -> None:
-    """Average gradients over ranks, in one flat buffer per dtype/device."""
-    grads = [p.grad for p in params if p.grad is not None]
-    if world <= 1 or not grads:
+def _allreduce_mean(tensors: list[torch.Tensor], world: int) -> None:
+    """Average `tensors` in place over ranks, through one flat buffer (one collective call)."""
+    if world <= 1 or not tensors:
         return
-    flat = torch.cat([g.reshape(-1) for g in grads])
+    flat = torch.cat([t.reshape(-1) for t in tensors])
     dist.all_reduce(flat)
     flat /= world
     offset = 0
-    for g in grads:
-        n = g.numel()
-        g.copy_(flat[offset : offset + n].view_as(g))
-        offset += n
+    for t in tensors:
+        t.copy_(flat[offset : offset + t.numel()].view_as(t))
+        offset += t.numel()
+
+
+def allreduce_grads(params: list[torch.nn.Parameter], world: int) -> None:
+    """Average gradients over ranks."""
+    _allreduce_mean([p.grad for p in params if p.grad is not None], world)
 
 
 def average_buffers(modules: list[torch.nn.Module], world: int) -> None:
     """Average floating-point buffers (batch-norm running stats) over ranks."""
-    bufs = [b for m in modules for b in m.buffers() if b.is_floating_point()]
-    if world <= 1 or not bufs:
-        return
-    flat = torch.cat([b.reshape(-1) for b in bufs])
-    dist.all_reduce(flat)
-    flat /= world
-    offset = 0
-    for b in bufs:
-        b.copy_(flat[offset : offset + b.numel()].view_as(b))
-        offset += b.numel()
+    _allreduce_mean([b for m in modules for b in m.buffers() if b.is_floating_point()], world)
 
 
 def broadcast_modules(modules: list[torch.nn.Module]) -> None:
