@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from gantrans import __version__
+from gantrans.cli.convert import convert
 from gantrans.cli.train import train
 from gantrans.cli.translate import translate
 
@@ -21,6 +22,7 @@ app = typer.Typer(
 )
 app.command("translate", no_args_is_help=True)(translate)
 app.command("train", no_args_is_help=True)(train)
+app.command("convert", no_args_is_help=True)(convert)
 
 
 def _version(value: bool) -> None:
