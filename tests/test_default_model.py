@@ -35,3 +35,16 @@ def test_translate_examples_without_model(tmp_path):
         assert out.size == src.size
         # a real translation: the output differs visibly from its input
         assert np.abs(np.asarray(out, dtype=int) - np.asarray(src, dtype=int)).mean() > 3
+
+
+def test_info_and_models_commands(model_path):
+    r = CliRunner().invoke(app, ["info", str(model_path), "--json"])
+    assert r.exit_code == 0, r.output
+    row = json.loads(r.stdout)
+    assert row["arch"] == "resnet_6blocks" and row["config"]["ngf"] == 4 and set(row["networks"]) == {"G_A", "G_B"}
+    assert row["networks"]["G_A"] == sum(p.numel() for p in gantrans.load(str(model_path), device="cpu").generator("a2b").state_dict().values())
+    r = CliRunner().invoke(app, ["models", "--json"])
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert any(x["name"] == DEFAULT_MODEL and x["default"] and x["card"] for x in rows)
+    r = CliRunner().invoke(app, ["info", "no-such-model"])
+    assert r.exit_code == 2 and "not found" in r.stderr

@@ -8,6 +8,7 @@ import typer
 
 from gantrans import __version__
 from gantrans.cli.convert import convert
+from gantrans.cli.inspect import info, models
 from gantrans.cli.train import train
 from gantrans.cli.translate import translate
 
@@ -23,6 +24,8 @@ app = typer.Typer(
 app.command("translate", no_args_is_help=True)(translate)
 app.command("train", no_args_is_help=True)(train)
 app.command("convert", no_args_is_help=True)(convert)
+app.command("info", no_args_is_help=True)(info)
+app.command("models")(models)
 
 
 def _version(value: bool) -> None:

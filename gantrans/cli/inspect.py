@@ -1,0 +1,76 @@
+"""`gantrans info` and `gantrans models`: what a checkpoint holds, and which models are bundled."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from gantrans.cli.common import JsonOpt, handle_errors
+
+
+def info(
+    model: Annotated[str, typer.Argument(help="Checkpoint path, run directory, bundled name, or hf://org/repo.")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Describe a checkpoint from its header: architecture, config, networks, domains, provenance."""
+    with handle_errors():
+        from safetensors import safe_open
+
+        from gantrans.io.checkpoint import read_metadata
+        from gantrans.io.hub import resolve
+
+        path = resolve(model)
+        meta = read_metadata(path)
+        with safe_open(str(path), framework="pt") as f:
+            params = {k: f.get_slice(k).get_shape() for k in f.keys()}
+        counts: dict[str, int] = {}
+        for key, shape in params.items():
+            n = 1
+            for d in shape:
+                n *= d
+            counts[key.split(".", 1)[0]] = counts.get(key.split(".", 1)[0], 0) + n
+        row = {
+            "path": str(path),
+            "arch": meta["arch"],
+            "config": json.loads(meta["config"]),
+            "networks": {k: counts.get(k, 0) for k in json.loads(meta["networks"])},
+            "domains": json.loads(meta.get("domains", '["A", "B"]')),
+            "preprocess": json.loads(meta.get("preprocess", "{}")),
+            "gantrans_version": meta.get("gantrans_version"),
+            "format_version": meta["format_version"],
+            "provenance": json.loads(meta.get("provenance", "{}")),
+            "license": meta.get("license"),
+        }
+        if json_out:
+            print(json.dumps(row))
+            return
+        print(f"{row['path']}\n  arch        {row['arch']}")
+        print("  config      " + ", ".join(f"{k}={v}" for k, v in row["config"].items()))
+        dirs = {"G_A": "a2b", "G_B": "b2a"}
+        print("  networks    " + ", ".join(f"{k}{' (' + dirs[k] + ')' if k in dirs else ''}: {n:,} values" for k, n in row["networks"].items()))
+        print(f"  domains     {' -> '.join(row['domains'])}")
+        print(f"  preprocess  {row['preprocess']}")
+        print(f"  written by  gantrans {row['gantrans_version']} (format {row['format_version']})")
+        if row["license"]:
+            print(f"  license     {row['license']}")
+        if row["provenance"]:
+            print(f"  provenance  {json.dumps(row['provenance'])}")
+
+
+def models(json_out: JsonOpt = False) -> None:
+    """List the bundled models (weights/), usable by name with -m."""
+    with handle_errors():
+        from gantrans.io.checkpoint import read_metadata
+        from gantrans.io.hub import DEFAULT_MODEL, bundled_models
+
+        for name, path in sorted(bundled_models().items()):
+            meta = read_metadata(path)
+            row = {"name": name, "path": str(path), "arch": meta["arch"], "domains": json.loads(meta.get("domains", "[]")),
+                   "default": name == DEFAULT_MODEL, "card": str(path.with_suffix(".md")) if path.with_suffix(".md").exists() else None}  # fmt: skip
+            if json_out:
+                print(json.dumps(row))
+            else:
+                star = " (default)" if row["default"] else ""
+                print(f"{name}{star}  {row['arch']}  {' -> '.join(row['domains'])}  {row['card'] or path}")
