@@ -34,3 +34,13 @@ def one_way_model(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("models") / "oneway.safetensors"
     tiny("unet_128", directions=("a2b",)).save(path)
     return path
+
+
+class FileCreator:
+    """Unpickling this calls open(path, "w"): a test pickle that must never be executed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (str(self.path), "w"))

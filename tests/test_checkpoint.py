@@ -13,7 +13,7 @@ from safetensors.torch import load_file, save_file
 import gantrans
 from gantrans.io.checkpoint import CheckpointError, load_checkpoint, read_metadata
 
-from conftest import tiny
+from conftest import FileCreator, tiny
 
 
 def test_header_describes_the_model(model_path):
@@ -108,17 +108,12 @@ def test_nan_weights_refused(model_path, tmp_path):
 
 def test_pickle_is_never_loaded(tmp_path):
     marker = tmp_path / "pwned"
-
-    class Evil:
-        def __reduce__(self):
-            return (open, (str(marker), "w"))
-
     pth = tmp_path / "latest_net_G.pth"
-    pth.write_bytes(pickle.dumps(Evil()))
+    pth.write_bytes(pickle.dumps(FileCreator(marker)))
     with pytest.raises(CheckpointError, match="gantrans convert"):
         read_metadata(pth)
     renamed = tmp_path / "evil.safetensors"
-    renamed.write_bytes(pickle.dumps(Evil()))
+    renamed.write_bytes(pickle.dumps(FileCreator(marker)))
     with pytest.raises(CheckpointError):
         load_checkpoint(renamed)
     assert not marker.exists()

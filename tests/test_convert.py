@@ -23,6 +23,8 @@ import gantrans
 from gantrans.cli.main import app
 from gantrans.models import build_network, make_config
 
+from conftest import FileCreator
+
 runner = CliRunner()
 
 
@@ -147,18 +149,13 @@ def test_cyclegan_pair_and_inference_errors(tmp_path):
 
 def test_pickled_code_is_never_executed(tmp_path):
     marker = tmp_path / "pwned"
-
-    class Evil:
-        def __reduce__(self):
-            return (open, (str(marker), "w"))
-
     evil = tmp_path / "latest_net_G.pth"
-    evil.write_bytes(pickle.dumps({"model.1.weight": Evil()}, protocol=2))
+    evil.write_bytes(pickle.dumps({"model.1.weight": FileCreator(marker)}, protocol=2))
     r = runner.invoke(app, ["convert", str(evil), "-o", str(tmp_path / "m.safetensors")])
     assert r.exit_code == 1 and "never executes pickled code" in r.stderr
     assert not marker.exists() and not (tmp_path / "m.safetensors").exists()
     zipped = tmp_path / "zipped.pth"  # torch.save's zip format, same refusal
-    torch.save({"model.1.weight": Evil()}, zipped)
+    torch.save({"model.1.weight": FileCreator(marker)}, zipped)
     marker.unlink(missing_ok=True)
     r = runner.invoke(app, ["convert", str(zipped), "-o", str(tmp_path / "m.safetensors")])
     assert r.exit_code == 1 and "never executes pickled code" in r.stderr and not marker.exists()
