@@ -259,6 +259,8 @@ def translate_items(
                     sink.write(job.item.data)
                     sink.flush()
                 report(r)
+            except FileExistsError:  # another writer made it first: same as an existing output
+                report(ItemResult(job.item.display, show_path(job.out) if job.out else "-", "skipped", "exists (use --overwrite)"))
             except Exception as e:  # noqa: BLE001 - a failed write fails this item only
                 report(ItemResult(job.item.display, show_path(job.out) if job.out else "-", "failed", _reason(e)))
 
