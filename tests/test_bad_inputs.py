@@ -94,8 +94,8 @@ def build_corpus(root: Path) -> tuple[dict[str, tuple[int, int]], dict[str, str]
         good[f"exif{o}.jpg"] = (20, 30) if o >= 5 else (30, 20)
     noise((1, 1)).save(root / "one.png")
     good["one.png"] = (1, 1)
-    noise((3, 20000)).save(root / "tall.png")  # 3 x 20000 keeps the test quick; the code path is the same
-    good["tall.png"] = (3, 20000)
+    noise((3, 100000)).save(root / "tall.png")
+    good["tall.png"] = (3, 100000)
     (root / "x.png").mkdir()  # a directory with an image name: walked, never read as an image
     noise((9, 9)).save(root / "x.png" / "inner.png")
     good["x.png/inner.png"] = (9, 9)

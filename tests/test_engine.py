@@ -108,15 +108,24 @@ def test_direction_errors():
         m.translate(noise((8, 8)), direction="sideways")
 
 
-@pytest.mark.parametrize("orientation,size", [(1, (30, 20)), (3, (30, 20)), (6, (20, 30)), (8, (20, 30))])
-def test_exif_orientation_applied(orientation, size):
+# EXIF orientation -> the transpose that makes the stored pixels upright (EXIF 2.3, tag 0x0112)
+UPRIGHT = {
+    1: None, 2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_applied(orientation):
     img = noise((30, 20))
     exif = Image.Exif()
     exif[0x0112] = orientation
     buf = io.BytesIO()
-    img.save(buf, "JPEG", exif=exif.tobytes())
+    img.save(buf, "PNG", exif=exif.tobytes())  # lossless, so pixels can be compared exactly
     opened, _ = open_image(buf.getvalue())
-    assert opened.size == size
+    expected = img if UPRIGHT[orientation] is None else img.transpose(UPRIGHT[orientation])
+    assert opened.size == expected.size
+    assert np.array_equal(np.asarray(opened), np.asarray(expected))
 
 
 def test_pixel_limit_and_animation_note():

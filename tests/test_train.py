@@ -210,3 +210,55 @@ def test_crash_during_save_keeps_the_last_good_checkpoint(paired, tmp_path, monk
     assert (run / "train_state.pt").read_bytes() == good_state
     assert (run / "model.safetensors").read_bytes() == good_model
     assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("policy", ["stop", "skip"])
+def test_nan_policy(paired, tmp_path, monkeypatch, policy):
+    run = tmp_path / policy
+    train(cfg(paired, run, steps=2, save_every=2))
+    good = (run / "train_state.pt").read_bytes()
+    import gantrans.train.trainer as T
+
+    real = T.F.l1_loss
+    monkeypatch.setattr(T.F, "l1_loss", lambda a, b: real(a, b) * float("nan"))  # the L1 term goes NaN
+    c = cfg(paired, run, steps=4, save_every=2, nan_policy=policy)
+    if policy == "stop":
+        with pytest.raises(T.NonFiniteLoss, match=r"NaN or Inf at step 3; .*last good checkpoint \(step 2\) is kept"):
+            train(c, resume=True)
+        assert (run / "train_state.pt").read_bytes() == good
+    else:
+        res = train(c, resume=True)
+        assert res.step == 4
+        rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+        assert rows[-1]["skipped_updates"] == 2  # the generator updates of steps 3 and 4
+        state = torch.load(run / "train_state.pt", weights_only=True)
+        assert all(torch.isfinite(v).all() for net in state["nets"].values() for v in net.values() if v.is_floating_point())
+
+
+def test_sigkill_at_random_moments_always_resumes(unpaired, tmp_path):
+    """Kill -9 a training run at random moments (saves every 2 steps, so often mid-save), resume each time."""
+    import random
+
+    rng = random.Random(0)
+    run = tmp_path / "run"
+    base = [sys.executable, "-m", "gantrans", "train", "--device", "cpu", "--workers", "0"]
+    first = [str(unpaired), "--arch", "cyclegan", "-o", str(run), "--steps", "400", "--size", "32", "--ngf", "4",
+             "--ndf", "4", "--save-every", "2", "--log-every", "1", "--sample-every", "3"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    last_step = 0
+    for trial in range(10):
+        args = base + (["--resume", str(run)] if (run / "train_state.pt").exists() else first)
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        time.sleep(rng.uniform(2.5, 5.0))  # start-up takes ~2 s, then steps and saves run back to back
+        proc.kill()
+        proc.wait()
+        if (run / "train_state.pt").exists():
+            state = torch.load(run / "train_state.pt", weights_only=True)  # always complete and loadable
+            assert state["step"] >= last_step
+            last_step = state["step"]
+            gantrans.load(str(run / "model.safetensors"), device="cpu")
+    assert last_step > 0
+    done = subprocess.run(base + ["--resume", str(run), "--steps", str(last_step + 4)], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert torch.load(run / "train_state.pt", weights_only=True)["step"] == last_step + 4
+    assert not list(run.rglob("*.tmp"))  # temp files of killed saves are cleaned up on resume

@@ -98,7 +98,7 @@ def train(
             raise typer.Exit(EXIT_OK)
 
         from gantrans.train.state import dist_env
-        from gantrans.train.trainer import Interrupted, train as run_train
+        from gantrans.train.trainer import Interrupted, NonFiniteLoss, train as run_train
 
         rank = dist_env()[0]
         talk = rank == 0 and not quiet
@@ -119,6 +119,9 @@ def train(
                 on_info=(lambda m: print(m, file=sys.stderr)) if talk else None,
                 should_stop=lambda step: stop["asked"],
             )  # fmt: skip
+        except NonFiniteLoss as e:
+            progress.close()
+            fail(str(e), 1)
         except Interrupted as e:
             progress.close()
             if rank == 0:

@@ -65,6 +65,7 @@ class TrainConfig:
     sample_every: int = 500
     log_every: int = 50
     tensorboard: bool = False
+    nan_policy: str = "stop"  # a NaN/Inf loss: stop (keeping the last good checkpoint) or skip that update
     domains: list[str] = field(default_factory=lambda: ["A", "B"])
 
     def validate(self) -> "TrainConfig":
@@ -77,6 +78,7 @@ class TrainConfig:
         check(self.preprocess in PREPROCESS, f"preprocess must be one of {', '.join(PREPROCESS)}")
         check(self.lr_policy in LR_POLICIES, f"lr_policy must be one of {', '.join(LR_POLICIES)}")
         check(self.direction in ("a2b", "b2a"), "direction must be a2b or b2a")
+        check(self.nan_policy in ("stop", "skip"), "nan_policy must be stop or skip")
         for name in ("steps", "batch_size", "crop_size", "load_size", "save_every", "sample_every", "log_every"):
             check(int(getattr(self, name)) >= 1, f"{name} must be >= 1")
         check(self.load_size >= self.crop_size or "crop" not in self.preprocess, "load_size must be >= crop_size")

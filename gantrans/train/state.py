@@ -72,7 +72,13 @@ def truncate_metrics(run: Path, step: int) -> None:
     path = run / METRICS_FILE
     if not path.exists():
         return
-    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line).get("step", 0) <= step:
+                keep.append(line)
+        except (json.JSONDecodeError, AttributeError):  # a line cut short by a killed process
+            continue
     atomic_write_bytes(path, ("\n".join(keep) + "\n" if keep else "").encode())
 
 

@@ -32,7 +32,11 @@ from gantrans.train.data import StreamDataset, Transform, detect, fixed_samples,
 from gantrans.train.losses import ImagePool, gan_loss, gradient_penalty
 
 # settings that may change when resuming (everything else is fixed by the run)
-RESUMABLE = {"steps", "device", "precision", "workers", "save_every", "sample_every", "log_every", "tensorboard", "channels_last"}
+RESUMABLE = {"steps", "device", "precision", "workers", "save_every", "sample_every", "log_every", "tensorboard", "channels_last", "nan_policy"}
+
+
+class NonFiniteLoss(RuntimeError):
+    """A loss became NaN/Inf under nan_policy=stop; nothing was saved after the last good checkpoint."""
 
 
 class Interrupted(Exception):
@@ -106,6 +110,7 @@ class _Trainer:
         self.opt_G = torch.optim.Adam(self.g_params, lr=cfg.lr, betas=betas)
         self.opt_D = torch.optim.Adam(self.d_params, lr=cfg.lr, betas=betas)
         self.scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+        self.skipped = 0  # updates skipped for non-finite losses (nan_policy=skip)
         self.pools = {"A": ImagePool(cfg.pool_size, cfg.seed * 2 + 1), "B": ImagePool(cfg.pool_size, cfg.seed * 2 + 2)}
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
@@ -122,6 +127,14 @@ class _Trainer:
         return loss
 
     def _step_opt(self, loss: torch.Tensor, params: list[nn.Parameter], opt: torch.optim.Optimizer) -> None:
+        finite = torch.isfinite(loss.detach()).float().view(1)
+        if self.world > 1:  # all ranks must take the same branch
+            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+        if finite.item() < 1:
+            if self.cfg.nan_policy == "stop":
+                raise NonFiniteLoss("a loss became NaN or Inf")
+            self.skipped += 1  # skip this update; the other optimizer still steps
+            return
         self.scaler.scale(loss).backward()
         S.allreduce_grads(params, self.world)
         self.scaler.step(opt)
@@ -297,6 +310,8 @@ def train(
         S.write_config(run, cfg.to_dict(), {"dataset_layout": layout.kind, "images": [len(layout.a), len(layout.b)], "skipped": [str(p) for p in layout.skipped], "world_size": world})
         if resume:
             S.truncate_metrics(run, start)
+            for tmp in run.rglob(".*.tmp"):  # left by a process killed while saving
+                tmp.unlink()
     swap = cfg.direction == "b2a" and cfg.model == "pix2pix"
     ds = StreamDataset(layout, Transform(cfg.preprocess, cfg.load_size, cfg.crop_size, cfg.flip), cfg.seed, cfg.input_nc, cfg.output_nc, swap)
     # Pinned host buffers were measured to slow small GAN batches down (allocation stalls): not used.
@@ -322,7 +337,15 @@ def train(
     step, sums, count, t0 = start, {}, 0, time.perf_counter()
     model_path = None
     for batch in loader:
-        losses = tr.step(batch, cfg.lr * lr_factor(cfg, step))
+        try:
+            losses = tr.step(batch, cfg.lr * lr_factor(cfg, step))
+        except NonFiniteLoss:
+            last = int(torch.load(run / S.STATE_FILE, weights_only=True)["step"]) if (run / S.STATE_FILE).exists() else None
+            raise NonFiniteLoss(
+                f"a loss became NaN or Inf at step {step + 1}; stopped without saving"
+                + (f", the last good checkpoint (step {last}) is kept" if last is not None else "")
+                + ". Lower --lr, use --precision fp32, or --set nan_policy=skip"
+            ) from None
         step += 1
         for k, v in losses.items():
             sums[k] = sums.get(k, 0.0) + v
@@ -330,6 +353,8 @@ def train(
         if rank == 0 and (step % cfg.log_every == 0 or step == cfg.steps):
             dt = time.perf_counter() - t0
             row = {"step": step, "lr": cfg.lr * lr_factor(cfg, step - 1), **{k: round(v / count, 6) for k, v in sums.items()}, "it_s": round(count / dt, 4), "time": round(time.time(), 3)}
+            if tr.skipped:
+                row["skipped_updates"] = tr.skipped
             S.append_metrics(run, row)
             if writer is not None:
                 for k, v in row.items():
