@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+import gantrans.io.atomic as atomic_mod
 import gantrans.io.images as images_mod
 from gantrans.cli.main import app
 
@@ -158,7 +159,6 @@ def _inputs(root: Path, n: int) -> list[str]:
 
 def test_disk_full_mid_batch(tmp_path, model_path, monkeypatch):
     inputs = _inputs(tmp_path / "in", 5)
-    real_fdopen = os.fdopen
     calls = {"n": 0}
 
     class FullDisk:
@@ -175,12 +175,12 @@ def test_disk_full_mid_batch(tmp_path, model_path, monkeypatch):
             self.f.write(data[: len(data) // 2])  # part of the file reaches the disk, then it is full
             raise OSError(errno.ENOSPC, "No space left on device")
 
-    def fdopen(fd, *a, **k):
+    def fake_open(path, *a, **k):
         calls["n"] += 1
-        f = real_fdopen(fd, *a, **k)
+        f = open(path, *a, **k)
         return FullDisk(f) if calls["n"] > 2 else f
 
-    monkeypatch.setattr(images_mod.os, "fdopen", fdopen)
+    monkeypatch.setattr(atomic_mod, "open", fake_open, raising=False)
     out = tmp_path / "out"
     r = runner.invoke(app, ["translate", *inputs, "-m", str(model_path), "-o", str(out), "--workers", "0", "--device", "cpu"])
     assert r.exit_code == 1
@@ -195,14 +195,14 @@ def test_read_only_output_folder(tmp_path, model_path, monkeypatch):
     out = tmp_path / "ro"
     out.mkdir()
     if os.geteuid() == 0:  # root writes anywhere: refuse creating files in this folder as the OS would
-        real_mkstemp = images_mod.tempfile.mkstemp
+        real_mkstemp = atomic_mod.tempfile.mkstemp
 
         def mkstemp(*a, dir=None, **k):
             if dir is not None and Path(dir) == out:
                 raise PermissionError(errno.EACCES, "Permission denied", str(out))
             return real_mkstemp(*a, dir=dir, **k)
 
-        monkeypatch.setattr(images_mod.tempfile, "mkstemp", mkstemp)
+        monkeypatch.setattr(atomic_mod.tempfile, "mkstemp", mkstemp)
     else:
         out.chmod(0o555)
     r = runner.invoke(app, ["translate", *inputs, "-m", str(model_path), "-o", str(out), "--device", "cpu"])

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from gantrans.io.atomic import atomic_target
 from gantrans.models.registry import build_network, config_to_dict, get_spec, make_config
 
 FORMAT = "gantrans"
@@ -89,15 +89,8 @@ def save_checkpoint(ckpt: Checkpoint, path: str | os.PathLike, dtype: torch.dtyp
         meta["provenance"] = json.dumps(ckpt.provenance, sort_keys=True)
     if ckpt.license:
         meta["license"] = ckpt.license
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_target(path) as tmp:
         save_file(tensors, tmp, metadata=meta)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from gantrans.io.atomic import write_bytes_atomic
 
 # Pillow's own bomb guard is a warning below 2x its limit; we turn it into one clear error instead.
 DEFAULT_MAX_PIXELS = 178_956_970
@@ -130,27 +130,5 @@ def encode(img: Image.Image, fmt: str) -> bytes:
 
 
 def write_atomic(path: Path, data: bytes, overwrite: bool = False) -> None:
-    """Write `data` to `path` through a temp file in the same folder and a rename.
-
-    A failure at any point leaves no partial file; without `overwrite` an existing file is kept.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            # link() fails if the target exists, so a concurrent writer is never clobbered.
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                raise FileExistsError(f"{path} exists (use --overwrite)") from None
-            except OSError:
-                if path.exists():
-                    raise FileExistsError(f"{path} exists (use --overwrite)") from None
-                os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """Write an output image atomically; without `overwrite` an existing file is kept (FileExistsError)."""
+    write_bytes_atomic(path, data, overwrite)
