@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -83,7 +84,7 @@ def test_stdin_to_stdout_pipeline(tmp_path, model_path):
         input=src.read_bytes(), capture_output=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr.decode()
-    out = Image.open(__import__("io").BytesIO(proc.stdout))
+    out = Image.open(io.BytesIO(proc.stdout))
     assert out.format == "PNG" and out.size == (21, 13)
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 from PIL import Image, ImageOps
 
@@ -102,6 +103,20 @@ def load_rgb(path: Path, channels: int) -> Image.Image:
         return im.convert("L" if channels == 1 else "RGB")
 
 
+def load_pair(layout: Layout, path_a: Path, path_b: Path | None, in_nc: int, out_nc: int, swap: bool) -> tuple[Image.Image, Image.Image]:
+    """An (input, target) pair: halves of one aligned A|B file, or two paired files; `swap` for b2a."""
+    if layout.kind == "aligned":
+        ab = load_rgb(path_a, 3)
+        w, h = ab.size
+        a, b = ab.crop((0, 0, w // 2, h)), ab.crop((w // 2, 0, w, h))
+    else:
+        assert path_b is not None
+        a, b = load_rgb(path_a, 3), load_rgb(path_b, 3)
+    if swap:
+        a, b = b, a
+    return (a.convert("L") if in_nc == 1 else a), (b.convert("L") if out_nc == 1 else b)
+
+
 @dataclass
 class Transform:
     """The official get_transform: resize/crop/flip, then [-1, 1]. Params drawn from `gen`."""
@@ -135,7 +150,7 @@ class Transform:
                 img = img.resize((nw, nh), Image.Resampling.BICUBIC)
         if p["flip"]:
             img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        t = torch.from_numpy(__import__("numpy").array(img, dtype="float32")) / 127.5 - 1.0
+        t = torch.from_numpy(np.array(img, dtype=np.float32)) / 127.5 - 1.0
         return t[None] if t.ndim == 2 else t.permute(2, 0, 1)  # (C, H, W) in [-1, 1]
 
 
@@ -179,16 +194,7 @@ class StreamDataset(torch.utils.data.Dataset):
             b_path = L.b[int(torch.randint(0, len(L.b), (1,), generator=gen))]
             a, b = load_rgb(a_path, self.in_nc), load_rgb(b_path, self.out_nc)
             return {"A": self.t(a, self.t.params(a.size, gen)), "B": self.t(b, self.t.params(b.size, gen))}
-        if L.kind == "aligned":
-            ab = load_rgb(L.a[i], 3)
-            w, h = ab.size
-            a, b = ab.crop((0, 0, w // 2, h)), ab.crop((w // 2, 0, w, h))
-        else:
-            a, b = load_rgb(L.a[i], 3), load_rgb(L.b[i], 3)
-        if self.swap:
-            a, b = b, a
-        a = a.convert("L") if self.in_nc == 1 else a
-        b = b.convert("L") if self.out_nc == 1 else b
+        a, b = load_pair(L, L.a[i], L.b[i] if L.b else None, self.in_nc, self.out_nc, self.swap)
         p = self.t.params(a.size, gen)  # one set of params: A and B stay aligned
         return {"A": self.t(a, p), "B": self.t(b, p)}
 
@@ -233,17 +239,12 @@ def fixed_samples(layout: Layout, transform_size: int, in_nc: int, out_nc: int, 
         for key, nc in (("A", in_nc), ("B", out_nc)):
             out[key] = [t(load_rgb(q, nc), p) for q in srcs[key]]
     else:
-        for path_a, path_b in zip((layout.test_a or layout.a)[:n], (layout.b or layout.a)[:n]):
-            if layout.kind == "aligned":
-                ab = load_rgb(path_a, 3)
-                w, h = ab.size
-                a, b = ab.crop((0, 0, w // 2, h)), ab.crop((w // 2, 0, w, h))
-            else:
-                a, b = load_rgb(path_a, 3), load_rgb(path_b, 3)
-            if swap:
-                a, b = b, a
-            out["A"].append(t(a.convert("L") if in_nc == 1 else a, p))
-            out["B"].append(t(b.convert("L") if out_nc == 1 else b, p))
+        paths_a = (layout.test_a or layout.a)[:n]
+        paths_b = layout.b[:n] if layout.kind == "paired" else [None] * len(paths_a)
+        for path_a, path_b in zip(paths_a, paths_b):
+            a, b = load_pair(layout, path_a, path_b, in_nc, out_nc, swap)
+            out["A"].append(t(a, p))
+            out["B"].append(t(b, p))
     k = min(len(out["A"]), len(out["B"]))
     return {key: torch.stack(v[:k]) for key, v in out.items()}
 
