@@ -31,6 +31,9 @@ class ArchSpec:
     defaults: dict[str, Any]
     description: str = ""
     min_size: Callable[[Any], int] | None = None
+    # how the engine drives it: "image" (one network per direction, G_A/G_B), "munit", "unit"
+    # (one module holding gen_a/gen_b), "stargan" (one label-conditioned network), "discriminator"
+    family: str = "image"
 
     def padded_size(self, config: Any, n: int) -> int:
         """The side length an input side of `n` pixels is padded to."""
@@ -93,4 +96,4 @@ def build_network(name: str, config: Any | None = None) -> nn.Module:
 
 def _load_builtin() -> None:
     # Importing the modules registers their architectures (once).
-    from gantrans.models import patchgan, resnet, unet  # noqa: F401
+    from gantrans.models import msdis, munit, patchgan, resnet, stargan, unet, unit  # noqa: F401
