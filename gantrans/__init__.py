@@ -27,18 +27,21 @@ def build(
     size: int = 256,
     device: str = "cpu",
     precision: str = "auto",
+    labels: dict[str, Any] | None = None,
     **config: Any,
 ) -> "Translator":
     """A generator model with fresh (seeded) weights, e.g. `build("resnet_9blocks", ngf=32)`.
 
-    `directions` picks the generators: a2b -> G_A, b2a -> G_B. `config` overrides the
-    architecture's config fields (input_nc, output_nc, ngf, norm, dropout, ...).
+    `directions` picks the generators: a2b -> G_A, b2a -> G_B (MUNIT/UNIT/StarGAN: one module "G"
+    holds both domains / all labels). `config` overrides the architecture's config fields
+    (input_nc, output_nc, ngf, norm, dropout, style_dim, c_dim, ...). `labels`: StarGAN label schema.
     """
     import torch
 
     from gantrans.engine.translator import DIRECTIONS, Translator
     from gantrans.io.checkpoint import DEFAULT_PREPROCESS, Checkpoint
     from gantrans.models.layers import init_weights
+    from gantrans.models.munit_blocks import munit_init
     from gantrans.models.registry import build_network, get_spec, make_config
 
     spec = get_spec(arch)
@@ -50,12 +53,21 @@ def build(
     cfg = make_config(arch, config)
     gen = torch.Generator().manual_seed(seed)
     networks = {}
-    for d in directions:
+    # one network per direction (CycleGAN-style) or one module holding both domains / all labels
+    names = [DIRECTIONS[d] for d in directions] if spec.family == "image" else ["G"]
+    for name in names:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))
-            networks[DIRECTIONS[d]] = init_weights(build_network(arch, cfg), init)
+            net = build_network(arch, cfg)
+            if spec.family == "image":
+                net = init_weights(net, init)
+            elif spec.family in ("munit", "unit"):
+                net = munit_init(net, "kaiming" if init == "normal" else init)
+            networks[name] = net  # StarGAN: PyTorch's default init, as the official code
     preprocess = dict(DEFAULT_PREPROCESS, size=size)
-    ckpt = Checkpoint(arch=arch, config=cfg, networks=networks, domains=list(domains), preprocess=preprocess)
+    ckpt = Checkpoint(
+        arch=arch, config=cfg, networks=networks, domains=list(domains), preprocess=preprocess, labels=dict(labels or {})
+    )
     return Translator(ckpt, device=device, precision=precision)
 
 

@@ -16,7 +16,22 @@ TINY = {
     "unet_128": {"ngf": 4, "norm": "instance"},
     "unet_256": {"ngf": 4, "dropout": True},
     "patchgan": {"ndf": 4},
+    "munit": {"dim": 4, "mlp_dim": 8, "n_res": 1, "output_nc": 1},
+    "unit": {"dim": 4, "n_res": 2, "share": 1},
+    "ms_image_dis": {"dim": 4, "num_scales": 2},
+    "stargan": {"conv_dim": 4, "repeat_num": 1, "c_dim": 3},
+    "stargan_dis": {"conv_dim": 4, "repeat_num": 3, "image_size": 48, "c_dim": 3},
 }
+
+
+def _forward(arch, net, cfg, x):
+    """One deterministic forward pass for any registered architecture."""
+    if arch == "munit":
+        return net.translate(x, torch.randn(x.shape[0], cfg.style_dim, 1, 1, generator=torch.Generator().manual_seed(1)))
+    if arch == "stargan":
+        return net(x, torch.tensor([[1.0, 0.0, 1.0]]).expand(x.shape[0], -1))
+    out = net(x)
+    return torch.cat([o.flatten(1) for o in out], 1) if isinstance(out, (list, tuple)) else out
 
 
 def test_every_architecture_has_a_tiny_config():
@@ -28,8 +43,9 @@ def test_build_save_load_same_output(arch, tmp_path):
     torch.manual_seed(0)
     cfg = make_config(arch, TINY[arch])
     net = init_weights(build_network(arch, cfg)).eval()
-    if isinstance(cfg, type(make_config("patchgan"))):
-        x = torch.rand(2, cfg.input_nc, 64, 64)
+    if get_spec(arch).role == "discriminator":
+        side = getattr(cfg, "image_size", 64)
+        x = torch.rand(2, getattr(cfg, "input_nc", getattr(cfg, "image_nc", 3)), side, side)
     else:
         m = get_spec(arch).pad_multiple(cfg)
         side = max(m, 32 // m * m)
@@ -45,7 +61,7 @@ def test_build_save_load_same_output(arch, tmp_path):
     assert loaded.arch == arch and loaded.config == cfg
     again = loaded.networks["N"].eval()
     with torch.no_grad():
-        assert torch.equal(net(x), again(x))
+        assert torch.equal(_forward(arch, net, cfg, x), _forward(arch, again, cfg, x))
 
 
 # Reference numbers: the official networks as instantiated by their own code (anchors.md §1.3).
@@ -55,10 +71,17 @@ def test_build_save_load_same_output(arch, tmp_path):
         ("resnet_9blocks", {}, 48, 11_378_179),
         ("unet_256", {}, 82, 54_413_955),
         ("patchgan", {}, 10, 2_764_737),
+        ("munit.gen_a", {}, 82, 15_026_187),  # one AdaINGen
+        ("unit.gen_a", {}, 48, 11_140_483),  # one VAEGen
+        ("ms_image_dis", {}, 30, 8_271_171),
+        ("stargan", {}, 103, 8_430_528),
+        ("stargan_dis", {}, 14, 44_762_048),
     ],
 )
 def test_official_default_sizes(arch, config, n_keys, n_params):
+    arch, _, part = arch.partition(".")
     net = build_network(arch, make_config(arch, config))
+    net = getattr(net, part) if part else net
     assert len(net.state_dict()) == n_keys
     assert sum(p.numel() for p in net.parameters()) == n_params
 
@@ -112,3 +135,52 @@ def test_build_is_seeded_and_rejects_discriminators():
     assert not torch.equal(wa, a.generator("b2a").model[1].weight)  # G_A and G_B differ
     with pytest.raises(ValueError, match="discriminator"):
         gantrans.build("patchgan")
+
+
+def test_munit_official_key_layout_and_adain_order():
+    sd = build_network("munit").gen_a.state_dict()
+    assert sd["enc_style.model.6.weight"].shape == (8, 256, 1, 1)
+    assert sd["enc_content.model.3.model.0.model.0.conv.weight"].shape == (256, 256, 3, 3)
+    assert sd["dec.model.0.model.0.model.0.norm.running_mean"].shape == (256,)
+    assert sd["dec.model.2.norm.gamma"].shape == (128,) and sd["dec.model.5.conv.weight"].shape == (3, 64, 7, 7)
+    assert sd["mlp.model.2.fc.weight"].shape == (4096, 256)
+    # AdaIN parameters: per layer in module order, [mean (bias) | std (weight)]
+    from gantrans.models.munit_blocks import AdaptiveInstanceNorm2d, assign_adain_params
+
+    g = build_network("munit", make_config("munit", {"dim": 4, "n_res": 1})).gen_a
+    layers = [m for m in g.dec.modules() if isinstance(m, AdaptiveInstanceNorm2d)]
+    params = torch.arange(4 * 16, dtype=torch.float32).view(1, -1)
+    assign_adain_params(params, g.dec)
+    assert torch.equal(layers[0].bias[0], torch.arange(0, 16.0)) and torch.equal(layers[0].weight[0], torch.arange(16, 32.0))
+    assert torch.equal(layers[1].bias[0], torch.arange(32, 48.0))
+
+
+def test_munit_layernorm_is_the_official_one():
+    from gantrans.models.munit_blocks import LayerNorm
+
+    ln = LayerNorm(3)
+    x = torch.randn(2, 3, 5, 5)
+    flat = x.view(2, -1)
+    ref = (x - flat.mean(1).view(-1, 1, 1, 1)) / (flat.std(1).view(-1, 1, 1, 1) + 1e-5)
+    ref = ref * ln.gamma.view(1, -1, 1, 1) + ln.beta.view(1, -1, 1, 1)
+    assert torch.allclose(ln(x), ref, atol=1e-6)
+    assert not torch.allclose(ln(x), torch.nn.functional.group_norm(x, 1, ln.gamma, ln.beta), atol=1e-4)
+
+
+def test_unit_share_ties_the_innermost_blocks():
+    net = build_network("unit", make_config("unit", {"dim": 4, "share": 1}))
+    assert net.gen_a.enc.model[-1].model[3] is net.gen_b.enc.model[-1].model[3]
+    assert net.gen_a.dec.model[0].model[0] is net.gen_b.dec.model[0].model[0]
+    assert net.gen_a.enc.model[-1].model[2] is not net.gen_b.enc.model[-1].model[2]
+
+
+def test_stargan_uses_instance_statistics_in_eval_mode():
+    g = build_network("stargan", make_config("stargan", {"conv_dim": 4, "repeat_num": 1, "c_dim": 2})).eval()
+    with torch.no_grad():
+        for m in g.modules():
+            if isinstance(m, torch.nn.InstanceNorm2d):
+                m.running_mean.fill_(5.0)  # would wreck the output if running stats were used
+    x, c = torch.rand(1, 3, 16, 16) * 2 - 1, torch.tensor([[1.0, 0.0]])
+    y = g(x, c)
+    g.train()
+    assert torch.allclose(y, g(x, c), atol=1e-6)

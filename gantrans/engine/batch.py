@@ -14,7 +14,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Callable, Sequence
+from typing import Any, BinaryIO, Callable, Sequence
 
 import numpy as np
 
@@ -57,6 +57,8 @@ class BatchOptions:
     overwrite: bool = False
     workers: int = 2
     max_pixels: int | None = DEFAULT_MAX_PIXELS
+    # conditional models: the MUNIT style code / StarGAN label for an item (one tensor per item)
+    cond_for: Callable[[InputItem], Any] | None = None
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -227,7 +229,7 @@ def translate_items(
     def do_decode(job: _Job) -> _Job:
         t0 = time.perf_counter()
         img, notes = open_image(job.item.data if job.item.source is None else job.item.source, opts.max_pixels)
-        job.decoded = translator.prepare(img, opts.size)
+        job.decoded = translator.prepare(img, opts.size, opts.direction)
         job.decoded.notes = notes + job.decoded.notes
         job.ms += (time.perf_counter() - t0) * 1000
         return job
@@ -271,8 +273,13 @@ def translate_items(
         tile = opts.tile if key[0] == -1 else None
         t0 = time.perf_counter()
         try:
+            cond = None
+            if opts.cond_for is not None:
+                import torch
+
+                cond = torch.stack([opts.cond_for(j.item) for j in group])
             arrays = translator.translate_decoded(
-                [j.decoded for j in group], opts.direction, tile, opts.tile_overlap  # type: ignore[misc]
+                [j.decoded for j in group], opts.direction, tile, opts.tile_overlap, cond  # type: ignore[misc]
             )
         except (RuntimeError, ValueError) as e:  # e.g. out of memory: the group fails, the batch goes on
             for j in group:

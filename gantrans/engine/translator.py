@@ -76,17 +76,26 @@ class Translator:
         if spec.role != "generator":
             raise CheckpointError(f"{checkpoint.arch} is a {spec.role}, not a generator; it cannot translate")
         self.checkpoint = checkpoint
+        self.family = spec.family
         self.device = device if isinstance(device, torch.device) else resolve_device(device)
         self.dtype = resolve_precision(precision, self.device)
         self.multiple = spec.pad_multiple(checkpoint.config)
         self._spec = spec
-        self.in_channels: int = checkpoint.config.input_nc
-        self.out_channels: int = checkpoint.config.output_nc
+        self.in_channels, self.out_channels = self.channels("a2b")
         pre = checkpoint.preprocess
-        self._mean = torch.tensor(pre.get("mean", [0.5] * 3)[: self.in_channels], device=self.device).view(1, -1, 1, 1)
-        self._std = torch.tensor(pre.get("std", [0.5] * 3)[: self.in_channels], device=self.device).view(1, -1, 1, 1)
+        self._mean = torch.tensor(pre.get("mean", [0.5] * 3), device=self.device).view(1, -1, 1, 1)
+        self._std = torch.tensor(pre.get("std", [0.5] * 3), device=self.device).view(1, -1, 1, 1)
         for net in checkpoint.networks.values():
             net.to(self.device).eval().requires_grad_(False)
+
+    def channels(self, direction: str = "a2b") -> tuple[int, int]:
+        """(input, output) channel counts for a direction (MUNIT/UNIT domains may differ)."""
+        c = self.checkpoint.config
+        return (c.output_nc, c.input_nc) if (direction == "b2a" and self.family in ("munit", "unit")) else (c.input_nc, c.output_nc)
+
+    def _norm(self, x: torch.Tensor) -> torch.Tensor:
+        n = x.shape[1]
+        return (x - self._mean[:, :n]) / self._std[:, :n]
 
     # -- description -------------------------------------------------------------------------
     @property
@@ -95,7 +104,14 @@ class Translator:
 
     @property
     def directions(self) -> list[str]:
-        return [d for d, prefix in DIRECTIONS.items() if prefix in self.checkpoint.networks]
+        if self.family == "image":
+            return [d for d, prefix in DIRECTIONS.items() if prefix in self.checkpoint.networks]
+        return ["a2b", "b2a"] if self.family in ("munit", "unit") else ["a2b"]
+
+    @property
+    def style_dim(self) -> int:
+        """MUNIT: length of a style code (0 for other models)."""
+        return getattr(self.checkpoint.config, "style_dim", 0) if self.family == "munit" else 0
 
     def padded(self, n: int) -> int:
         """The size a side of n pixels is padded to before the generator."""
@@ -105,14 +121,17 @@ class Translator:
         return describe(self.device, self.dtype)
 
     def generator(self, direction: str) -> torch.nn.Module:
+        """The module that translates `direction` (MUNIT/UNIT/StarGAN: the one "G" module)."""
         if direction not in DIRECTIONS:
             raise DirectionError(f"unknown direction {direction!r}; use {' or '.join(DIRECTIONS)}")
-        prefix = DIRECTIONS[direction]
-        if prefix not in self.checkpoint.networks:
+        if direction not in self.directions:
+            if self.family == "stargan":
+                raise DirectionError("a StarGAN model has no directions; it edits attributes (gantrans edit)")
+            prefix = DIRECTIONS[direction]
             raise DirectionError(
                 f"this model has no {direction} generator ({prefix}); it translates {', '.join(self.directions)} only"
             )
-        return self.checkpoint.networks[prefix]
+        return self.checkpoint.networks[DIRECTIONS[direction] if self.family == "image" else "G"]
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the model as one self-describing safetensors file."""
@@ -124,32 +143,98 @@ class Translator:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.dtype)
 
-    @torch.inference_mode()
-    def run(self, x: torch.Tensor, direction: str = "a2b") -> torch.Tensor:
-        """(B, C, H, W) in [0, 1], any H and W -> (B, out, H, W) float32 in [0, 1] on the device."""
+    def _forward(self, x: torch.Tensor, direction: str, cond: torch.Tensor | None) -> torch.Tensor:
+        """Normalised, padded (B, C, H, W) -> (B, out, H, W) in [-1, 1]."""
         gen = self.generator(direction)
-        if x.shape[1] != self.in_channels:
-            raise ValueError(f"model takes {self.in_channels}-channel input, got {x.shape[1]} channels")
+        if self.family == "image":
+            return gen(x)
+        if self.family == "unit":
+            return gen.translate(x, direction)
+        if cond is None:
+            what = "style codes (B, style_dim, 1, 1)" if self.family == "munit" else "target labels (B, c_dim)"
+            raise ValueError(f"a {self.arch} model needs {what}")
+        cond = cond.to(self.device, torch.float32)
+        if cond.shape[0] == 1 and x.shape[0] > 1:
+            cond = cond.expand(x.shape[0], *cond.shape[1:])
+        return gen.translate(x, cond, direction) if self.family == "munit" else gen(x, cond)
+
+    @torch.inference_mode()
+    def run(self, x: torch.Tensor, direction: str = "a2b", cond: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, C, H, W) in [0, 1], any H and W -> (B, out, H, W) float32 in [0, 1] on the device.
+
+        `cond`: MUNIT style codes (B or 1, style_dim, 1, 1); StarGAN target labels (B or 1, c_dim).
+        """
+        self.generator(direction)
+        n_in = self.channels(direction)[0]
+        if x.shape[1] != n_in:
+            raise ValueError(f"model takes {n_in}-channel input, got {x.shape[1]} channels")
         h, w = x.shape[-2:]
         x = x.to(self.device, non_blocking=True)
         x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
-        x = pad_to((x - self._mean) / self._std, self.padded(h), self.padded(w))
+        x = pad_to(self._norm(x), self.padded(h), self.padded(w))
         with self._autocast():
-            y = gen(x)
+            y = self._forward(x, direction, cond)
         return ((y[..., :h, :w].float() + 1.0) * 0.5).clamp_(0.0, 1.0)
 
     @torch.inference_mode()
-    def run_tiled(self, x: torch.Tensor, direction: str, tile: int, overlap: int = 32) -> torch.Tensor:
+    def encode_style(self, x: torch.Tensor, direction: str = "a2b") -> torch.Tensor:
+        """MUNIT: reference images of the *target* domain, (B, C, H, W) in [0, 1] -> style codes (B, style_dim, 1, 1)."""
+        if self.family != "munit":
+            raise ValueError(f"{self.arch} has no style encoder (only MUNIT models do)")
+        n_ref = self.channels(direction)[1]
+        if x.shape[1] != n_ref:
+            raise ValueError(f"style references must have {n_ref} channels, got {x.shape[1]}")
+        x = x.to(self.device)
+        x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
+        with self._autocast():
+            s = self.generator(direction).encode_style(self._norm(x), "b" if direction == "a2b" else "a")
+        return s.float().cpu()
+
+    def random_styles(self, seeds: Sequence[int]) -> torch.Tensor:
+        """MUNIT: one N(0, I) style code per seed, drawn on the CPU -> (K, style_dim, 1, 1), the same on any device."""
+        if self.family != "munit":
+            raise ValueError(f"{self.arch} has no style codes (only MUNIT models do)")
+        return torch.stack([style_for_seed(s, self.style_dim) for s in seeds])
+
+    @torch.inference_mode()
+    def run_styles(self, x: torch.Tensor, styles: torch.Tensor, direction: str = "a2b", batch_size: int = 8) -> torch.Tensor:
+        """MUNIT: (N, C, H, W) in [0, 1] x (K, style_dim, 1, 1) -> (N, K, out, H, W) in [0, 1].
+
+        The content code of each input is computed once; decoding runs over inputs x styles in chunks.
+        """
+        gen = self.generator(direction)
+        src, dst = gen.gens(direction)
+        n, k = x.shape[0], styles.shape[0]
+        h, w = x.shape[-2:]
+        x = x.to(self.device)
+        x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
+        x = pad_to(self._norm(x), self.padded(h), self.padded(w))
+        outs = []
+        with self._autocast():
+            content = src.enc_content(x)  # (N, 256, H/4, W/4)
+            pairs = [(i, j) for i in range(n) for j in range(k)]
+            for start in range(0, len(pairs), max(1, batch_size)):
+                chunk = pairs[start : start + batch_size]
+                c = content[[i for i, _ in chunk]]
+                s = styles[[j for _, j in chunk]].to(self.device, torch.float32)
+                outs.append(dst.decode(c, s).float())
+        y = torch.cat(outs)[..., :h, :w]
+        return ((y + 1.0) * 0.5).clamp_(0.0, 1.0).view(n, k, *y.shape[1:])
+
+    @torch.inference_mode()
+    def run_tiled(
+        self, x: torch.Tensor, direction: str, tile: int, overlap: int = 32, cond: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """(1, C, H, W) host tensor -> (1, out, H, W) float32 on the CPU, one tile on the device at a time."""
         tile = round_up(max(tile, self.multiple), self.multiple)
         overlap = max(0, min(overlap, tile // 2))
         _, _, h, w = x.shape
         if h <= tile and w <= tile:
-            return self.run(x, direction).cpu()
+            return self.run(x, direction, cond).cpu()
         x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
         hp, wp = self.padded(h), self.padded(w)
         x = pad_to(x, hp, wp)
-        acc = torch.zeros(1, self.out_channels, hp, wp)
+        acc = torch.zeros(1, self.channels(direction)[1], hp, wp)
         weight = torch.zeros(1, 1, hp, wp)
         ys, xs = _tile_starts(hp, tile, overlap), _tile_starts(wp, tile, overlap)
         for y0 in ys:
@@ -158,28 +243,33 @@ class Translator:
             for x0 in xs:
                 tw = min(tile, wp)
                 wx = _ramp(tw, overlap, x0 > 0, x0 + tw < wp)
-                out = self.run(x[..., y0 : y0 + th, x0 : x0 + tw], direction).cpu()
+                out = self.run(x[..., y0 : y0 + th, x0 : x0 + tw], direction, cond).cpu()
                 wt = (wy[:, None] * wx[None, :])[None, None]
                 acc[..., y0 : y0 + th, x0 : x0 + tw] += out * wt
                 weight[..., y0 : y0 + th, x0 : x0 + tw] += wt
         return (acc / weight)[..., :h, :w]
 
     # -- images ------------------------------------------------------------------------------
-    def prepare(self, image: Image.Image, size: int | None = None) -> Decoded:
-        """PIL image (any mode) -> pixels with the model's channel count (+ alpha kept aside)."""
+    def prepare(self, image: Image.Image, size: int | None = None, direction: str = "a2b") -> Decoded:
+        """PIL image (any mode) -> pixels with the model's input channel count (+ alpha kept aside)."""
         if size:
             image = resize_shorter(image, size)
-        return decode(image, self.in_channels)
+        return decode(image, self.channels(direction)[0])
 
     def translate_decoded(
-        self, items: Sequence[Decoded], direction: str = "a2b", tile: int | None = None, tile_overlap: int = 32
+        self, items: Sequence[Decoded], direction: str = "a2b", tile: int | None = None, tile_overlap: int = 32,
+        cond: torch.Tensor | None = None,
     ) -> list[np.ndarray]:
-        """Decoded images of one padded size -> (H, W, out) uint8 arrays, as one batch (or tiled)."""
+        """Decoded images of one padded size -> (H, W, out) uint8 arrays, as one batch (or tiled).
+
+        `cond`: one MUNIT style code / StarGAN label per item (len(items), ...), or one for all.
+        """
         if tile:
             outs = []
-            for d in items:
+            for i, d in enumerate(items):
                 x = torch.from_numpy(d.pixels).permute(2, 0, 1)[None]  # (1, C, H, W)
-                outs.append(to_uint8(self.run_tiled(x, direction, tile, tile_overlap))[0])
+                c = None if cond is None else cond[i : i + 1] if cond.shape[0] > 1 else cond
+                outs.append(to_uint8(self.run_tiled(x, direction, tile, tile_overlap, c))[0])
             return outs
         shapes = {(d.pixels.shape, d.pixels.dtype) for d in items}
         if len(shapes) == 1:  # the common case: one host->device copy for the whole batch
@@ -188,7 +278,7 @@ class Translator:
             hp = self.padded(max(d.pixels.shape[0] for d in items))
             wp = self.padded(max(d.pixels.shape[1] for d in items))
             batch = torch.cat([self._pad_raw(torch.from_numpy(d.pixels).permute(2, 0, 1), hp, wp) for d in items])
-        y = to_uint8(self.run(batch, direction))  # one device->host copy
+        y = to_uint8(self.run(batch, direction, cond))  # one device->host copy
         return [y[i, : d.pixels.shape[0], : d.pixels.shape[1]] for i, d in enumerate(items)]
 
     def _pad_raw(self, t: torch.Tensor, hp: int, wp: int) -> torch.Tensor:
@@ -205,10 +295,14 @@ class Translator:
         tile: int | None = None,
         tile_overlap: int = 32,
         batch_size: int = 8,
+        cond: torch.Tensor | None = None,
     ) -> Any:
-        """Translate PIL image(s); returns one image or a list, each with its input's size (and alpha)."""
+        """Translate PIL image(s); returns one image or a list, each with its input's size (and alpha).
+
+        `cond`: MUNIT style code(s) / StarGAN label(s), one for all images or one per image.
+        """
         single = isinstance(images, Image.Image)
-        decoded = [self.prepare(im, size) for im in ([images] if single else images)]
+        decoded = [self.prepare(im, size, direction) for im in ([images] if single else images)]
         self.generator(direction)  # fail before any work
         outputs: list[Image.Image | None] = [None] * len(decoded)
         groups: dict[tuple[int, int], list[int]] = {}
@@ -218,10 +312,16 @@ class Translator:
         for idx in groups.values():
             for start in range(0, len(idx), 1 if tile else batch_size):
                 chunk = idx[start : start + (1 if tile else batch_size)]
-                arrays = self.translate_decoded([decoded[i] for i in chunk], direction, tile, tile_overlap)
+                c = None if cond is None else cond[chunk] if cond.shape[0] > 1 else cond
+                arrays = self.translate_decoded([decoded[i] for i in chunk], direction, tile, tile_overlap, c)
                 for i, arr in zip(chunk, arrays):
                     outputs[i] = to_pil(arr, decoded[i].alpha)
         return outputs[0] if single else outputs
+
+
+def style_for_seed(seed: int, style_dim: int) -> torch.Tensor:
+    """The MUNIT style code of `seed`: N(0, I) from a CPU generator -> (style_dim, 1, 1)."""
+    return torch.randn(style_dim, 1, 1, generator=torch.Generator().manual_seed(int(seed)))
 
 
 def to_uint8(y: torch.Tensor) -> np.ndarray:

@@ -13,6 +13,9 @@ header whose metadata (str -> str) describes how to rebuild them:
     gantrans_version
     provenance      JSON (optional: source file, sha256, command, ...)
     license         (optional)
+    aux             JSON (optional): networks of another architecture, {prefix: {"arch", "config"}}
+                    (e.g. StarGAN's discriminator, whose classifier predicts the input's attributes)
+    labels          JSON (optional): a conditional model's label schema (StarGAN attributes/groups)
 
 No pickle is involved: tensors are raw buffers, metadata is JSON.
 """
@@ -51,6 +54,8 @@ class Checkpoint:
     provenance: dict[str, Any] = field(default_factory=dict)
     license: str | None = None
     version: str = ""
+    aux: dict[str, tuple[str, Any]] = field(default_factory=dict)  # prefix -> (arch, config)
+    labels: dict[str, Any] = field(default_factory=dict)
 
 
 def _version() -> str:
@@ -80,7 +85,7 @@ def save_checkpoint(ckpt: Checkpoint, path: str | os.PathLike, dtype: torch.dtyp
         "format_version": FORMAT_VERSION,
         "arch": ckpt.arch,
         "config": json.dumps(config_to_dict(ckpt.config), sort_keys=True),
-        "networks": json.dumps(list(ckpt.networks)),
+        "networks": json.dumps([k for k in ckpt.networks if k not in ckpt.aux]),
         "domains": json.dumps(list(ckpt.domains)),
         "preprocess": json.dumps(ckpt.preprocess, sort_keys=True),
         "gantrans_version": _version(),
@@ -89,6 +94,10 @@ def save_checkpoint(ckpt: Checkpoint, path: str | os.PathLike, dtype: torch.dtyp
         meta["provenance"] = json.dumps(ckpt.provenance, sort_keys=True)
     if ckpt.license:
         meta["license"] = ckpt.license
+    if ckpt.aux:
+        meta["aux"] = json.dumps({k: {"arch": a, "config": config_to_dict(c)} for k, (a, c) in ckpt.aux.items()}, sort_keys=True)
+    if ckpt.labels:
+        meta["labels"] = json.dumps(ckpt.labels, sort_keys=True)
     with atomic_target(path) as tmp:
         save_file(tensors, tmp, metadata=meta)
     return path
@@ -155,17 +164,26 @@ def load_checkpoint(path: str | os.PathLike, check_finite: bool = True) -> Check
     prefixes = _json(meta, "networks", [], path)
     if not prefixes or not all(isinstance(p, str) and p for p in prefixes):
         raise CheckpointError(f"{path}: metadata 'networks' must be a non-empty list of names")
+    aux_meta = _json(meta, "aux", {}, path)
+    aux: dict[str, tuple[str, Any]] = {}
+    plan = [(p, arch, config, config_dict) for p in prefixes]
+    try:
+        for prefix, entry in aux_meta.items():
+            aux[prefix] = (entry["arch"], make_config(entry["arch"], entry["config"]))
+            plan.append((prefix, entry["arch"], aux[prefix][1], entry["config"]))
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise CheckpointError(f"{path}: bad 'aux' metadata ({e})") from None
     try:
         tensors = load_file(str(path))
     except Exception as e:
         raise CheckpointError(f"{path}: cannot read tensors ({e})") from None
     networks: dict[str, nn.Module] = {}
     claimed: set[str] = set()
-    for prefix in prefixes:
-        net = build_network(arch, config)
+    for prefix, net_arch, net_config, net_config_dict in plan:
+        net = build_network(net_arch, net_config)
         own = {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
         claimed.update(f"{prefix}.{k}" for k in own)
-        _load_strict(net, own, f"{path} [{prefix}, arch={arch}, config={json.dumps(config_dict, sort_keys=True)}]")
+        _load_strict(net, own, f"{path} [{prefix}, arch={net_arch}, config={json.dumps(net_config_dict, sort_keys=True)}]")
         networks[prefix] = net
     stray = sorted(set(tensors) - claimed)
     if stray:
@@ -183,6 +201,8 @@ def load_checkpoint(path: str | os.PathLike, check_finite: bool = True) -> Check
         provenance=dict(_json(meta, "provenance", {}, path)),
         license=meta.get("license"),
         version=meta.get("gantrans_version", ""),
+        aux=aux,
+        labels=dict(_json(meta, "labels", {}, path)),
     )
 
 

@@ -19,17 +19,15 @@ from typing import Any, Callable
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch import nn
 
 from gantrans.engine.device import resolve_device, resolve_precision
 from gantrans.io.checkpoint import Checkpoint, save_checkpoint
-from gantrans.models.layers import init_weights
-from gantrans.models.registry import build_network, make_config
 from gantrans.train import state as S
 from gantrans.train.config import TrainConfig
 from gantrans.train.data import StreamDataset, Transform, detect, fixed_samples, make_loader
 from gantrans.train.losses import ImagePool, gan_loss, gradient_penalty
+from gantrans.train.recipes import get_recipe
 
 # settings that may change when resuming (everything else is fixed by the run)
 RESUMABLE = {"steps", "device", "precision", "workers", "save_every", "sample_every", "log_every", "tensorboard", "channels_last", "nan_policy"}
@@ -66,34 +64,12 @@ def lr_factor(cfg: TrainConfig, step: int) -> float:
     return 1.0 - max(0, step - start) / float(cfg.steps - start + 1)
 
 
-def generator_config(cfg: TrainConfig) -> Any:
-    return make_config(cfg.netG, {"input_nc": cfg.input_nc, "output_nc": cfg.output_nc, "ngf": cfg.ngf, "norm": cfg.norm, "dropout": cfg.dropout})
-
-
-def build_networks(cfg: TrainConfig) -> tuple[dict[str, nn.Module], dict[str, nn.Module]]:
-    gcfg = generator_config(cfg)
-
-    def D(in_nc: int) -> nn.Module:
-        dcfg = make_config("patchgan", {"input_nc": in_nc, "ndf": cfg.ndf, "n_layers": cfg.n_layers_D, "norm": cfg.norm})
-        return init_weights(build_network("patchgan", dcfg), cfg.init_type, cfg.init_gain)
-
-    G = {"G_A": init_weights(build_network(cfg.netG, gcfg), cfg.init_type, cfg.init_gain)}
-    if cfg.model == "cyclegan":
-        G["G_B"] = init_weights(build_network(cfg.netG, gcfg), cfg.init_type, cfg.init_gain)
-        return G, {"D_A": D(cfg.output_nc), "D_B": D(cfg.input_nc)}
-    return G, {"D": D(cfg.input_nc + cfg.output_nc)}  # conditional D sees input and output
-
-
-def _requires_grad(nets: dict[str, nn.Module], flag: bool) -> None:
-    for net in nets.values():
-        net.requires_grad_(flag)
-
-
 class _Trainer:
     def __init__(self, cfg: TrainConfig, device: torch.device, dtype: torch.dtype, world: int) -> None:
         self.cfg, self.device, self.dtype, self.world = cfg, device, dtype, world
+        self.recipe = get_recipe(cfg.model)
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-        self.G, self.D = build_networks(cfg)
+        self.G, self.D = self.recipe.build(cfg)
         # SyncBatchNorm runs on GPUs only; on CPUs (gloo) running stats are averaged after each step
         self.avg_bn_stats = world > 1 and cfg.norm == "batch" and device.type != "cuda"
         if world > 1 and cfg.norm == "batch" and device.type == "cuda":
@@ -107,8 +83,9 @@ class _Trainer:
         betas = (cfg.beta1, cfg.beta2)
         self.g_params = [p for net in self.G.values() for p in net.parameters()]
         self.d_params = [p for net in self.D.values() for p in net.parameters()]
-        self.opt_G = torch.optim.Adam(self.g_params, lr=cfg.lr, betas=betas)
-        self.opt_D = torch.optim.Adam(self.d_params, lr=cfg.lr, betas=betas)
+        wd = self.recipe.weight_decay
+        self.opt_G = torch.optim.Adam(self.g_params, lr=cfg.lr, betas=betas, weight_decay=wd)
+        self.opt_D = torch.optim.Adam(self.d_params, lr=cfg.lr, betas=betas, weight_decay=wd)
         self.scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
         self.skipped = 0  # updates skipped for non-finite losses (nan_policy=skip)
         self.pools = {"A": ImagePool(cfg.pool_size, cfg.seed * 2 + 1), "B": ImagePool(cfg.pool_size, cfg.seed * 2 + 2)}
@@ -118,7 +95,12 @@ class _Trainer:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.dtype)
 
-    def _d_loss(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    @staticmethod
+    def requires_grad(nets: dict[str, nn.Module], flag: bool) -> None:
+        for net in nets.values():
+            net.requires_grad_(flag)
+
+    def d_loss(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         mode = self.cfg.gan_mode
         with self.autocast():
             loss = (gan_loss(D(real), True, mode) + gan_loss(D(fake.detach()), False, mode)) * 0.5
@@ -126,7 +108,7 @@ class _Trainer:
             loss = loss + self.cfg.lambda_gp * gradient_penalty(D, real, fake)
         return loss
 
-    def _step_opt(self, loss: torch.Tensor, params: list[nn.Parameter], opt: torch.optim.Optimizer) -> None:
+    def step_opt(self, loss: torch.Tensor, params: list[nn.Parameter], opt: torch.optim.Optimizer) -> None:
         finite = torch.isfinite(loss.detach()).float().view(1)
         if self.world > 1:  # all ranks must take the same branch
             dist.all_reduce(finite, op=dist.ReduceOp.MIN)
@@ -144,62 +126,15 @@ class _Trainer:
             for group in opt.param_groups:
                 group["lr"] = lr
         fmt = torch.channels_last if self.cfg.channels_last else torch.contiguous_format
-        A = batch["A"].to(self.device, non_blocking=True).contiguous(memory_format=fmt)
-        B = batch["B"].to(self.device, non_blocking=True).contiguous(memory_format=fmt)
-        out = self._cyclegan(A, B) if self.cfg.model == "cyclegan" else self._pix2pix(A, B)
+        batch = {
+            k: v.to(self.device, non_blocking=True).contiguous(memory_format=fmt) if v.ndim == 4 else v.to(self.device)
+            for k, v in batch.items()
+        }  # fmt: skip
+        out = self.recipe.step(self, batch)
         self.scaler.update()
         if self.avg_bn_stats:
             S.average_buffers([*self.G.values(), *self.D.values()], self.world)
         return out
-
-    def _cyclegan(self, A: torch.Tensor, B: torch.Tensor) -> dict[str, float]:
-        c, mode = self.cfg, self.cfg.gan_mode
-        G_A, G_B, D_A, D_B = self.G["G_A"], self.G["G_B"], self.D["D_A"], self.D["D_B"]
-        _requires_grad(self.D, False)
-        self.opt_G.zero_grad(set_to_none=True)
-        with self.autocast():
-            fake_B = G_A(A)
-            rec_A = G_B(fake_B)
-            fake_A = G_B(B)
-            rec_B = G_A(fake_A)
-            loss_idt_A = loss_idt_B = torch.zeros((), device=self.device)
-            if c.lambda_identity > 0:
-                loss_idt_A = F.l1_loss(G_A(B).float(), B) * c.lambda_B * c.lambda_identity
-                loss_idt_B = F.l1_loss(G_B(A).float(), A) * c.lambda_A * c.lambda_identity
-            loss_G_A = gan_loss(D_A(fake_B), True, mode, for_discriminator=False)
-            loss_G_B = gan_loss(D_B(fake_A), True, mode, for_discriminator=False)
-            loss_cyc_A = F.l1_loss(rec_A.float(), A) * c.lambda_A
-            loss_cyc_B = F.l1_loss(rec_B.float(), B) * c.lambda_B
-            loss_G = loss_G_A + loss_G_B + loss_cyc_A + loss_cyc_B + loss_idt_A + loss_idt_B
-        self._step_opt(loss_G, self.g_params, self.opt_G)
-        _requires_grad(self.D, True)
-        self.opt_D.zero_grad(set_to_none=True)
-        loss_D_A = self._d_loss(D_A, B, self.pools["B"].query(fake_B))
-        loss_D_B = self._d_loss(D_B, A, self.pools["A"].query(fake_A))
-        self._step_opt(loss_D_A + loss_D_B, self.d_params, self.opt_D)
-        return {
-            "G_A": loss_G_A.item(), "G_B": loss_G_B.item(), "cycle_A": loss_cyc_A.item(), "cycle_B": loss_cyc_B.item(),
-            "idt_A": loss_idt_A.item(), "idt_B": loss_idt_B.item(), "D_A": loss_D_A.item(), "D_B": loss_D_B.item(),
-        }  # fmt: skip
-
-    def _pix2pix(self, A: torch.Tensor, B: torch.Tensor) -> dict[str, float]:
-        c, mode = self.cfg, self.cfg.gan_mode
-        G, D = self.G["G_A"], self.D["D"]
-        with self.autocast():
-            fake_B = G(A)
-        _requires_grad(self.D, True)
-        self.opt_D.zero_grad(set_to_none=True)
-        fake_AB = self.pools["B"].query(torch.cat([A, fake_B], 1))
-        loss_D = self._d_loss(D, torch.cat([A, B], 1), fake_AB)
-        self._step_opt(loss_D, self.d_params, self.opt_D)
-        _requires_grad(self.D, False)
-        self.opt_G.zero_grad(set_to_none=True)
-        with self.autocast():
-            loss_G_GAN = gan_loss(D(torch.cat([A, fake_B], 1)), True, mode, for_discriminator=False)
-            loss_L1 = F.l1_loss(fake_B.float(), B) * c.lambda_L1
-            loss_G = loss_G_GAN + loss_L1
-        self._step_opt(loss_G, self.g_params, self.opt_G)
-        return {"G_GAN": loss_G_GAN.item(), "G_L1": loss_L1.item(), "D": loss_D.item()}
 
     # -- state -----------------------------------------------------------------------------
     def shared_state(self, step: int) -> dict[str, Any]:
@@ -235,34 +170,18 @@ class _Trainer:
         nets = list(self.G.values())
         for net in nets:
             net.eval()
-        A, B = samples["A"].to(self.device), samples["B"].to(self.device)
+        samples = {k: v.to(self.device) for k, v in samples.items()}
         with self.autocast():
-            if self.cfg.model == "cyclegan":
-                fB = self.G["G_A"](A).float()
-                fA = self.G["G_B"](B).float()
-                rows = [A, fB, self.G["G_B"](fB).float(), B, fA, self.G["G_A"](fA).float()]
-            else:
-                rows = [A, self.G["G_A"](A).float(), B]
+            rows = [r.float() for r in self.recipe.sample_rows(self, samples)]
         for net in nets:
             net.train()
         rows = [r if r.shape[1] == 3 else r.repeat(1, 3, 1, 1) for r in rows]
-        grid = make_grid(torch.cat(rows).float().cpu() * 0.5 + 0.5, nrow=A.shape[0], padding=2, pad_value=1.0)
+        grid = make_grid(torch.cat(rows).float().cpu() * 0.5 + 0.5, nrow=rows[0].shape[0], padding=2, pad_value=1.0)
         arr = (grid.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
         return encode(to_pil(arr, None), "png")
 
     def inference_checkpoint(self, step: int, dataset: str) -> Checkpoint:
-        c = self.cfg
-        nets = {}
-        for k, net in self.G.items():  # inference copies: plain (not Sync) batch norm, on the CPU
-            plain = build_network(c.netG, generator_config(c))
-            plain.load_state_dict({kk: v.detach().cpu() for kk, v in net.state_dict().items()}, strict=True)
-            nets[k] = plain
-        domains = list(c.domains) if c.direction == "a2b" or c.model == "cyclegan" else list(reversed(c.domains))
-        return Checkpoint(
-            arch=c.netG, config=generator_config(c), networks=nets, domains=domains,
-            preprocess={"size": c.crop_size, "mean": [0.5] * 3, "std": [0.5] * 3},
-            provenance={"trained_by": "gantrans train", "model": c.model, "steps": step, "dataset": dataset},
-        )  # fmt: skip
+        return self.recipe.checkpoint(self, step, dataset)
 
 
 def train(
