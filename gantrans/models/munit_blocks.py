@@ -220,7 +220,7 @@ def munit_init(net: nn.Module, kind: str) -> nn.Module:
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             if kind == "kaiming":
                 nn.init.kaiming_normal_(m.weight, a=0, mode="fan_in")
-            elif kind == "gaussian":
+            elif kind in ("gaussian", "normal"):
                 nn.init.normal_(m.weight, 0.0, 0.02)
             elif kind == "xavier":
                 nn.init.xavier_normal_(m.weight, gain=2**0.5)

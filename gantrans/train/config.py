@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-MODELS = ("cyclegan", "pix2pix")
+MODELS = ("cyclegan", "pix2pix", "munit", "unit", "stargan")
 GAN_MODES = ("lsgan", "vanilla", "wgangp", "hinge")
 PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
 LR_POLICIES = ("linear", "step", "cosine", "constant")
@@ -50,13 +50,40 @@ class TrainConfig:
     lambda_L1: float = 100.0
     lambda_gp: float = 10.0
     pool_size: int = 50
+    # MUNIT / UNIT (ngf/ndf/n_layers_D are the generator/discriminator widths and D depth)
+    style_dim: int = 8
+    n_res: int = 4
+    mlp_dim: int = 256
+    num_scales: int = 3
+    share: int = 0  # UNIT: residual blocks shared between the domains (paper: 1; official code: 0)
+    gan_w: float = 1.0
+    recon_x_w: float = 10.0
+    recon_s_w: float = 1.0
+    recon_c_w: float = 1.0
+    recon_x_cyc_w: float = 0.0
+    recon_kl_w: float = 0.01
+    recon_kl_cyc_w: float = 0.01
+    vgg_w: float = 0.0
+    vgg_weights: str = ""  # torchvision VGG16 weights file for the perceptual loss (vgg_w > 0)
+    # StarGAN
+    attrs: list[str] = field(default_factory=list)  # selected attributes (attribute-file datasets)
+    groups: list[str] = field(default_factory=list)  # exclusive groups, "hair=Black_Hair,Blond_Hair"
+    datasets: list[str] = field(default_factory=list)  # multi-dataset: "attrs:PATH", "folders:PATH"
+    lambda_cls: float = 1.0
+    lambda_rec: float = 10.0
+    n_critic: int = 5
+    repeat_num: int = 6  # generator residual blocks
+    d_repeat_num: int = 6  # discriminator stride-2 convs (its classifier kernel is crop_size / 2**this)
+    center_crop: int = 0  # StarGAN: centre-crop to this size before resizing (CelebA: 178); 0 = none
     # optimisation
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
     lr_policy: str = "linear"
     lr_decay_start: float = 0.5  # linear: fraction of steps at constant lr before decaying to 0
-    lr_decay_every: int = 5000  # step policy: multiply by 0.1 every this many steps
+    lr_decay_every: int = 5000  # step policy: multiply by lr_gamma every this many steps
+    lr_gamma: float = 0.1
+    weight_decay: float = 0.0
     # runtime
     device: str = "auto"
     precision: str = "fp32"
@@ -85,6 +112,15 @@ class TrainConfig:
         check(0.0 <= self.lr_decay_start <= 1.0, "lr_decay_start is a fraction in [0, 1]")
         check(self.pool_size >= 0 and self.workers >= 0, "pool_size and workers must be >= 0")
         check(len(self.domains) == 2, "domains: two names, A and B")
+        check(self.gan_mode in ("lsgan", "vanilla") or self.model not in ("munit", "unit"), "munit/unit: gan_mode lsgan or vanilla (nsgan)")
+        check(self.vgg_w <= 0 or bool(self.vgg_weights), "vgg_w > 0 needs vgg_weights (a torchvision VGG16 weights file)")
+        check(self.n_critic >= 1, "n_critic must be >= 1")
+        if self.model in ("munit", "unit", "stargan"):
+            m = 4 if self.model == "stargan" else 2 ** (self.n_layers_D + self.num_scales - 1)
+            if self.model == "stargan":
+                m = 2**self.d_repeat_num
+            check(self.crop_size % m == 0, f"{self.model} needs a crop size that is a multiple of {m}; got {self.crop_size}")
+            return self
         from gantrans.models.registry import get_spec
 
         spec = get_spec(self.netG)
@@ -105,7 +141,23 @@ class TrainConfig:
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     "cyclegan": {"netG": "resnet_9blocks", "norm": "instance", "dropout": False, "gan_mode": "lsgan", "pool_size": 50},
     "pix2pix": {"netG": "unet_256", "norm": "batch", "dropout": True, "gan_mode": "vanilla", "pool_size": 0, "lambda_L1": 100.0},
-}
+    # NVlabs MUNIT/UNIT configs (edges2handbags / unit_gta2city): Adam 1e-4, wd 1e-4, lr x0.5 every 100k
+    "munit": {
+        "gan_mode": "lsgan", "lr": 1e-4, "weight_decay": 1e-4, "lr_policy": "step", "lr_decay_every": 100000,
+        "lr_gamma": 0.5, "init_type": "kaiming", "n_layers_D": 4, "load_size": 256, "crop_size": 256,
+        "pool_size": 0, "recon_x_cyc_w": 0.0, "steps": 1000000,
+    },
+    "unit": {
+        "gan_mode": "lsgan", "lr": 1e-4, "weight_decay": 1e-4, "lr_policy": "step", "lr_decay_every": 100000,
+        "lr_gamma": 0.5, "init_type": "kaiming", "n_layers_D": 4, "load_size": 256, "crop_size": 256,
+        "pool_size": 0, "recon_x_cyc_w": 10.0, "steps": 1000000,
+    },
+    # yunjey/stargan: WGAN-GP, Adam 1e-4, batch 16, 128 px, linear decay over the second half
+    "stargan": {
+        "gan_mode": "wgangp", "lr": 1e-4, "batch_size": 16, "load_size": 128, "crop_size": 128, "pool_size": 0,
+        "lr_policy": "linear", "lr_decay_start": 0.5, "steps": 200000, "flip": True,
+    },
+}  # fmt: skip
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:

@@ -1,0 +1,238 @@
+"""MUNIT and UNIT training recipes: the official NVlabs losses, weights and update order.
+
+Each step is dis_update then gen_update, as the official train.py. MUNIT draws random style codes
+from N(0, I) on the device's global generator (part of the saved RNG state, so resume is exact).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gantrans.io.checkpoint import Checkpoint
+from gantrans.models.munit_blocks import munit_init
+from gantrans.models.registry import build_network, make_config
+from gantrans.train.recipes import Recipe, cpu_copy, provenance, register
+
+if TYPE_CHECKING:
+    from gantrans.train.config import TrainConfig
+    from gantrans.train.trainer import _Trainer
+
+
+def generator_config(cfg: "TrainConfig") -> Any:
+    values = {"input_nc": cfg.input_nc, "output_nc": cfg.output_nc, "dim": cfg.ngf, "n_res": cfg.n_res}
+    if cfg.model == "munit":
+        values.update(style_dim=cfg.style_dim, mlp_dim=cfg.mlp_dim)
+    else:
+        values.update(share=cfg.share)
+    return make_config(cfg.model, values)
+
+
+def build_networks(cfg: "TrainConfig") -> tuple[dict[str, nn.Module], dict[str, nn.Module]]:
+    G = munit_init(build_network(cfg.model, generator_config(cfg)), cfg.init_type)
+
+    def D(nc: int) -> nn.Module:
+        dcfg = make_config("ms_image_dis", {"input_nc": nc, "dim": cfg.ndf, "n_layer": cfg.n_layers_D, "num_scales": cfg.num_scales})
+        return munit_init(build_network("ms_image_dis", dcfg), "gaussian")  # the official D init
+
+    return {"G": G}, {"dis_a": D(cfg.input_nc), "dis_b": D(cfg.output_nc)}
+
+
+def dis_loss(D: nn.Module, fake: torch.Tensor, real: torch.Tensor, mode: str) -> torch.Tensor:
+    """Official MsImageDis.calc_dis_loss: summed over scales, lsgan or nsgan (= vanilla)."""
+    loss = torch.zeros((), device=real.device)
+    for o_fake, o_real in zip(D(fake), D(real)):
+        o_fake, o_real = o_fake.float(), o_real.float()
+        if mode == "lsgan":
+            loss = loss + (o_fake**2).mean() + ((o_real - 1) ** 2).mean()
+        else:
+            loss = loss + F.binary_cross_entropy_with_logits(o_fake, torch.zeros_like(o_fake)) + F.binary_cross_entropy_with_logits(o_real, torch.ones_like(o_real))
+    return loss
+
+
+def gen_adv_loss(D: nn.Module, fake: torch.Tensor, mode: str) -> torch.Tensor:
+    loss = torch.zeros((), device=fake.device)
+    for o in D(fake):
+        o = o.float()
+        loss = loss + (((o - 1) ** 2).mean() if mode == "lsgan" else F.binary_cross_entropy_with_logits(o, torch.ones_like(o)))
+    return loss
+
+
+class VGGPerceptual(nn.Module):
+    """MUNIT's domain-invariant perceptual loss: MSE between instance-normalised VGG16 relu5_3 features.
+
+    The official code loads a Lua VGG16 (no longer loadable); this takes torchvision's VGG16 layout
+    from a user-supplied weights file (safetensors, or a state dict read with weights_only=True).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__()
+        from torchvision.models import vgg16
+
+        self.features = vgg16(weights=None).features[:30]  # up to relu5_3
+        path = Path(path)
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        state = {k.removeprefix("features."): v for k, v in state.items() if not k.startswith("classifier.")}
+        state = {k: v for k, v in state.items() if int(k.split(".")[0]) < 30}
+        self.features.load_state_dict(state, strict=True)
+        self.requires_grad_(False).eval()
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+
+    def feats(self, x: torch.Tensor) -> torch.Tensor:
+        x = (x.float() + 1) * 0.5
+        x = x.repeat(1, 3, 1, 1) if x.shape[1] == 1 else x
+        return F.instance_norm(self.features((x - self.mean) / self.std))
+
+    def forward(self, img: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(self.feats(img), self.feats(target))
+
+
+def _vgg(tr: "_Trainer") -> VGGPerceptual | None:
+    if tr.cfg.vgg_w <= 0:
+        return None
+    if not hasattr(tr, "_vgg_net"):
+        if not tr.cfg.vgg_weights:
+            raise ValueError("vgg_w > 0 needs vgg_weights: a torchvision VGG16 weights file (.safetensors or .pth)")
+        tr._vgg_net = VGGPerceptual(tr.cfg.vgg_weights).to(tr.device)
+    return tr._vgg_net
+
+
+def munit_step(tr: "_Trainer", batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    c, mode = tr.cfg, tr.cfg.gan_mode
+    x_a, x_b = batch["A"], batch["B"]
+    G = tr.G["G"]
+    ga, gb, da, db = G.gen_a, G.gen_b, tr.D["dis_a"], tr.D["dis_b"]
+    n, sd = x_a.shape[0], c.style_dim
+    # -- discriminators
+    tr.requires_grad(tr.D, True)
+    tr.opt_D.zero_grad(set_to_none=True)
+    s_a, s_b = torch.randn(n, sd, 1, 1, device=tr.device), torch.randn(n, sd, 1, 1, device=tr.device)
+    with tr.autocast():
+        with torch.no_grad():
+            x_ba = ga.decode(gb.enc_content(x_b), s_a)
+            x_ab = gb.decode(ga.enc_content(x_a), s_b)
+        loss_dis_a = dis_loss(da, x_ba.detach(), x_a, mode)
+        loss_dis_b = dis_loss(db, x_ab.detach(), x_b, mode)
+        loss_D = c.gan_w * (loss_dis_a + loss_dis_b)
+    tr.step_opt(loss_D, tr.d_params, tr.opt_D)
+    # -- generators
+    tr.requires_grad(tr.D, False)
+    tr.opt_G.zero_grad(set_to_none=True)
+    s_a, s_b = torch.randn(n, sd, 1, 1, device=tr.device), torch.randn(n, sd, 1, 1, device=tr.device)
+    l1 = lambda a, b: (a.float() - b.float()).abs().mean()  # noqa: E731 - official recon_criterion
+    with tr.autocast():
+        c_a, s_a_prime = ga.encode(x_a)
+        c_b, s_b_prime = gb.encode(x_b)
+        x_a_recon, x_b_recon = ga.decode(c_a, s_a_prime), gb.decode(c_b, s_b_prime)
+        x_ba, x_ab = ga.decode(c_b, s_a), gb.decode(c_a, s_b)
+        c_b_recon, s_a_recon = ga.encode(x_ba)
+        c_a_recon, s_b_recon = gb.encode(x_ab)
+        losses = {
+            "recon_x_a": l1(x_a_recon, x_a), "recon_x_b": l1(x_b_recon, x_b),
+            "recon_s_a": l1(s_a_recon, s_a), "recon_s_b": l1(s_b_recon, s_b),
+            "recon_c_a": l1(c_a_recon, c_a), "recon_c_b": l1(c_b_recon, c_b),
+            "adv_a": gen_adv_loss(da, x_ba, mode), "adv_b": gen_adv_loss(db, x_ab, mode),
+        }  # fmt: skip
+        total = c.gan_w * (losses["adv_a"] + losses["adv_b"]) + c.recon_x_w * (losses["recon_x_a"] + losses["recon_x_b"])
+        total = total + c.recon_s_w * (losses["recon_s_a"] + losses["recon_s_b"]) + c.recon_c_w * (losses["recon_c_a"] + losses["recon_c_b"])
+        if c.recon_x_cyc_w > 0:
+            losses["cyc_x_a"] = l1(ga.decode(c_a_recon, s_a_prime), x_a)
+            losses["cyc_x_b"] = l1(gb.decode(c_b_recon, s_b_prime), x_b)
+            total = total + c.recon_x_cyc_w * (losses["cyc_x_a"] + losses["cyc_x_b"])
+        vgg = _vgg(tr)
+        if vgg is not None:
+            losses["vgg_a"], losses["vgg_b"] = vgg(x_ba, x_b), vgg(x_ab, x_a)
+            total = total + c.vgg_w * (losses["vgg_a"] + losses["vgg_b"])
+    tr.step_opt(total, tr.g_params, tr.opt_G)
+    return {"D": loss_D.item(), "dis_a": loss_dis_a.item(), "dis_b": loss_dis_b.item(), **{k: v.item() for k, v in losses.items()}}
+
+
+def kl(mu: torch.Tensor) -> torch.Tensor:
+    """The official "reduced VAE" KL term: mean(mu^2)."""
+    return (mu.float() ** 2).mean()
+
+
+def unit_step(tr: "_Trainer", batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    c, mode = tr.cfg, tr.cfg.gan_mode
+    x_a, x_b = batch["A"], batch["B"]
+    G = tr.G["G"]
+    ga, gb, da, db = G.gen_a, G.gen_b, tr.D["dis_a"], tr.D["dis_b"]
+    noise = torch.randn_like
+    tr.requires_grad(tr.D, True)
+    tr.opt_D.zero_grad(set_to_none=True)
+    with tr.autocast():
+        with torch.no_grad():
+            h_a, h_b = ga.encode(x_a), gb.encode(x_b)
+            x_ba, x_ab = ga.decode(h_b + noise(h_b)), gb.decode(h_a + noise(h_a))
+        loss_dis_a, loss_dis_b = dis_loss(da, x_ba, x_a, mode), dis_loss(db, x_ab, x_b, mode)
+        loss_D = c.gan_w * (loss_dis_a + loss_dis_b)
+    tr.step_opt(loss_D, tr.d_params, tr.opt_D)
+    tr.requires_grad(tr.D, False)
+    tr.opt_G.zero_grad(set_to_none=True)
+    l1 = lambda a, b: (a.float() - b.float()).abs().mean()  # noqa: E731
+    with tr.autocast():
+        h_a, h_b = ga.encode(x_a), gb.encode(x_b)
+        n_a, n_b = noise(h_a), noise(h_b)
+        x_a_recon, x_b_recon = ga.decode(h_a + n_a), gb.decode(h_b + n_b)
+        x_ba, x_ab = ga.decode(h_b + n_b), gb.decode(h_a + n_a)
+        h_b_recon, h_a_recon = ga.encode(x_ba), gb.encode(x_ab)
+        losses = {
+            "recon_x_a": l1(x_a_recon, x_a), "recon_x_b": l1(x_b_recon, x_b), "kl_a": kl(h_a), "kl_b": kl(h_b),
+            "kl_cyc_aba": kl(h_a_recon), "kl_cyc_bab": kl(h_b_recon),
+            "adv_a": gen_adv_loss(da, x_ba, mode), "adv_b": gen_adv_loss(db, x_ab, mode),
+        }  # fmt: skip
+        total = c.gan_w * (losses["adv_a"] + losses["adv_b"]) + c.recon_x_w * (losses["recon_x_a"] + losses["recon_x_b"])
+        total = total + c.recon_kl_w * (losses["kl_a"] + losses["kl_b"]) + c.recon_kl_cyc_w * (losses["kl_cyc_aba"] + losses["kl_cyc_bab"])
+        if c.recon_x_cyc_w > 0:
+            losses["cyc_x_a"] = l1(ga.decode(h_a_recon + noise(h_a_recon)), x_a)
+            losses["cyc_x_b"] = l1(gb.decode(h_b_recon + noise(h_b_recon)), x_b)
+            total = total + c.recon_x_cyc_w * (losses["cyc_x_a"] + losses["cyc_x_b"])
+        vgg = _vgg(tr)
+        if vgg is not None:
+            losses["vgg_a"], losses["vgg_b"] = vgg(x_ba, x_b), vgg(x_ab, x_a)
+            total = total + c.vgg_w * (losses["vgg_a"] + losses["vgg_b"])
+    tr.step_opt(total, tr.g_params, tr.opt_G)
+    return {"D": loss_D.item(), "dis_a": loss_dis_a.item(), "dis_b": loss_dis_b.item(), **{k: v.item() for k, v in losses.items()}}
+
+
+def sample_rows(tr: "_Trainer", s: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+    """A, A->B (2 fixed styles for MUNIT), B, B->A."""
+    G, A, B = tr.G["G"], s["A"], s["B"]
+    n = min(A.shape[0], B.shape[0])
+    A, B = A[:n], B[:n]
+    rows = [A]
+    if tr.cfg.model == "munit":
+        for seed in (1, 2):
+            style = torch.randn(1, tr.cfg.style_dim, 1, 1, generator=torch.Generator().manual_seed(seed)).to(tr.device)
+            rows.append(G.translate(A, style.expand(n, -1, -1, -1), "a2b"))
+        rows.append(B)
+        for seed in (1, 2):
+            style = torch.randn(1, tr.cfg.style_dim, 1, 1, generator=torch.Generator().manual_seed(seed)).to(tr.device)
+            rows.append(G.translate(B, style.expand(n, -1, -1, -1), "b2a"))
+    else:
+        rows += [G.translate(A, "a2b"), B, G.translate(B, "b2a")]
+    return [r if r.shape[1] == 3 else r.repeat(1, 3, 1, 1) for r in rows]
+
+
+def checkpoint(tr: "_Trainer", step: int, dataset: str) -> Checkpoint:
+    c = tr.cfg
+    gcfg = generator_config(c)
+    return Checkpoint(
+        arch=c.model, config=gcfg, networks={"G": cpu_copy(tr.G["G"], build_network(c.model, gcfg))},
+        domains=list(c.domains), preprocess={"size": c.crop_size, "mean": [0.5] * 3, "std": [0.5] * 3},
+        provenance=provenance(tr, step, dataset),
+    )  # fmt: skip
+
+
+register("munit", Recipe(build_networks, munit_step, sample_rows, checkpoint))
+register("unit", Recipe(build_networks, unit_step, sample_rows, checkpoint))

@@ -29,7 +29,6 @@ class Recipe:
     # (trainer, step, dataset) -> inference checkpoint (CPU copies)
     checkpoint: Callable[["_Trainer", int, str], "Checkpoint"]
     data: str = "pairs"  # "pairs": batches {"A", "B"}; "labels": {"image", "label", ...}
-    weight_decay: float = 0.0  # Adam weight decay (MUNIT/UNIT: 1e-4)
 
 
 RECIPES: dict[str, Recipe] = {}

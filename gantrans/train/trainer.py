@@ -57,7 +57,7 @@ def lr_factor(cfg: TrainConfig, step: int) -> float:
     if cfg.lr_policy == "constant":
         return 1.0
     if cfg.lr_policy == "step":
-        return 0.1 ** (step // cfg.lr_decay_every)
+        return cfg.lr_gamma ** (step // cfg.lr_decay_every)
     if cfg.lr_policy == "cosine":
         return 0.5 * (1 + math.cos(math.pi * step / cfg.steps))
     start = int(cfg.lr_decay_start * cfg.steps)  # linear: constant, then linearly to 0 (official form)
@@ -83,7 +83,7 @@ class _Trainer:
         betas = (cfg.beta1, cfg.beta2)
         self.g_params = [p for net in self.G.values() for p in net.parameters()]
         self.d_params = [p for net in self.D.values() for p in net.parameters()]
-        wd = self.recipe.weight_decay
+        wd = cfg.weight_decay
         self.opt_G = torch.optim.Adam(self.g_params, lr=cfg.lr, betas=betas, weight_decay=wd)
         self.opt_D = torch.optim.Adam(self.d_params, lr=cfg.lr, betas=betas, weight_decay=wd)
         self.scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
@@ -181,7 +181,9 @@ class _Trainer:
         return encode(to_pil(arr, None), "png")
 
     def inference_checkpoint(self, step: int, dataset: str) -> Checkpoint:
-        return self.recipe.checkpoint(self, step, dataset)
+        # building the CPU copies draws initial weights: keep that off the training RNG stream
+        with torch.random.fork_rng(devices=[]):
+            return self.recipe.checkpoint(self, step, dataset)
 
 
 def train(
