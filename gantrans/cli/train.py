@@ -1,4 +1,4 @@
-"""`gantrans train`: CycleGAN / pix2pix training runs, resumable, config file + flag overrides."""
+"""`gantrans train`: CycleGAN / pix2pix / MUNIT / UNIT / StarGAN training runs, resumable, config file + flag overrides."""
 
 from __future__ import annotations
 
@@ -16,8 +16,11 @@ Opt = typer.Option
 
 
 def train(
-    dataset: Annotated[Optional[str], typer.Argument(help="Dataset folder (trainA/+trainB/, train/ with A|B images, or A/+B/).", show_default=False)] = None,
-    arch: Annotated[Optional[str], Opt("--arch", help="cyclegan | pix2pix.")] = None,
+    dataset: Annotated[Optional[str], typer.Argument(help="Dataset folder (trainA/+trainB/, train/ with A|B images, or A/+B/; StarGAN: an attribute file or train/<domain>/).", show_default=False)] = None,
+    arch: Annotated[Optional[str], Opt("--arch", help="cyclegan | pix2pix | munit | unit | stargan.")] = None,
+    datasets: Annotated[Optional[list[str]], Opt("--dataset", help="StarGAN multi-dataset training: attrs:PATH or folders:PATH (repeatable).")] = None,
+    attrs: Annotated[Optional[str], Opt("--attrs", help="StarGAN: attributes to use from the attribute file, e.g. Black_Hair,Blond_Hair,Male.")] = None,
+    groups: Annotated[Optional[list[str]], Opt("--group", help="StarGAN: an exclusive group, e.g. hair=Black_Hair,Blond_Hair,Brown_Hair (repeatable).")] = None,
     output: Annotated[Optional[str], Opt("--output", "-o", help="Run directory (config, metrics, samples, model.safetensors, state).")] = None,
     config: Annotated[Optional[Path], Opt("--config", "-c", help="TOML/YAML/JSON file of settings; flags override it.")] = None,
     resume: Annotated[Optional[str], Opt("--resume", help="Continue the run in this directory (exactly where it stopped).")] = None,
@@ -50,10 +53,12 @@ def train(
     dry_run: Annotated[bool, Opt("--dry-run", help="Print the resolved config as JSON and exit.")] = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Train a CycleGAN (unpaired) or pix2pix (paired) model; the run directory's model.safetensors is what `translate -m` takes.
+    """Train a CycleGAN/MUNIT/UNIT (unpaired), pix2pix (paired) or StarGAN (labelled) model; the run's model.safetensors is what `translate`/`style-sample`/`edit -m` take.
 
     Examples:\n
       gantrans train datasets/horse2zebra --arch cyclegan -o runs/h2z --steps 200000\n
+      gantrans train data/edges2shoes --arch munit -o runs/e2s\n
+      gantrans train celeba/list_attr_celeba.txt --arch stargan --attrs Black_Hair,Blond_Hair,Male --group hair=Black_Hair,Blond_Hair -o runs/sg\n
       gantrans train --resume runs/h2z\n
       torchrun --nproc_per_node 4 -m gantrans train data --arch cyclegan -o runs/x
     """
@@ -67,6 +72,7 @@ def train(
             "workers": workers, "netG": netG, "ngf": ngf, "ndf": ndf, "norm": norm, "dropout": dropout,
             "gan_mode": gan_mode, "lr": lr, "pool_size": pool_size, "direction": direction,
             "domains": domains.split(",") if domains else None, "channels_last": channels_last, "tensorboard": tensorboard,
+            "datasets": datasets or None, "attrs": attrs.split(",") if attrs else None, "groups": groups or None,
         }  # fmt: skip
         if size is not None and load_size is None and not resume:
             flags["load_size"] = round(size * 286 / 256)  # keep the reference's 286/256 ratio
@@ -86,10 +92,10 @@ def train(
                 fail(f"--resume: cannot change {', '.join(fixed)} of an existing run (only {', '.join(sorted(RESUMABLE))})")
             cfg = TrainConfig(**{**saved, **given, "output": resume}).validate()
         else:
-            if not dataset or not output:
-                fail("give DATASET and -o RUN_DIR (or --resume RUN_DIR)")
+            if not (dataset or datasets) or not output:
+                fail("give DATASET (or --dataset KIND:PATH ...) and -o RUN_DIR (or --resume RUN_DIR)")
             if arch is None and config is None:
-                fail("--arch cyclegan|pix2pix is required")
+                fail("--arch cyclegan|pix2pix|munit|unit|stargan is required")
             cfg = resolve_config(arch or "cyclegan", config, {**flags, "model": arch})
             if (Path(output) / "train_state.pt").exists():
                 fail(f"{output} already holds a run; continue it with --resume {output} or choose another -o")

@@ -27,6 +27,7 @@ from gantrans.train import state as S
 from gantrans.train.config import TrainConfig
 from gantrans.train.data import StreamDataset, Transform, detect, fixed_samples, make_loader
 from gantrans.train.losses import ImagePool, gan_loss, gradient_penalty
+from gantrans.train.labels import LabelStream, load_label_sets, schema
 from gantrans.train.recipes import get_recipe
 
 # settings that may change when resuming (everything else is fixed by the run)
@@ -121,7 +122,9 @@ class _Trainer:
         S.allreduce_grads(params, self.world)
         self.scaler.step(opt)
 
-    def step(self, batch: dict[str, torch.Tensor], lr: float) -> dict[str, float]:
+    def step(self, batch: dict[str, torch.Tensor], lr: float, index: int = 0) -> dict[str, float]:
+        """One training step (0-based `index`: StarGAN updates G every n_critic steps)."""
+        self.step_index = index
         for opt in (self.opt_G, self.opt_D):
             for group in opt.param_groups:
                 group["lr"] = lr
@@ -206,13 +209,19 @@ def train(
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     dtype = resolve_precision(cfg.precision, device) if cfg.precision != "auto" else torch.float32
     run = Path(cfg.output)
-    layout = detect(cfg.dataset, cfg.phase)
-    if layout.skipped:
-        info(f"skipped {len(layout.skipped)} unreadable image(s)")
-    if cfg.model == "cyclegan" and layout.kind != "unpaired":
-        info(f"note: training cyclegan on a {layout.kind} dataset (pairs are ignored)")
-    if cfg.model == "pix2pix" and layout.kind == "unpaired":
-        raise ValueError(f"pix2pix needs paired data (aligned train/ or A/ + B/); {cfg.dataset} is unpaired")
+    recipe = get_recipe(cfg.model)
+    if recipe.data == "labels":
+        sets = load_label_sets(cfg)
+        layout_info = {"dataset_layout": "labels", "images": [len(s.items) for s in sets], "label_sets": schema(sets)["datasets"]}
+    else:
+        layout = detect(cfg.dataset, cfg.phase)
+        if layout.skipped:
+            info(f"skipped {len(layout.skipped)} unreadable image(s)")
+        if cfg.model == "cyclegan" and layout.kind != "unpaired":
+            info(f"note: training cyclegan on a {layout.kind} dataset (pairs are ignored)")
+        if cfg.model == "pix2pix" and layout.kind == "unpaired":
+            raise ValueError(f"pix2pix needs paired data (aligned train/ or A/ + B/); {cfg.dataset} is unpaired")
+        layout_info = {"dataset_layout": layout.kind, "images": [len(layout.a), len(layout.b)], "skipped": [str(p) for p in layout.skipped]}
 
     tr = _Trainer(cfg, device, dtype, world)
     start = 0
@@ -228,18 +237,26 @@ def train(
         torch.manual_seed(cfg.seed * 1000 + rank + 1)  # per-rank stream for dropout and the like
     if rank == 0:
         run.mkdir(parents=True, exist_ok=True)
-        S.write_config(run, cfg.to_dict(), {"dataset_layout": layout.kind, "images": [len(layout.a), len(layout.b)], "skipped": [str(p) for p in layout.skipped], "world_size": world})
+        S.write_config(run, cfg.to_dict(), {**layout_info, "world_size": world})
         if resume:
             S.truncate_metrics(run, start)
             for tmp in run.rglob(".*.tmp"):  # left by a process killed while saving
                 tmp.unlink()
     swap = cfg.direction == "b2a" and cfg.model == "pix2pix"
-    ds = StreamDataset(layout, Transform(cfg.preprocess, cfg.load_size, cfg.crop_size, cfg.flip), cfg.seed, cfg.input_nc, cfg.output_nc, swap)
+    if recipe.data == "labels":
+        ds: torch.utils.data.Dataset = LabelStream(sets, cfg.crop_size, cfg.center_crop, cfg.flip, cfg.input_nc, cfg.seed, cfg.batch_size)
+    else:
+        ds = StreamDataset(layout, Transform(cfg.preprocess, cfg.load_size, cfg.crop_size, cfg.flip), cfg.seed, cfg.input_nc, cfg.output_nc, swap)
     # Pinned host buffers were measured to slow small GAN batches down (allocation stalls): not used.
     loader = make_loader(ds, start, cfg.steps, cfg.batch_size, rank, world, cfg.workers, pin=False)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed training shapes: let cuDNN pick its fastest kernels
-    samples = fixed_samples(layout, cfg.crop_size, cfg.input_nc, cfg.output_nc, swap) if rank == 0 else None
+    samples = None
+    if rank == 0:
+        if recipe.data == "labels":
+            samples = label_samples(sets, cfg)
+        else:
+            samples = fixed_samples(layout, cfg.crop_size, cfg.input_nc, cfg.output_nc, swap)
     writer = _tensorboard(run, info) if (cfg.tensorboard and rank == 0) else None
 
     def save(step: int) -> Path | None:
@@ -255,11 +272,11 @@ def train(
             dist.barrier()
         return run / S.MODEL_FILE
 
-    step, sums, count, t0 = start, {}, 0, time.perf_counter()
+    step, sums, counts, count, t0 = start, {}, {}, 0, time.perf_counter()
     model_path = None
     for batch in loader:
         try:
-            losses = tr.step(batch, cfg.lr * lr_factor(cfg, step))
+            losses = tr.step(batch, cfg.lr * lr_factor(cfg, step), step)
         except NonFiniteLoss:
             last = int(torch.load(run / S.STATE_FILE, weights_only=True)["step"]) if (run / S.STATE_FILE).exists() else None
             raise NonFiniteLoss(
@@ -270,10 +287,11 @@ def train(
         step += 1
         for k, v in losses.items():
             sums[k] = sums.get(k, 0.0) + v
+            counts[k] = counts.get(k, 0) + 1  # StarGAN's G losses exist on every n_critic-th step only
         count += 1
         if rank == 0 and (step % cfg.log_every == 0 or step == cfg.steps):
             dt = time.perf_counter() - t0
-            row = {"step": step, "lr": cfg.lr * lr_factor(cfg, step - 1), **{k: round(v / count, 6) for k, v in sums.items()}, "it_s": round(count / dt, 4), "time": round(time.time(), 3)}
+            row = {"step": step, "lr": cfg.lr * lr_factor(cfg, step - 1), **{k: round(v / counts[k], 6) for k, v in sums.items()}, "it_s": round(count / dt, 4), "time": round(time.time(), 3)}
             if tr.skipped:
                 row["skipped_updates"] = tr.skipped
             S.append_metrics(run, row)
@@ -283,7 +301,7 @@ def train(
                         writer.add_scalar(k, v, step)
             if on_log:
                 on_log({**row, "total": cfg.steps})
-            sums, count, t0 = {}, 0, time.perf_counter()
+            sums, counts, count, t0 = {}, {}, 0, time.perf_counter()
         if rank == 0 and samples is not None and step % cfg.sample_every == 0:
             S.atomic_write_bytes(run / "samples" / f"step_{step:07d}.png", tr.sample_grid(samples))
         if step % cfg.save_every == 0 or step == cfg.steps:
@@ -305,6 +323,19 @@ def train(
     if writer is not None:
         writer.close()
     return TrainResult(run, step, model_path)
+
+
+def label_samples(sets: list, cfg: TrainConfig, n: int = 4) -> dict[str, torch.Tensor]:
+    """The first n images of the first dataset, centre-processed, for sample grids."""
+    stream = LabelStream(sets[:1], cfg.crop_size, cfg.center_crop, False, cfg.input_nc, cfg.seed, n)
+    from gantrans.train.labels import full_label
+
+    items = sets[0].items[:n]
+    return {
+        "image": torch.stack([stream.image(p, False) for p, _ in items]),
+        "label": torch.stack([torch.from_numpy(full_label(sets, 0, own)) for _, own in items]),
+        "ds": torch.zeros(len(items), dtype=torch.long),
+    }
 
 
 def _tensorboard(run: Path, info: Callable[[str], None]) -> Any:
