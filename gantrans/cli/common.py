@@ -26,6 +26,33 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object per item 
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors on stderr.")]
 
 
+def reporter(json_out: bool, quiet: bool, device: str, to_stdout: bool = False, extra=None):
+    """on_result callback shared by translate/style-sample/edit: errors to stderr, paths or JSON to stdout."""
+    import json
+
+    def on_result(r) -> None:  # r: gantrans.engine.batch.ItemResult
+        if r.status == "failed":
+            print(f"error: {r.input}: {r.message}", file=sys.stderr)
+        elif not quiet:
+            for note in r.notes:
+                print(f"note: {r.input}: {note}", file=sys.stderr)
+        if json_out and not to_stdout:
+            row = {"input": r.input, "output": r.output, "status": r.status, "size": r.size, "ms": r.ms, "device": device}
+            if r.message:
+                row["message"] = r.message
+            if extra is not None:
+                row.update(extra(r))
+            print(json.dumps(row), flush=True)
+        elif r.status == "ok" and not to_stdout and not quiet:
+            print(r.output, flush=True)
+
+    return on_result
+
+
+def summary_line(verb: str, summary, seconds: float) -> str:
+    return f"{verb} {summary.ok}, skipped {summary.skipped} (existing), failed {summary.failed} in {seconds:.1f} s"
+
+
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     err.print(f"[red]error:[/red] {message}", markup=True) if err.is_terminal else print(f"error: {message}", file=sys.stderr)
     raise typer.Exit(code)

@@ -9,6 +9,7 @@ import typer
 from gantrans import __version__
 from gantrans.cli.convert import convert
 from gantrans.cli.inspect import info, models
+from gantrans.cli.style import style_sample
 from gantrans.cli.train import train
 from gantrans.cli.translate import translate
 
@@ -22,6 +23,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.command("translate", no_args_is_help=True)(translate)
+app.command("style-sample", no_args_is_help=True)(style_sample)
 app.command("train", no_args_is_help=True)(train)
 app.command("convert", no_args_is_help=True)(convert)
 app.command("info", no_args_is_help=True)(info)

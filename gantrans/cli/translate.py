@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -23,6 +22,8 @@ from gantrans.cli.common import (
     err,
     fail,
     handle_errors,
+    reporter,
+    summary_line,
 )
 
 
@@ -43,10 +44,15 @@ def translate(
     ext: Annotated[str, typer.Option("--ext", help="auto (keep png/jpg/webp, else png) | png | jpg | webp.")] = "auto",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (default: skip them).")] = False,
     max_pixels: Annotated[int, typer.Option("--max-pixels", min=1, help="Refuse images declaring more pixels than this.")] = 178_956_970,
+    style_from: Annotated[Optional[str], typer.Option("--style-from", help="MUNIT: take the style from this image of the target domain.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="MUNIT: seed of each image's random style (drawn on the CPU: the same on any device).")] = 0,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Translate images with a generator; each output has its input's size.
+
+    MUNIT models get one random style per image (from --seed and the image's name), or the style of
+    --style-from; for many styles per image use `gantrans style-sample`.
 
     Examples:\n
       gantrans translate photos/ -m horse2zebra.safetensors -o out/\n
@@ -85,6 +91,12 @@ def translate(
         path = resolve(model)
         translator = gantrans.load(str(path), device=device, precision=precision)
         translator.generator(direction)
+        if translator.family == "stargan":
+            fail("a StarGAN model edits attributes: use gantrans edit INPUTS -m MODEL --set NAME=VALUE")
+        if translator.family != "munit" and style_from:
+            fail(f"--style-from needs a MUNIT model; {translator.arch} has no style codes")
+        if translator.family == "munit":
+            opts.cond_for = _munit_styles(translator, direction, seed, style_from)
         if batch_size is None:  # measured: batching helps on GPUs, not on CPUs (benchmarks/RESULTS.md)
             opts.batch_size = 1 if translator.device.type == "cpu" else 16
         if not quiet:
@@ -94,19 +106,10 @@ def translate(
         sink = sys.stdout.buffer if to_stdout else None
         dev = str(translator.device)
 
+        report = reporter(json_out, quiet, dev, to_stdout)
+
         def on_result(r: ItemResult) -> None:
-            if r.status == "failed":
-                print(f"error: {r.input}: {r.message}", file=sys.stderr)
-            elif not quiet:
-                for note in r.notes:
-                    print(f"note: {r.input}: {note}", file=sys.stderr)
-            if json_out and not to_stdout:
-                row = {"input": r.input, "output": r.output, "status": r.status, "size": r.size, "ms": r.ms, "device": dev}
-                if r.message:
-                    row["message"] = r.message
-                print(json.dumps(row), flush=True)
-            elif r.status == "ok" and not to_stdout and not quiet:
-                print(r.output, flush=True)
+            report(r)
             if progress is not None:
                 progress[0].advance(progress[1])
 
@@ -119,12 +122,21 @@ def translate(
             if progress is not None:
                 progress[0].stop()
         if not quiet or summary.failed:
-            print(
-                f"translated {summary.ok}, skipped {summary.skipped} (existing), failed {summary.failed} "
-                f"in {time.perf_counter() - t0:.1f} s",
-                file=sys.stderr,
-            )
+            print(summary_line("translated", summary, time.perf_counter() - t0), file=sys.stderr)
         raise typer.Exit(EXIT_FAILED if summary.failed else EXIT_OK)
+
+
+def _munit_styles(translator, direction: str, seed: int, style_from: str | None):
+    """item -> style code: the reference's, or a random one seeded by (seed, the item's output name)."""
+    import zlib
+
+    from gantrans.engine.styles import reference_styles
+    from gantrans.engine.translator import style_for_seed
+
+    if style_from:
+        code = reference_styles(translator, [style_from], direction)[0].code
+        return lambda item: code
+    return lambda item: style_for_seed(seed * 1_000_003 + zlib.crc32(str(item.rel).encode()), translator.style_dim)
 
 
 def _read_list(path: str) -> str:
