@@ -8,6 +8,7 @@ import typer
 
 from gantrans import __version__
 from gantrans.cli.convert import convert
+from gantrans.cli.edit import edit
 from gantrans.cli.inspect import info, models
 from gantrans.cli.style import style_sample
 from gantrans.cli.train import train
@@ -15,7 +16,7 @@ from gantrans.cli.translate import translate
 
 app = typer.Typer(
     name="gantrans",
-    help="GAN image-to-image translation: translate folders of images, train your own models.",
+    help="GAN image-to-image translation: translate folders of images, sample styles (MUNIT), edit attributes (StarGAN), train your own models.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
@@ -24,6 +25,7 @@ app = typer.Typer(
 )
 app.command("translate", no_args_is_help=True)(translate)
 app.command("style-sample", no_args_is_help=True)(style_sample)
+app.command("edit", no_args_is_help=True)(edit)
 app.command("train", no_args_is_help=True)(train)
 app.command("convert", no_args_is_help=True)(convert)
 app.command("info", no_args_is_help=True)(info)

@@ -55,7 +55,7 @@ def style_sample(
         from gantrans.engine.multi import MultiOptions, run_multi
         from gantrans.engine.styles import Style, interpolate as walk, parse_seeds, reference_styles, seed_styles, style_producer
 
-        opts = MultiOptions(ext=ext, overwrite=overwrite, grid=grid, size=size)
+        opts = MultiOptions(ext=ext, overwrite=overwrite, grid=grid, files=not grid, size=size)
         outdir = Path(output)
         items = collect_inputs(inputs, exclude=outdir)
         if not items:

@@ -25,7 +25,8 @@ Producer = Callable[[Sequence[Decoded]], list[list[tuple[str, np.ndarray]]]]
 class MultiOptions:
     ext: str = "png"
     overwrite: bool = False
-    grid: bool = False  # one strip per input instead of one file per output
+    grid: bool = False  # one strip per input: input | outputs
+    files: bool = True  # one file per output (style-sample --grid writes only the strip)
     size: int | None = None
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     group: int = 1  # inputs produced together
@@ -91,7 +92,7 @@ def run_multi(
             per = (ms + share) / max(1, len(outs))
             if opts.grid:
                 write(it, "grid", strip([d.pixels if d.pixels.dtype == np.uint8 else _to8(d.pixels)] + [a for _, a in outs]), None, ms + share)
-            else:
+            if opts.files:
                 for tag, arr in outs:
                     write(it, tag, arr, d.alpha, per)
 

@@ -8,6 +8,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+_UMASK = os.umask(0)  # read once (the only way to read it), restored at once
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK  # what open() would give a new file; mkstemp alone gives 0600
+
 
 @contextmanager
 def atomic_target(path: Path, overwrite: bool = True) -> Iterator[str]:
@@ -18,6 +22,7 @@ def atomic_target(path: Path, overwrite: bool = True) -> Iterator[str]:
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, FILE_MODE)
     os.close(fd)
     try:
         yield tmp

@@ -94,6 +94,7 @@ class TrainConfig:
     tensorboard: bool = False
     nan_policy: str = "stop"  # a NaN/Inf loss: stop (keeping the last good checkpoint) or skip that update
     domains: list[str] = field(default_factory=lambda: ["A", "B"])
+    init_from: str = ""  # fine-tune: start from a gantrans checkpoint's networks (same names and shapes)
 
     def validate(self) -> "TrainConfig":
         def check(ok: bool, msg: str) -> None:

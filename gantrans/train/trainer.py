@@ -76,6 +76,8 @@ class _Trainer:
         if world > 1 and cfg.norm == "batch" and device.type == "cuda":
             self.G = {k: nn.SyncBatchNorm.convert_sync_batchnorm(v) for k, v in self.G.items()}
             self.D = {k: nn.SyncBatchNorm.convert_sync_batchnorm(v) for k, v in self.D.items()}
+        if cfg.init_from:
+            self._init_from(cfg.init_from)
         fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
         for net in itertools.chain(self.G.values(), self.D.values()):
             net.to(device, memory_format=fmt).train()
@@ -90,6 +92,19 @@ class _Trainer:
         self.scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
         self.skipped = 0  # updates skipped for non-finite losses (nan_policy=skip)
         self.pools = {"A": ImagePool(cfg.pool_size, cfg.seed * 2 + 1), "B": ImagePool(cfg.pool_size, cfg.seed * 2 + 2)}
+
+    def _init_from(self, ref: str) -> None:
+        """Weights of every network the checkpoint holds under the same name (strict per network)."""
+        from gantrans.io.checkpoint import load_checkpoint
+        from gantrans.io.hub import resolve
+
+        ck = load_checkpoint(resolve(ref))
+        found = [k for k in {**self.G, **self.D} if k in ck.networks]
+        if not found:
+            raise ValueError(f"init_from {ref}: it holds {', '.join(ck.networks)}, none of {', '.join([*self.G, *self.D])}")
+        for k in found:
+            net = {**self.G, **self.D}[k]
+            net.load_state_dict({n: v.to(torch.float32) if v.is_floating_point() else v for n, v in ck.networks[k].state_dict().items()}, strict=True)
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.dtype == torch.float32:
