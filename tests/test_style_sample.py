@@ -1,0 +1,152 @@
+"""MUNIT/UNIT inference: style-sample reproducibility, --style-from, synchronized styles, grids,
+interpolation, translate with MUNIT/UNIT, and the bundled glyph model on held-out fonts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+import gantrans
+from gantrans.cli.main import app
+from gantrans.engine.styles import parse_seeds
+
+runner = CliRunner()
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "glyphs"
+
+
+@pytest.fixture(scope="module")
+def munit_path(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("munit") / "munit.safetensors"
+    m = gantrans.build("munit", device="cpu", seed=3, dim=8, mlp_dim=16, n_res=1, output_nc=1)
+    with torch.no_grad():  # random MLP outputs are tiny at init: scale them so styles visibly differ
+        m.checkpoint.networks["G"].gen_b.mlp.model[2].fc.weight.mul_(30)
+    m.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("in")
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        Image.fromarray(rng.integers(0, 256, (40, 36, 3), dtype=np.uint8)).save(d / f"{name}.png")
+    Image.fromarray(rng.integers(0, 256, (24, 24), dtype=np.uint8)).save(d / "ref.png")  # a domain-B (grey) reference
+    return d
+
+
+def run(*args: str):
+    return runner.invoke(app, ["style-sample", *args, "--device", "cpu", "-q"])
+
+
+def test_parse_seeds():
+    assert parse_seeds("0-3,42,2") == [0, 1, 2, 3, 42]
+    for bad in ("3-1", "x", "1,,2"):
+        with pytest.raises(ValueError):
+            parse_seeds(bad)
+
+
+def test_same_seed_same_bytes_different_seeds_differ(munit_path, inputs, tmp_path):
+    for out in ("o1", "o2"):
+        r = run(str(inputs / "a.png"), "-m", str(munit_path), "-o", str(tmp_path / out), "--seeds", "0-2,42")
+        assert r.exit_code == 0, r.output
+    names = sorted(p.name for p in (tmp_path / "o1").iterdir())
+    assert names == ["a_s0000.png", "a_s0001.png", "a_s0002.png", "a_s0042.png"]
+    for n in names:
+        assert (tmp_path / "o1" / n).read_bytes() == (tmp_path / "o2" / n).read_bytes()
+    arrs = [np.asarray(Image.open(tmp_path / "o1" / n), dtype=np.int16) for n in names]
+    assert arrs[0].shape == (40, 36)  # input size kept, domain B is grey
+    assert min(np.abs(arrs[i] - arrs[j]).mean() for i in range(4) for j in range(i + 1, 4)) > 1.0
+
+
+def test_style_from_equals_manual_encode_decode(munit_path, inputs, tmp_path):
+    r = run(str(inputs / "a.png"), "-m", str(munit_path), "-o", str(tmp_path), "--style-from", str(inputs / "ref.png"))
+    assert r.exit_code == 0, r.output
+    got = np.asarray(Image.open(tmp_path / "a_ref-ref.png"))
+    m = gantrans.load(str(munit_path), device="cpu")
+    G = m.checkpoint.networks["G"]
+    x = torch.from_numpy(np.asarray(Image.open(inputs / "a.png"), dtype=np.float32)).permute(2, 0, 1)[None] / 127.5 - 1
+    ref = torch.from_numpy(np.asarray(Image.open(inputs / "ref.png"), dtype=np.float32))[None, None] / 127.5 - 1
+    with torch.no_grad():
+        style = G.gen_b.enc_style(ref)
+        xp = torch.nn.functional.pad(x, (0, 0, 0, 0), mode="reflect")  # 40x36: already a multiple of 4
+        y = G.gen_b.decode(G.gen_a.enc_content(xp), style)
+    want = ((y[0, 0] + 1) * 127.5).round().clamp(0, 255).numpy()
+    assert np.abs(got.astype(np.float64) - want).max() <= 1
+
+
+def test_synchronized_and_per_input_seeds(munit_path, inputs, tmp_path):
+    r = run(str(inputs / "a.png"), str(inputs / "b.png"), "-m", str(munit_path), "-o", str(tmp_path / "s"), "-n", "2", "--seed", "5", "--synchronized")
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["a_s0005.png", "a_s0006.png", "b_s0005.png", "b_s0006.png"]
+    r = run(str(inputs / "a.png"), str(inputs / "b.png"), "-m", str(munit_path), "-o", str(tmp_path / "u"), "-n", "2", "--seed", "5")
+    assert sorted(p.name for p in (tmp_path / "u").iterdir()) == ["a_s0005.png", "a_s0006.png", "b_s0007.png", "b_s0008.png"]
+    # a seed's output does not depend on what else is in the batch
+    assert (tmp_path / "s" / "a_s0005.png").read_bytes() == (tmp_path / "u" / "a_s0005.png").read_bytes()
+
+
+def test_grid_layout_and_interpolation(munit_path, inputs, tmp_path):
+    r = run(str(inputs / "a.png"), "-m", str(munit_path), "-o", str(tmp_path / "g"), "--seeds", "1,2,3", "--grid")
+    assert r.exit_code == 0, r.output
+    assert [p.name for p in (tmp_path / "g").iterdir()] == ["a_grid.png"]
+    grid = np.asarray(Image.open(tmp_path / "g" / "a_grid.png").convert("RGB"))
+    assert grid.shape == (40, 4 * 36 + 3 * 2, 3)
+    assert np.array_equal(grid[:, :36], np.asarray(Image.open(inputs / "a.png")))  # input first
+    r = run(str(inputs / "a.png"), "-m", str(munit_path), "-o", str(tmp_path / "i"), "--interpolate", "--seeds", "1,2", "--steps", "4")
+    assert r.exit_code == 0, r.output
+    run(str(inputs / "a.png"), "-m", str(munit_path), "-o", str(tmp_path / "e"), "--seeds", "1,2")
+    walk = sorted((tmp_path / "i").iterdir())
+    assert [p.name for p in walk] == [f"a_interp-s0001-s0002-{i:02d}.png" for i in range(4)]
+    assert walk[0].read_bytes() == (tmp_path / "e" / "a_s0001.png").read_bytes()
+    assert walk[-1].read_bytes() == (tmp_path / "e" / "a_s0002.png").read_bytes()
+    r = run(str(inputs / "a.png"), "-m", str(munit_path), "-o", str(tmp_path / "x"), "--interpolate", "--seeds", "1,2,3")
+    assert r.exit_code == 2 and "exactly two styles" in r.output
+
+
+def test_json_rows_and_wrong_model_kind(munit_path, model_path, inputs, tmp_path):
+    r = runner.invoke(app, ["style-sample", str(inputs / "a.png"), "-m", str(munit_path), "-o", str(tmp_path), "--seeds", "7", "--json", "--device", "cpu"])
+    row = json.loads(r.stdout.strip())
+    assert row["status"] == "ok" and row["output"].endswith("a_s0007.png") and row["size"] == [36, 40]
+    r = run(str(inputs / "a.png"), "-m", str(model_path), "-o", str(tmp_path))
+    assert r.exit_code == 2 and "needs a MUNIT model" in r.output
+
+
+def test_translate_with_munit_and_unit(munit_path, inputs, tmp_path):
+    args = ["translate", str(inputs / "a.png"), str(inputs / "b.png"), "-m", str(munit_path), "--device", "cpu", "-q"]
+    assert runner.invoke(app, [*args, "-o", str(tmp_path / "t1"), "--seed", "1"]).exit_code == 0
+    assert runner.invoke(app, [*args, "-o", str(tmp_path / "t2"), "--seed", "1"]).exit_code == 0
+    assert runner.invoke(app, [*args, "-o", str(tmp_path / "t3"), "--seed", "2"]).exit_code == 0
+    assert (tmp_path / "t1" / "a.png").read_bytes() == (tmp_path / "t2" / "a.png").read_bytes()
+    assert (tmp_path / "t1" / "a.png").read_bytes() != (tmp_path / "t3" / "a.png").read_bytes()
+    r = runner.invoke(app, [*args, "-o", str(tmp_path / "t4"), "--style-from", str(inputs / "ref.png")])
+    assert r.exit_code == 0, r.output
+    path = tmp_path / "unit.safetensors"
+    gantrans.build("unit", device="cpu", dim=8, n_res=1, share=1).save(path)
+    r = runner.invoke(app, ["translate", str(inputs / "a.png"), "-m", str(path), "-o", str(tmp_path / "u"), "-d", "b2a", "--device", "cpu", "-q"])
+    assert r.exit_code == 0 and Image.open(tmp_path / "u" / "a.png").size == (36, 40)
+    r = runner.invoke(app, ["translate", str(inputs / "a.png"), "-m", str(path), "-o", str(tmp_path / "u2"), "--style-from", str(inputs / "ref.png"), "--device", "cpu"])
+    assert r.exit_code == 2 and "needs a MUNIT model" in r.output
+
+
+def test_bundled_glyph_model_on_held_out_fonts(tmp_path):
+    """K random styles differ visibly; the style of a held-out font's B brings other glyphs closer to that font."""
+    m = gantrans.load("glyphs_munit", device="cpu")
+    load = lambda p: torch.from_numpy(np.asarray(Image.open(p).convert("L"), dtype=np.uint8).copy())[None, None]  # noqa: E731
+    chars = ["U_R", "L_a", "D_5", "U_G", "L_k"]
+    src = torch.cat([load(EXAMPLES / f"dejavu_{c}.png") for c in chars])  # (5, 1, 64, 64)
+    outs = m.run_styles(src, m.random_styles(range(8)), "a2b") * 255  # (5, 8, 1, 64, 64)
+    pair = [float((outs[:, i] - outs[:, j]).abs().mean()) for i in range(8) for j in range(i + 1, 8)]
+    assert min(pair) > 3.0 and np.mean(pair) > 15.0
+    model_err, base_err = [], []
+    for font in ("dkgIt", "texgyrecursor-regular", "FreeSerifBold"):
+        style = m.encode_style(load(EXAMPLES / f"{font}_U_B.png"), "a2b")
+        y = m.run(src, "a2b", style) * 255
+        truth = torch.cat([load(EXAMPLES / f"{font}_{c}.png") for c in chars]).float()
+        model_err.append(float((y - truth).abs().mean()))
+        base_err.append(float((src.float() - truth).abs().mean()))
+    assert np.mean(model_err) < np.mean(base_err), (model_err, base_err)
