@@ -1,4 +1,4 @@
-"""The bundled default model: `gantrans translate examples -o out` works with no -m."""
+"""The bundled default model: `gantrans translate examples/emoji -o out` works with no -m."""
 
 from __future__ import annotations
 
@@ -26,10 +26,10 @@ def test_default_model_is_bundled_and_described():
 
 
 def test_translate_examples_without_model(tmp_path):
-    r = CliRunner().invoke(app, ["translate", str(ROOT / "examples"), "-o", str(tmp_path), "--json", "--device", "cpu"])
+    r = CliRunner().invoke(app, ["translate", str(ROOT / "examples" / "emoji"), "-o", str(tmp_path), "--json", "--device", "cpu"])
     assert r.exit_code == 0, r.output
     rows = [json.loads(line) for line in r.stdout.splitlines()]
-    assert len(rows) == len(list((ROOT / "examples").glob("*.png"))) >= 4
+    assert len(rows) == len(list((ROOT / "examples" / "emoji").glob("*.png"))) >= 4
     for row in rows:
         src, out = Image.open(row["input"]).convert("RGB"), Image.open(row["output"]).convert("RGB")
         assert out.size == src.size

@@ -54,7 +54,7 @@ class Editor:
         """(N, n_attrs) current values: --source values over classifier predictions."""
         n = x.shape[0]
         if self.classifier is not None:
-            cur = self.predict(x)
+            cur = self.predict(x).clone()  # a normal tensor (predict runs in inference mode)
         else:
             need = self.missing(given, ops, ds)
             if need:
