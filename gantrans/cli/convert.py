@@ -1,4 +1,4 @@
-"""`gantrans convert`: official CycleGAN/pix2pix .pth generators -> one self-describing .safetensors."""
+"""`gantrans convert`: official CycleGAN/pix2pix, MUNIT/UNIT and StarGAN files -> one self-describing .safetensors."""
 
 from __future__ import annotations
 
@@ -12,27 +12,35 @@ from gantrans.cli.common import QuietOpt, fail, handle_errors
 
 
 def convert(
-    sources: Annotated[list[Path], typer.Argument(help="Official generator file(s): latest_net_G.pth, or latest_net_G_A.pth and latest_net_G_B.pth.", show_default=False)],
+    sources: Annotated[list[Path], typer.Argument(help="Official file(s): latest_net_G.pth | latest_net_G_A.pth latest_net_G_B.pth | gen_N.pt (MUNIT/UNIT) | N-G.ckpt [N-D.ckpt] (StarGAN).", show_default=False)],
     output: Annotated[Path, typer.Option("--output", "-o", help="The .safetensors file to write.")],
-    source: Annotated[str, typer.Option("--from", help="cyclegan | pix2pix (munit, unit, stargan: not yet).")] = "cyclegan",
+    source: Annotated[str, typer.Option("--from", help="cyclegan | pix2pix | munit | unit | stargan.")] = "cyclegan",
     netG: Annotated[Optional[str], typer.Option("--netG", help="resnet_9blocks | resnet_6blocks | unet_256 | unet_128 (default: inferred).")] = None,
     norm: Annotated[Optional[str], typer.Option("--norm", help="instance | batch | none (default: inferred).")] = None,
     ngf: Annotated[Optional[int], typer.Option("--ngf", min=1, help="Default: inferred.")] = None,
     dropout: Annotated[Optional[bool], typer.Option("--dropout/--no-dropout", show_default=False, help="Default: inferred (ResNet) or the model's default.")] = None,
-    domains: Annotated[str, typer.Option("--domains", help="Names of domains A and B.")] = "A,B",
+    domains: Annotated[str, typer.Option("--domains", help="Names of domains A and B (StarGAN: the dataset's name).")] = "A,B",
+    attrs: Annotated[Optional[str], typer.Option("--attrs", help="StarGAN: label names in training order (default for 5 labels: the official CelebA set).")] = None,
+    groups: Annotated[Optional[list[str]], typer.Option("--group", help="StarGAN: exclusive group, e.g. hair=Black_Hair,Blond_Hair,Brown_Hair (repeatable).")] = None,
     license: Annotated[Optional[str], typer.Option("--license", help="Licence recorded in the metadata, e.g. BSD-3-Clause.")] = None,
-    image_size: Annotated[int, typer.Option("--image-size", min=1, help="Training image size recorded in the metadata.")] = 256,
+    image_size: Annotated[Optional[int], typer.Option("--image-size", min=1, help="Training image size recorded in the metadata (default 256; StarGAN 128, or the discriminator's).", show_default=False)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUT if it exists.")] = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Convert official checkpoints; the file is read with weights_only=True (no pickled code runs).
 
-    Example:\n
-      gantrans convert horse2zebra.pth -o horse2zebra.safetensors --from cyclegan --domains horse,zebra
+    Examples:\n
+      gantrans convert horse2zebra.pth -o horse2zebra.safetensors --from cyclegan --domains horse,zebra\n
+      gantrans convert edges2shoes.pt -o edges2shoes.safetensors --from munit --domains edges,shoes\n
+      gantrans convert 200000-G.ckpt 200000-D.ckpt -o celeba.safetensors --from stargan --domains celeba
     """
     with handle_errors():
         names = [d.strip() for d in domains.split(",")]
-        if len(names) != 2 or not all(names):
+        if source == "stargan" and domains == "A,B":
+            names = ["stargan", ""]
+        elif source == "stargan":
+            names = [names[0], ""]
+        elif len(names) != 2 or not all(names):
             fail("--domains takes two names: A,B")
         if output.exists() and not overwrite:
             fail(f"{output} exists (use --overwrite)")
@@ -42,7 +50,12 @@ def convert(
         from gantrans.engine.convert import ConvertOptions, convert_official
         from gantrans.io.checkpoint import save_checkpoint
 
-        opts = ConvertOptions(source=source, netG=netG, norm=norm, ngf=ngf, dropout=dropout, domains=(names[0], names[1]), license=license, size=image_size)
+        from gantrans.train.labels import parse_groups
+
+        opts = ConvertOptions(
+            source=source, netG=netG, norm=norm, ngf=ngf, dropout=dropout, domains=(names[0], names[1]), license=license,
+            size=image_size or (128 if source == "stargan" else 256), attrs=attrs.split(",") if attrs else None, groups=parse_groups(groups) if groups else None,
+        )  # fmt: skip
         result = convert_official(list(sources), opts)
         save_checkpoint(result.checkpoint, output)
         if not quiet:

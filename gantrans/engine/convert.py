@@ -1,4 +1,4 @@
-"""Convert official CycleGAN/pix2pix `.pth` generators into self-describing gantrans checkpoints.
+"""Convert official CycleGAN/pix2pix, MUNIT/UNIT and StarGAN files into self-describing gantrans checkpoints.
 
 Official files are pickles: they are read with `torch.load(weights_only=True)` only, so a file that
 would need arbitrary code is refused, never executed. The architecture is inferred from the key set
@@ -19,7 +19,9 @@ import torch
 from gantrans.io.checkpoint import Checkpoint, CheckpointError, _load_strict
 from gantrans.models.registry import build_network, get_spec, make_config
 
-SOURCES = ("cyclegan", "pix2pix")
+SOURCES = ("cyclegan", "pix2pix", "munit", "unit", "stargan")
+# yunjey/stargan's default --selected_attrs, used for a 5-label file when --attrs is not given
+STARGAN_CELEBA = ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"]
 
 
 @dataclass
@@ -32,6 +34,8 @@ class ConvertOptions:
     domains: tuple[str, str] = ("A", "B")
     license: str | None = None
     size: int = 256
+    attrs: list[str] | None = None  # StarGAN label names
+    groups: dict[str, list[str]] | None = None  # StarGAN exclusive groups
 
 
 @dataclass
@@ -40,8 +44,11 @@ class ConvertResult:
     inferred: list[str] = field(default_factory=list)  # "what was inferred", for the user
 
 
-def read_official(path: Path) -> dict[str, torch.Tensor]:
-    """A state dict from an official file, without ever running pickled code."""
+def read_official(path: Path, nested: bool = False) -> dict[str, Any]:
+    """A state dict from an official file, without ever running pickled code.
+
+    `nested`: the MUNIT/UNIT layout {"a": state, "b": state} is returned as is (prefixes cleaned).
+    """
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
@@ -51,9 +58,17 @@ def read_official(path: Path) -> dict[str, torch.Tensor]:
         ) from None
     except Exception as e:
         raise CheckpointError(f"{path}: cannot read as a PyTorch file ({e})") from None
+    if nested:
+        if not isinstance(obj, dict) or set(obj) != {"a", "b"} or not all(isinstance(v, dict) for v in obj.values()):
+            raise CheckpointError(f"{path}: expected the MUNIT/UNIT generator layout {{'a': state_dict, 'b': state_dict}} (gen_*.pt)")
+        return {d: _strip_module(obj[d], path) for d in ("a", "b")}
     for key in ("state_dict", "model", "net_G", "G"):  # common wrappers around the weights
         if isinstance(obj, dict) and isinstance(obj.get(key), dict) and not any(isinstance(v, torch.Tensor) for v in obj.values()):
             obj = obj[key]
+    return _strip_module(obj, path)
+
+
+def _strip_module(obj: Any, path: Path) -> dict[str, torch.Tensor]:
     if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise CheckpointError(f"{path}: expected a state dict of tensors")
     state = {}
@@ -107,7 +122,13 @@ def clean_state(state: dict[str, torch.Tensor], norm: str) -> tuple[dict[str, to
 def convert_official(sources: list[Path], opts: ConvertOptions) -> ConvertResult:
     """One or two official generator files (G_A and/or G_B, told apart by 'G_B' in the name)."""
     if opts.source not in SOURCES:
-        raise ValueError(f"--from must be one of {', '.join(SOURCES)} (MUNIT/UNIT/StarGAN need their networks first)")
+        raise ValueError(f"--from must be one of {', '.join(SOURCES)}")
+    if opts.source in ("munit", "unit"):
+        if len(sources) != 1:
+            raise ValueError(f"--from {opts.source} takes one gen_*.pt file (it holds both domains)")
+        return convert_nvlabs(sources[0], opts)
+    if opts.source == "stargan":
+        return convert_stargan(sources, opts)
     roles: dict[str, Path] = {}
     for src in sources:
         role = "G_B" if "G_B" in src.name else "G_A"
@@ -140,3 +161,110 @@ def convert_official(sources: list[Path], opts: ConvertOptions) -> ConvertResult
         provenance=provenance, license=opts.license,
     )  # fmt: skip
     return ConvertResult(ckpt, notes)
+
+
+def _sha(src: Path) -> str:
+    return hashlib.sha256(src.read_bytes()).hexdigest()
+
+
+def _drop_stale(state: dict[str, torch.Tensor], expected: set[str]) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """Remove norm buffers the network does not have (PyTorch 0.3 instance-norm running stats:
+    what the official `pytorch03_to_pytorch04` deletes); every other key must match exactly."""
+    stale = [k for k in state if k not in expected and re.search(r"\.(running_mean|running_var|num_batches_tracked)$", k)]
+    return {k: v for k, v in state.items() if k not in stale}, ([f"dropped {len(stale)} stale PyTorch-0.3 instance-norm buffers"] if stale else [])
+
+
+def infer_nvlabs(state: dict[str, torch.Tensor], source: str) -> tuple[str, dict[str, Any], list[str]]:
+    """MUNIT (AdaINGen) or UNIT (VAEGen) config from one domain's keys and shapes."""
+    munit = any(k.startswith("enc_style.") for k in state)
+    if (source == "munit") != munit:
+        raise CheckpointError(f"--from {source}, but the file holds {'MUNIT (AdaINGen)' if munit else 'UNIT (VAEGen)'} generators")
+    enc = "enc_content" if munit else "enc"
+    first = state[f"{enc}.model.0.conv.weight"]  # (dim, in, 7, 7)
+    n_down = sum(1 for k, v in state.items() if re.fullmatch(rf"{enc}\.model\.\d+\.conv\.weight", k) and v.shape[-1] == 4)
+    res = {int(m.group(1)) for k in state if (m := re.match(rf"{enc}\.model\.{n_down + 1}\.model\.(\d+)\.", k))}
+    cfg: dict[str, Any] = {"dim": first.shape[0], "n_downsample": n_down, "n_res": len(res)}
+    if munit:
+        last = max(int(m.group(1)) for k in state if (m := re.fullmatch(r"enc_style\.model\.(\d+)\.weight", k)))
+        cfg.update(style_dim=state[f"enc_style.model.{last}.weight"].shape[0], mlp_dim=state["mlp.model.0.fc.weight"].shape[0])
+    notes = [", ".join(f"{k} {v}" for k, v in cfg.items())]
+    return source, cfg, notes
+
+
+def convert_nvlabs(src: Path, opts: ConvertOptions) -> ConvertResult:
+    """An NVlabs MUNIT/UNIT gen_*.pt ({'a', 'b'}) -> one `G` network holding gen_a and gen_b."""
+    both = read_official(src, nested=True)
+    arch, cfg_a, notes = infer_nvlabs(both["a"], opts.source)
+    _, cfg_b, _ = infer_nvlabs(both["b"], opts.source)
+    if cfg_a != cfg_b:
+        raise CheckpointError(f"{src}: domains a and b have different generator configs ({cfg_a} vs {cfg_b})")
+    enc = "enc_content" if arch == "munit" else "enc"
+    cfg = make_config(arch, {**cfg_a, "input_nc": both["a"][f"{enc}.model.0.conv.weight"].shape[1], "output_nc": both["b"][f"{enc}.model.0.conv.weight"].shape[1]})
+    net = build_network(arch, cfg)
+    expected = set(net.state_dict())
+    state = {f"gen_{d}.{k}": v for d in ("a", "b") for k, v in both[d].items()}
+    state, dropped = _drop_stale(state, expected)
+    _load_strict(net, state, f"{src} [G, arch={arch}, config={cfg}]")
+    notes = [f"{src.name}: {arch}; " + "; ".join(notes + dropped) + f"; channels a {cfg.input_nc}, b {cfg.output_nc}"]
+    ckpt = Checkpoint(
+        arch=arch, config=cfg, networks={"G": net}, domains=list(opts.domains),
+        preprocess={"size": opts.size, "mean": [0.5] * 3, "std": [0.5] * 3},
+        provenance={"converted_from": opts.source, "sources": [{"file": src.name, "sha256": _sha(src), "role": "gen"}]},
+        license=opts.license,
+    )  # fmt: skip
+    return ConvertResult(ckpt, notes)
+
+
+def convert_stargan(sources: list[Path], opts: ConvertOptions) -> ConvertResult:
+    """yunjey/stargan N-G.ckpt (+ optional N-D.ckpt, whose classifier `edit` then uses)."""
+    g_files = [p for p in sources if not re.search(r"-D\.ckpt$|(^|[_-])D\.", p.name)]
+    d_files = [p for p in sources if p not in g_files]
+    if len(g_files) != 1 or len(d_files) > 1:
+        raise ValueError("--from stargan takes the generator file (N-G.ckpt) and optionally the discriminator (N-D.ckpt)")
+    g_state = read_official(g_files[0])
+    first = g_state["main.0.weight"] if "main.0.weight" in g_state else None
+    if first is None:
+        raise CheckpointError(f"{g_files[0]}: not a StarGAN generator (no main.0.weight)")
+    c_dim = first.shape[1] - 3
+    repeat = len({int(m.group(1)) for k in g_state if (m := re.match(r"main\.(\d+)\.main\.", k))})
+    attrs = list(opts.attrs or [])
+    notes = [f"{g_files[0].name}: conv_dim {first.shape[0]}, {repeat} residual blocks, c_dim {c_dim} (label channels = main.0 in-channels - 3)"]
+    groups = dict(opts.groups or {})
+    if not attrs:
+        if c_dim != len(STARGAN_CELEBA):
+            raise ValueError(f"this generator takes {c_dim} labels: name them with --attrs A,B,... (in training order)")
+        attrs = list(STARGAN_CELEBA)
+        groups = groups or {"hair": ["Black_Hair", "Blond_Hair", "Brown_Hair"]}
+        notes.append("no --attrs: assumed the official CelebA default Black_Hair,Blond_Hair,Brown_Hair,Male,Young with hair colours exclusive")
+    if len(attrs) != c_dim:
+        raise ValueError(f"--attrs names {len(attrs)} labels but the generator takes {c_dim}")
+    for g, ms in groups.items():
+        if not set(ms) <= set(attrs):
+            raise ValueError(f"group {g}: {', '.join(m for m in ms if m not in attrs)} not in --attrs")
+    cfg = make_config("stargan", {"c_dim": c_dim, "conv_dim": first.shape[0], "repeat_num": repeat})
+    g_net = build_network("stargan", cfg)
+    g_state, dropped = _drop_stale(g_state, set(g_net.state_dict()))
+    _load_strict(g_net, g_state, f"{g_files[0]} [G, arch=stargan, config={cfg}]")
+    networks = {"G": g_net}
+    aux = {}
+    prov = [{"file": g_files[0].name, "sha256": _sha(g_files[0]), "role": "G"}]
+    if d_files:
+        d_state = read_official(d_files[0])
+        d_rep = len([k for k in d_state if re.fullmatch(r"main\.\d+\.weight", k)])
+        kernel = d_state["conv2.weight"].shape[-1]
+        dcfg = make_config("stargan_dis", {"image_size": kernel * 2**d_rep, "c_dim": d_state["conv2.weight"].shape[0], "conv_dim": d_state["main.0.weight"].shape[0], "repeat_num": d_rep})
+        if dcfg.c_dim != c_dim:
+            raise CheckpointError(f"{d_files[0]}: the classifier has {dcfg.c_dim} outputs, the generator {c_dim} labels")
+        d_net = build_network("stargan_dis", dcfg)
+        _load_strict(d_net, d_state, f"{d_files[0]} [D, arch=stargan_dis, config={dcfg}]")
+        networks["D"], aux["D"] = d_net, ("stargan_dis", dcfg)
+        notes.append(f"{d_files[0].name}: discriminator for {dcfg.image_size} px (classifier kernel {kernel}), stored for attribute prediction")
+        prov.append({"file": d_files[0].name, "sha256": _sha(d_files[0]), "role": "D"})
+    size = aux["D"][1].image_size if aux else opts.size
+    ckpt = Checkpoint(
+        arch="stargan", config=cfg, networks=networks, aux=aux, domains=[opts.domains[0]],
+        labels={"datasets": [{"name": opts.domains[0], "attrs": attrs, "groups": groups}], "mask": False},
+        preprocess={"size": size, "mean": [0.5] * 3, "std": [0.5] * 3},
+        provenance={"converted_from": "stargan", "sources": prov}, license=opts.license,
+    )  # fmt: skip
+    return ConvertResult(ckpt, notes + dropped)
