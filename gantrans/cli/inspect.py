@@ -35,7 +35,9 @@ def info(
             "path": str(path),
             "arch": meta["arch"],
             "config": json.loads(meta["config"]),
-            "networks": {k: counts.get(k, 0) for k in json.loads(meta["networks"])},
+            "networks": {k: counts.get(k, 0) for k in [*json.loads(meta["networks"]), *json.loads(meta.get("aux", "{}"))]},
+            "aux": {k: v["arch"] for k, v in json.loads(meta.get("aux", "{}")).items()},
+            "labels": json.loads(meta.get("labels", "{}")),
             "domains": json.loads(meta.get("domains", '["A", "B"]')),
             "preprocess": json.loads(meta.get("preprocess", "{}")),
             "gantrans_version": meta.get("gantrans_version"),
@@ -50,7 +52,13 @@ def info(
         print("  config      " + ", ".join(f"{k}={v}" for k, v in row["config"].items()))
         dirs = {"G_A": "a2b", "G_B": "b2a"}
         print("  networks    " + ", ".join(f"{k}{' (' + dirs[k] + ')' if k in dirs else ''}: {n:,} values" for k, n in row["networks"].items()))
+        if row["aux"]:
+            print("  aux         " + ", ".join(f"{k}: {a}" for k, a in row["aux"].items()))
         print(f"  domains     {' -> '.join(row['domains'])}")
+        for ds in row["labels"].get("datasets", []):
+            grouped = {a for ms in ds.get("groups", {}).values() for a in ms}
+            parts = [f"{g}={'|'.join(ms)}" for g, ms in ds.get("groups", {}).items()] + [a for a in ds["attrs"] if a not in grouped]
+            print(f"  labels      {ds['name']}: " + "; ".join(parts))
         print(f"  preprocess  {row['preprocess']}")
         print(f"  written by  gantrans {row['gantrans_version']} (format {row['format_version']})")
         if row["license"]:
@@ -67,10 +75,14 @@ def models(json_out: JsonOpt = False) -> None:
 
         for name, path in sorted(bundled_models().items()):
             meta = read_metadata(path)
+            labels = json.loads(meta.get("labels", "{}"))
             row = {"name": name, "path": str(path), "arch": meta["arch"], "domains": json.loads(meta.get("domains", "[]")),
+                   "attributes": [a for d in labels.get("datasets", []) for a in d["attrs"]],
+                   "size_mb": round(path.stat().st_size / 2**20, 1), "license": meta.get("license"),
                    "default": name == DEFAULT_MODEL, "card": str(path.with_suffix(".md")) if path.with_suffix(".md").exists() else None}  # fmt: skip
             if json_out:
                 print(json.dumps(row))
             else:
                 star = " (default)" if row["default"] else ""
-                print(f"{name}{star}  {row['arch']}  {' -> '.join(row['domains'])}  {row['card'] or path}")
+                what = f"{len(row['attributes'])} attributes" if row["attributes"] else " -> ".join(row["domains"])
+                print(f"{name}{star}  {row['arch']}  {what}  {row['size_mb']} MB  {row['card'] or path}")
