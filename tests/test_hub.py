@@ -76,3 +76,23 @@ def test_paths_run_dirs_and_bundled_names(tmp_path, monkeypatch, model_path):
     assert resolve("zebra") == weights / "zebra.safetensors"
     with pytest.raises(ModelNotFoundError, match=r"bundled: .*zebra"):
         resolve("giraffe")
+
+
+def test_download_command_and_offline_flag(tmp_path, monkeypatch, model_path):
+    from typer.testing import CliRunner
+
+    from gantrans.cli.main import app
+
+    home = tmp_path / "hf"
+    monkeypatch.setenv("HF_HOME", str(home))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    snap = make_cache(home, model_path)
+    r = CliRunner().invoke(app, ["--offline", "download", "hf://acme/horse2zebra", "hf://acme/missing", "noto2emojione"])
+    assert r.exit_code == 1
+    lines = r.stdout.splitlines()
+    assert lines[0] == str(snap) and lines[1].endswith("noto2emojione.safetensors")
+    assert "error: hf://acme/missing: " in r.stderr and "HF_HUB_OFFLINE is set" in r.stderr
+    import os
+
+    assert os.environ["HF_HUB_OFFLINE"] == "1"  # what --offline did

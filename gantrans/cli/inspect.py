@@ -1,4 +1,4 @@
-"""`gantrans info` and `gantrans models`: what a checkpoint holds, and which models are bundled."""
+"""`gantrans info`, `models`, `download`: what a checkpoint holds, which models are bundled, pre-fetching."""
 
 from __future__ import annotations
 
@@ -86,3 +86,34 @@ def models(json_out: JsonOpt = False) -> None:
                 star = " (default)" if row["default"] else ""
                 what = f"{len(row['attributes'])} attributes" if row["attributes"] else " -> ".join(row["domains"])
                 print(f"{name}{star}  {row['arch']}  {what}  {row['size_mb']} MB  {row['card'] or path}")
+
+
+def download(
+    refs: Annotated[list[str], typer.Argument(help="Model references to fetch into the Hugging Face cache: hf://org/repo[/file][@rev] (paths and bundled names are checked).", show_default=False)],
+    json_out: JsonOpt = False,
+) -> None:
+    """Pre-fetch models (e.g. before going offline); prints each local path. Honours HF_HOME and HF_HUB_OFFLINE."""
+    import sys
+
+    from gantrans.cli.common import EXIT_FAILED, EXIT_OK
+
+    with handle_errors():
+        from gantrans.io.checkpoint import CheckpointError, read_metadata
+        from gantrans.io.hub import ModelNotFoundError, resolve
+
+        failed = 0
+        for ref in refs:
+            try:
+                path = resolve(ref)
+                meta = read_metadata(path)
+            except (ModelNotFoundError, CheckpointError) as e:
+                failed += 1
+                print(f"error: {ref}: {e}", file=sys.stderr)
+                if json_out:
+                    print(json.dumps({"ref": ref, "status": "failed", "message": str(e)}))
+                continue
+            if json_out:
+                print(json.dumps({"ref": ref, "status": "ok", "path": str(path), "arch": meta["arch"], "bytes": path.stat().st_size}))
+            else:
+                print(path)
+        raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)

@@ -9,7 +9,7 @@ import typer
 from gantrans import __version__
 from gantrans.cli.convert import convert
 from gantrans.cli.edit import edit
-from gantrans.cli.inspect import info, models
+from gantrans.cli.inspect import download, info, models
 from gantrans.cli.style import style_sample
 from gantrans.cli.train import train
 from gantrans.cli.translate import translate
@@ -30,6 +30,7 @@ app.command("train", no_args_is_help=True)(train)
 app.command("convert", no_args_is_help=True)(convert)
 app.command("info", no_args_is_help=True)(info)
 app.command("models")(models)
+app.command("download", no_args_is_help=True)(download)
 
 
 def _version(value: bool) -> None:
@@ -41,8 +42,13 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+    offline: Annotated[bool, typer.Option("--offline", help="Never contact the model hub: hf:// models must be in the local cache (same as HF_HUB_OFFLINE=1).")] = False,
 ) -> None:
     """GAN image-to-image translation."""
+    if offline:
+        import os
+
+        os.environ["HF_HUB_OFFLINE"] = "1"  # read by gantrans.io.hub at call time
 
 
 def main() -> None:
