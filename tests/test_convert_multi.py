@@ -197,3 +197,16 @@ def test_stargan_celeba_layout_edit_matches_official(tmp_path):
     # a generator whose label count does not match the names
     r = runner.invoke(app, ["convert", str(tmp_path / "200000-G.ckpt"), "-o", str(tmp_path / "x.safetensors"), "--from", "stargan", "--attrs", "A,B,C"])
     assert r.exit_code == 2 and "names 3 labels but the generator takes 5" in r.stderr
+
+
+def test_nested_and_stargan_files_never_execute_pickles(tmp_path):
+    import pickle
+
+    from conftest import FileCreator
+
+    marker = tmp_path / "pwned"
+    for name, obj, src in (("gen_1.pt", {"a": {"x": FileCreator(marker)}, "b": {}}, "munit"), ("1-G.ckpt", {"main.0.weight": FileCreator(marker)}, "stargan")):
+        (tmp_path / name).write_bytes(pickle.dumps(obj, protocol=2))
+        r = runner.invoke(app, ["convert", str(tmp_path / name), "-o", str(tmp_path / "m.safetensors"), "--from", src])
+        assert r.exit_code == 1 and "never executes pickled code" in r.stderr
+        assert not marker.exists() and not (tmp_path / "m.safetensors").exists()
