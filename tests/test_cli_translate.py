@@ -172,3 +172,29 @@ def test_help_does_not_import_torch():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "120"})
     assert proc.returncode == 0, proc.stderr
     assert "--tile-overlap" in proc.stdout
+
+
+def test_shards_translate_every_input_exactly_once(model_path, tmp_path):
+    import subprocess
+    import sys
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(7):
+        Image.new("RGB", (16 + i, 12), (i * 30, 50, 90)).save(src / f"{i}.png")
+    seen = []
+    for i in range(3):
+        r = runner.invoke(app, ["translate", str(src), "-m", str(model_path), "-o", str(tmp_path / "out"), "--shard", f"{i}/3", "--device", "cpu"])
+        assert r.exit_code == 0, r.output
+        seen += r.stdout.split()
+    assert sorted(seen) == sorted(str(tmp_path / "out" / f"{i}.png") for i in range(7))
+    r = runner.invoke(app, ["translate", str(src), "-m", str(model_path), "-o", str(tmp_path / "x"), "--shard", "3/3"])
+    assert r.exit_code == 2 and "expected I/N" in r.output
+    # two torchrun processes (RANK/WORLD_SIZE) over one folder: each image once, none twice
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "gantrans", "translate",
+           str(src), "-m", str(model_path), "-o", str(tmp_path / "tr"), "--device", "cpu", "--json"]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert sorted(r["output"] for r in rows) == sorted(str(tmp_path / "tr" / f"{i}.png") for i in range(7))
+    assert all(r["status"] == "ok" for r in rows)

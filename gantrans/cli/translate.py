@@ -46,6 +46,7 @@ def translate(
     max_pixels: Annotated[int, typer.Option("--max-pixels", min=1, help="Refuse images declaring more pixels than this.")] = 178_956_970,
     style_from: Annotated[Optional[str], typer.Option("--style-from", help="MUNIT: take the style from this image of the target domain.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="MUNIT: seed of each image's random style (drawn on the CPU: the same on any device).")] = 0,
+    shard: Annotated[Optional[str], typer.Option("--shard", help="I/N: process only shard I (0-based) of N of the inputs (under torchrun: RANK/WORLD_SIZE).")] = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -84,6 +85,13 @@ def translate(
         items = collect_inputs(specs, exclude=outdir, stdin=stdin_bytes)
         if not items:
             fail("no image files found in the given inputs")
+        index, count = _shard(shard)
+        if count > 1:
+            from gantrans.engine.batch import shard_items
+
+            items = shard_items(items, index, count)
+            if device == "auto":
+                device = _local_device()
 
         import gantrans
         from gantrans.io.hub import resolve
@@ -124,6 +132,29 @@ def translate(
         if not quiet or summary.failed:
             print(summary_line("translated", summary, time.perf_counter() - t0), file=sys.stderr)
         raise typer.Exit(EXIT_FAILED if summary.failed else EXIT_OK)
+
+
+def _shard(spec: str | None) -> tuple[int, int]:
+    """--shard I/N, else torchrun's RANK/WORLD_SIZE, else (0, 1)."""
+    import os
+
+    if spec is None:
+        return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    i, sep, n = spec.partition("/")
+    if not sep or not i.isdigit() or not n.isdigit() or not 0 <= int(i) < int(n):
+        fail(f"--shard {spec!r}: expected I/N with 0 <= I < N, e.g. 0/4")
+    return int(i), int(n)
+
+
+def _local_device() -> str:
+    """Under torchrun each process takes its own GPU (LOCAL_RANK)."""
+    import os
+
+    import torch
+
+    if torch.cuda.is_available():
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', 0)) % torch.cuda.device_count()}"
+    return "auto"
 
 
 def _munit_styles(translator, direction: str, seed: int, style_from: str | None):

@@ -154,6 +154,14 @@ def collect_inputs(specs: Sequence[str], exclude: Path | None = None, stdin: byt
     return unique
 
 
+def shard_items(items: Sequence[InputItem], index: int, count: int) -> list[InputItem]:
+    """Shard `index` of `count`: every count-th item of the (deterministically ordered) input list,
+    so N processes over the same inputs translate each image exactly once."""
+    if not 0 <= index < count:
+        raise ValueError(f"shard {index} of {count} does not exist")
+    return [it for k, it in enumerate(items) if k % count == index]
+
+
 def output_path(item: InputItem, outdir: Path, opts: BatchOptions) -> Path:
     ext = opts.ext
     if ext == "auto":
