@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
+
+import gantrans
 import pytest
 import torch
 from PIL import Image
@@ -138,3 +141,18 @@ def test_pixel_limit_and_animation_note():
     frames[0].save(gif, "GIF", save_all=True, append_images=frames[1:])
     _, notes = open_image(gif.getvalue())
     assert notes == ["has 3 frames; using the first"]
+
+
+def test_tiles_use_whole_image_norm_statistics():
+    """Instance norm: tiles normalised with whole-image statistics agree with the untiled run."""
+    import os
+
+    m = gantrans.load("noto2emojione", device="cpu")
+    root = Path(__file__).resolve().parents[1] / "examples" / "emoji"
+    tiles = [np.asarray(Image.open(root / f).convert("RGB").resize((96, 96))) for f in sorted(os.listdir(root))[:4]]
+    big = Image.fromarray(np.concatenate([np.concatenate(tiles[:2], 1), np.concatenate(tiles[2:], 1)], 0))  # 192x192
+    whole = np.asarray(m.translate(big), dtype=float)
+    exact = np.asarray(m.translate(big, tile=96, tile_overlap=32), dtype=float)  # stats at full size (<= 1024)
+    per_tile = np.asarray(m.translate(big, tile=96, tile_overlap=32, tile_stats=0), dtype=float)
+    assert np.abs(exact - whole).mean() <= 0.5, np.abs(exact - whole).mean()
+    assert np.abs(per_tile - whole).mean() > 4 * np.abs(exact - whole).mean()

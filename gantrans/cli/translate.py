@@ -40,6 +40,7 @@ def translate(
     size: Annotated[Optional[int], typer.Option("--size", min=1, help="Resize the shorter side to N first (default: keep the input size).")] = None,
     tile: Annotated[Optional[int], typer.Option("--tile", min=1, help="Process images larger than N pixels in N x N tiles (bounded memory).")] = None,
     tile_overlap: Annotated[int, typer.Option("--tile-overlap", min=0, help="Overlap between tiles, blended linearly.")] = 32,
+    tile_stats: Annotated[int, typer.Option("--tile-stats-size", min=0, help="With --tile: instance-norm statistics from the whole image downscaled to N px a side (0: per tile).")] = 1024,
     suffix: Annotated[str, typer.Option("--suffix", help="Appended to each output's stem.")] = "",
     ext: Annotated[str, typer.Option("--ext", help="auto (keep png/jpg/webp, else png) | png | jpg | webp.")] = "auto",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (default: skip them).")] = False,
@@ -77,7 +78,7 @@ def translate(
         from gantrans.engine.batch import BatchOptions, ItemResult, collect_inputs, translate_items
 
         opts = BatchOptions(
-            direction=direction, batch_size=batch_size or 1, size=size, tile=tile, tile_overlap=tile_overlap,
+            direction=direction, batch_size=batch_size or 1, size=size, tile=tile, tile_overlap=tile_overlap, tile_stats=tile_stats,
             suffix=suffix, ext=ext, overwrite=overwrite, workers=workers, max_pixels=max_pixels,
         )  # fmt: skip
         outdir = None if to_stdout else Path(output)

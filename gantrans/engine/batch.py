@@ -52,6 +52,7 @@ class BatchOptions:
     size: int | None = None  # resize the shorter side first
     tile: int | None = None
     tile_overlap: int = 32
+    tile_stats: int = 1024  # instance-norm statistics from the whole image at <= this side (0: per tile)
     suffix: str = ""
     ext: str = "auto"
     overwrite: bool = False
@@ -287,7 +288,7 @@ def translate_items(
 
                 cond = torch.stack([opts.cond_for(j.item) for j in group])
             arrays = translator.translate_decoded(
-                [j.decoded for j in group], opts.direction, tile, opts.tile_overlap, cond  # type: ignore[misc]
+                [j.decoded for j in group], opts.direction, tile, opts.tile_overlap, cond, opts.tile_stats  # type: ignore[misc]
             )
         except (RuntimeError, ValueError) as e:  # e.g. out of memory: the group fails, the batch goes on
             for j in group:

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from gantrans.engine.device import describe, resolve_device, resolve_precision
+from gantrans.engine.tilestats import NormStats
 from gantrans.io.checkpoint import Checkpoint, CheckpointError, save_checkpoint
 from gantrans.io.images import Decoded, decode, resize_shorter, to_pil
 from gantrans.models.registry import get_spec
@@ -223,30 +224,43 @@ class Translator:
 
     @torch.inference_mode()
     def run_tiled(
-        self, x: torch.Tensor, direction: str, tile: int, overlap: int = 32, cond: torch.Tensor | None = None
+        self, x: torch.Tensor, direction: str, tile: int, overlap: int = 32, cond: torch.Tensor | None = None,
+        stats_size: int = 1024,
     ) -> torch.Tensor:
-        """(1, C, H, W) host tensor -> (1, out, H, W) float32 on the CPU, one tile on the device at a time."""
+        """(1, C, H, W) host tensor -> (1, out, H, W) float32 on the CPU, one tile on the device at a time.
+
+        Instance/layer norms use whole-image statistics, recorded in one untiled pass over the image
+        downscaled to at most `stats_size` pixels a side (0: per-tile statistics), see tilestats.py.
+        """
         tile = round_up(max(tile, self.multiple), self.multiple)
         overlap = max(0, min(overlap, tile // 2))
         _, _, h, w = x.shape
         if h <= tile and w <= tile:
             return self.run(x, direction, cond).cpu()
         x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
+        norms = NormStats(self.generator(direction))
+        if norms and stats_size:
+            scale = min(1.0, stats_size / max(h, w))
+            small = x if scale == 1.0 else F.interpolate(
+                x, size=(max(1, round(h * scale)), max(1, round(w * scale))), mode="bilinear", antialias=True, align_corners=False
+            )  # fmt: skip
+            with norms.record():
+                self.run(small, direction, cond)
         hp, wp = self.padded(h), self.padded(w)
         x = pad_to(x, hp, wp)
         acc = torch.zeros(1, self.channels(direction)[1], hp, wp)
         weight = torch.zeros(1, 1, hp, wp)
         ys, xs = _tile_starts(hp, tile, overlap), _tile_starts(wp, tile, overlap)
-        for y0 in ys:
-            th = min(tile, hp)
-            wy = _ramp(th, overlap, y0 > 0, y0 + th < hp)
-            for x0 in xs:
-                tw = min(tile, wp)
-                wx = _ramp(tw, overlap, x0 > 0, x0 + tw < wp)
-                out = self.run(x[..., y0 : y0 + th, x0 : x0 + tw], direction, cond).cpu()
-                wt = (wy[:, None] * wx[None, :])[None, None]
-                acc[..., y0 : y0 + th, x0 : x0 + tw] += out * wt
-                weight[..., y0 : y0 + th, x0 : x0 + tw] += wt
+        th, tw = min(tile, hp), min(tile, wp)
+        with norms.frozen() if (norms and stats_size) else contextlib.nullcontext():
+            for y0 in ys:
+                wy = _ramp(th, overlap, y0 > 0, y0 + th < hp)
+                for x0 in xs:
+                    wx = _ramp(tw, overlap, x0 > 0, x0 + tw < wp)
+                    out = self.run(x[..., y0 : y0 + th, x0 : x0 + tw], direction, cond).cpu()
+                    wt = (wy[:, None] * wx[None, :])[None, None]
+                    acc[..., y0 : y0 + th, x0 : x0 + tw] += out * wt
+                    weight[..., y0 : y0 + th, x0 : x0 + tw] += wt
         return (acc / weight)[..., :h, :w]
 
     # -- images ------------------------------------------------------------------------------
@@ -258,7 +272,7 @@ class Translator:
 
     def translate_decoded(
         self, items: Sequence[Decoded], direction: str = "a2b", tile: int | None = None, tile_overlap: int = 32,
-        cond: torch.Tensor | None = None,
+        cond: torch.Tensor | None = None, tile_stats: int = 1024,
     ) -> list[np.ndarray]:
         """Decoded images of one padded size -> (H, W, out) uint8 arrays, as one batch (or tiled).
 
@@ -269,7 +283,7 @@ class Translator:
             for i, d in enumerate(items):
                 x = torch.from_numpy(d.pixels).permute(2, 0, 1)[None]  # (1, C, H, W)
                 c = None if cond is None else cond[i : i + 1] if cond.shape[0] > 1 else cond
-                outs.append(to_uint8(self.run_tiled(x, direction, tile, tile_overlap, c))[0])
+                outs.append(to_uint8(self.run_tiled(x, direction, tile, tile_overlap, c, tile_stats))[0])
             return outs
         shapes = {(d.pixels.shape, d.pixels.dtype) for d in items}
         if len(shapes) == 1:  # the common case: one host->device copy for the whole batch
@@ -296,6 +310,7 @@ class Translator:
         tile_overlap: int = 32,
         batch_size: int = 8,
         cond: torch.Tensor | None = None,
+        tile_stats: int = 1024,
     ) -> Any:
         """Translate PIL image(s); returns one image or a list, each with its input's size (and alpha).
 
@@ -313,7 +328,7 @@ class Translator:
             for start in range(0, len(idx), 1 if tile else batch_size):
                 chunk = idx[start : start + (1 if tile else batch_size)]
                 c = None if cond is None else cond[chunk] if cond.shape[0] > 1 else cond
-                arrays = self.translate_decoded([decoded[i] for i in chunk], direction, tile, tile_overlap, c)
+                arrays = self.translate_decoded([decoded[i] for i in chunk], direction, tile, tile_overlap, c, tile_stats)
                 for i, arr in zip(chunk, arrays):
                     outputs[i] = to_pil(arr, decoded[i].alpha)
         return outputs[0] if single else outputs

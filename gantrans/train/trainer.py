@@ -212,6 +212,23 @@ def train(
     should_stop: Callable[[int], bool] | None = None,
 ) -> TrainResult:
     """Train (or resume) a run in `cfg.output`. Raises Interrupted after saving if `should_stop` says so."""
+    own_group = S.dist_env()[1] > 1 and not dist.is_initialized()
+    try:
+        return _train(cfg, resume, on_log, on_info, should_stop)
+    finally:
+        # a process group left to the interpreter's exit can abort it ("terminate called without an
+        # active exception", seen under torchrun): take it down here
+        if own_group and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _train(
+    cfg: TrainConfig,
+    resume: bool,
+    on_log: Callable[[dict[str, Any]], None] | None,
+    on_info: Callable[[str], None] | None,
+    should_stop: Callable[[int], bool] | None,
+) -> TrainResult:
     info = on_info or (lambda _m: None)
     rank, world, local_rank = S.dist_env()
     if cfg.model == "cyclegan" and cfg.input_nc != cfg.output_nc:
