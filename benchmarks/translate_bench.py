@@ -55,6 +55,31 @@ def time_generator(model, size: int, batch: int, reps: int) -> float:
     return batch * reps / (time.perf_counter() - t0)
 
 
+def generator_flops(model, size: int) -> int:
+    """FLOPs of one generator forward at size x size (torch's flop counter: 2 per multiply-add)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = torch.rand(1, model.in_channels, size, size, device=model.device)
+    with FlopCounterMode(display=False) as counter:
+        model.run(x)
+    return int(counter.get_total_flops())
+
+
+def conv_rate(device: torch.device, dtype: torch.dtype) -> float:
+    """FLOP/s of one large 3x3 convolution in this process: the practical limit for conv networks."""
+    x = torch.randn(4, 256, 64, 64, device=device, dtype=dtype)
+    w = torch.randn(256, 256, 3, 3, device=device, dtype=dtype)
+    flops = 2 * 4 * 256 * 64 * 64 * 256 * 9
+    with torch.inference_mode():
+        torch.nn.functional.conv2d(x, w, padding=1)
+        sync(device)
+        t0, reps = time.perf_counter(), 5 if device.type == "cpu" else 50
+        for _ in range(reps):
+            torch.nn.functional.conv2d(x, w, padding=1)
+        sync(device)
+    return flops * reps / (time.perf_counter() - t0)
+
+
 def time_engine(model, folder: Path, out: Path, batch: int, workers: int) -> float:
     items = collect_inputs([str(folder)])
     opts = BatchOptions(batch_size=batch, workers=workers, overwrite=True)
@@ -126,6 +151,8 @@ def main() -> None:
             rows.append((b, gen, eng))
         best = max(rows, key=lambda r: r[1])
         cli_s = time_cli(model_path, folder, out, best[0], args.device)
+        flops = generator_flops(model, args.size)
+        rate = conv_rate(model.device, model.dtype)
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     cuda_peak = torch.cuda.max_memory_allocated() / 2**20 if model.device.type == "cuda" else None
 
@@ -137,6 +164,11 @@ def main() -> None:
     if naive is not None:
         lines.append(f"- naive loop (batch 1, fp32, decode → forward → encode): {naive:.2f} img/s")
     lines.append(f"- whole CLI process (imports, model load, {args.images} images, batch {best[0]}): {cli_s:.1f} s")
+    achieved = flops * best[1]
+    lines.append(
+        f"- generator: {flops / 1e9:.1f} GFLOP per image (torch flop counter); at the best batch {achieved / 1e9:.1f} GFLOP/s "
+        f"= {achieved / rate:.0%} of one large 3x3 convolution's rate in this process ({rate / 1e9:.1f} GFLOP/s, {args.precision})"
+    )
     lines.append(f"- peak RSS of the benchmark process: {peak_rss:.0f} MiB" + (f"; CUDA max allocated: {cuda_peak:.0f} MiB" if cuda_peak else ""))
     lines.append("")
     text = "\n".join(lines)

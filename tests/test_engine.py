@@ -156,3 +156,19 @@ def test_tiles_use_whole_image_norm_statistics():
     per_tile = np.asarray(m.translate(big, tile=96, tile_overlap=32, tile_stats=0), dtype=float)
     assert np.abs(exact - whole).mean() <= 0.5, np.abs(exact - whole).mean()
     assert np.abs(per_tile - whole).mean() > 4 * np.abs(exact - whole).mean()
+
+
+def test_fast_paths_match_the_plain_path():
+    """bf16 autocast (CPU) and channels_last give the fp32 result within stated tolerances."""
+    root = Path(__file__).resolve().parents[1] / "examples" / "emoji"
+    imgs = [Image.open(p).convert("RGB") for p in sorted(root.glob("*.png"))[:3]]
+    ref = [np.asarray(o, dtype=float) for o in gantrans.load("noto2emojione", device="cpu", precision="fp32").translate(imgs)]
+    bf16 = gantrans.load("noto2emojione", device="cpu", precision="bf16")
+    assert bf16.dtype == torch.bfloat16
+    diff = np.concatenate([np.abs(np.asarray(o, dtype=float) - r).ravel() for o, r in zip(bf16.translate(imgs), ref)])
+    assert diff.mean() <= 1.0, diff.mean()  # stated tolerance: mean <= 1 level (uint8)
+    cl = gantrans.load("noto2emojione", device="cpu", precision="fp32")
+    for net in cl.checkpoint.networks.values():
+        net.to(memory_format=torch.channels_last)
+    diff = np.concatenate([np.abs(np.asarray(o, dtype=float) - r).ravel() for o, r in zip(cl.translate(imgs), ref)])
+    assert diff.max() <= 1.0
