@@ -9,6 +9,7 @@ import typer
 from gantrans import __version__
 from gantrans.cli.convert import convert
 from gantrans.cli.edit import edit
+from gantrans.cli.export import export
 from gantrans.cli.inspect import download, info, models
 from gantrans.cli.style import style_sample
 from gantrans.cli.train import train
@@ -31,6 +32,7 @@ app.command("convert", no_args_is_help=True)(convert)
 app.command("info", no_args_is_help=True)(info)
 app.command("models")(models)
 app.command("download", no_args_is_help=True)(download)
+app.command("export", no_args_is_help=True)(export)
 
 
 def _version(value: bool) -> None:
