@@ -43,14 +43,24 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def condition(model, n: int) -> torch.Tensor | None:
+    """MUNIT: one seeded style code per image; StarGAN: one target label per image; else None."""
+    if model.family == "munit":
+        return model.random_styles(range(n))
+    if model.family == "stargan":
+        return torch.eye(model.checkpoint.config.c_dim)[torch.arange(n) % model.checkpoint.config.c_dim]
+    return None
+
+
 def time_generator(model, size: int, batch: int, reps: int) -> float:
     """images/s of the generator alone on a device-resident batch (includes normalisation/crop)."""
     x = torch.rand(batch, 3, size, size, device=model.device)
-    model.run(x)  # warm-up
+    c = condition(model, batch)
+    model.run(x, cond=c)  # warm-up
     sync(model.device)
     t0 = time.perf_counter()
     for _ in range(reps):
-        model.run(x)
+        model.run(x, cond=c)
     sync(model.device)
     return batch * reps / (time.perf_counter() - t0)
 
@@ -61,7 +71,7 @@ def generator_flops(model, size: int) -> int:
 
     x = torch.rand(1, model.in_channels, size, size, device=model.device)
     with FlopCounterMode(display=False) as counter:
-        model.run(x)
+        model.run(x, cond=condition(model, 1))
     return int(counter.get_total_flops())
 
 
@@ -87,6 +97,9 @@ def conv_rate(device: torch.device, dtype: torch.dtype) -> float:
 def time_engine(model, folder: Path, out: Path, batch: int, workers: int) -> float:
     items = collect_inputs([str(folder)])
     opts = BatchOptions(batch_size=batch, workers=workers, overwrite=True)
+    c = condition(model, 1)
+    if c is not None:
+        opts.cond_for = lambda item: c[0]
     translate_items(model, items[: max(batch, 2)], out, opts)  # warm-up (allocator, kernels)
     sync(model.device)
     t0 = time.perf_counter()
@@ -101,12 +114,18 @@ def time_naive(model, folder: Path, out: Path) -> float:
     files = sorted(folder.iterdir())
     gen = model.generator("a2b")
     dev = model.device
+    c = condition(model, 1)
+    c = None if c is None else c.to(dev)
+    forward = {
+        "image": lambda x: gen(x), "unit": lambda x: gen.translate(x, "a2b"),
+        "munit": lambda x: gen.translate(x, c, "a2b"), "stargan": lambda x: gen(x, c),
+    }[model.family]  # fmt: skip
 
     def one(f: Path) -> None:
         img = Image.open(f).convert("RGB")
         x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 127.5 - 1).permute(2, 0, 1)[None].to(dev)
         with torch.no_grad():
-            y = gen(x)
+            y = forward(x)
         arr = ((y[0].permute(1, 2, 0).cpu().numpy() + 1) * 127.5).astype(np.uint8)
         Image.fromarray(arr).save(out / f"{f.stem}.png")
 
@@ -154,7 +173,7 @@ def main() -> None:
             eng = time_engine(model, folder, out, b, args.workers)
             rows.append((b, gen, eng))
         best = max(rows, key=lambda r: r[1])
-        cli_s = time_cli(model_path, folder, out, best[0], args.device)
+        cli_s = None if model.family == "stargan" else time_cli(model_path, folder, out, best[0], args.device)  # StarGAN: `edit`
         flops = generator_flops(model, args.size)
         rate = conv_rate(model.device, model.dtype)
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -167,7 +186,8 @@ def main() -> None:
     lines.append("")
     if naive is not None:
         lines.append(f"- naive loop (batch 1, fp32, decode → forward → encode): {naive:.2f} img/s")
-    lines.append(f"- whole CLI process (imports, model load, {args.images} images, batch {best[0]}): {cli_s:.1f} s")
+    if cli_s is not None:
+        lines.append(f"- whole CLI process (imports, model load, {args.images} images, batch {best[0]}): {cli_s:.1f} s")
     achieved = flops * best[1]
     lines.append(
         f"- generator: {flops / 1e9:.1f} GFLOP per image (torch flop counter); at the best batch {achieved / 1e9:.1f} GFLOP/s "
