@@ -13,20 +13,12 @@ import torch
 from PIL import Image
 
 import gantrans
+from translate_bench import condition as cond  # noqa: E402 - benchmarks/ is on sys.path when run as a script
 
 
 def images(n: int, size: tuple[int, int]) -> list[Image.Image]:
     rng = np.random.default_rng(0)
     return [Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)) for _ in range(n)]
-
-
-def cond(m, n: int) -> torch.Tensor | None:
-    """MUNIT: seeded style codes; StarGAN: one-hot target labels; others: none."""
-    if m.family == "munit":
-        return m.random_styles(range(n))
-    if m.family == "stargan":
-        return torch.eye(m.checkpoint.config.c_dim)[torch.arange(n) % m.checkpoint.config.c_dim]
-    return None
 
 
 def compare(arch: str) -> list[str]:

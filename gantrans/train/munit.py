@@ -107,6 +107,31 @@ def _vgg(tr: "_Trainer") -> VGGPerceptual | None:
     return tr._vgg_net
 
 
+def _l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The official recon_criterion: mean absolute error (in fp32)."""
+    return (a.float() - b.float()).abs().mean()
+
+
+def _cycle_and_vgg(tr: "_Trainer", losses: dict, total: torch.Tensor, cycles: tuple, images: tuple) -> torch.Tensor:
+    """The optional terms shared by MUNIT and UNIT: cycle reconstruction (decoded only when its weight is
+    > 0, as the official code) and the domain-invariant perceptual loss."""
+    c = tr.cfg
+    x_a, x_b, x_ba, x_ab = images
+    if c.recon_x_cyc_w > 0:
+        losses["cyc_x_a"], losses["cyc_x_b"] = _l1(cycles[0](), x_a), _l1(cycles[1](), x_b)
+        total = total + c.recon_x_cyc_w * (losses["cyc_x_a"] + losses["cyc_x_b"])
+    vgg = _vgg(tr)
+    if vgg is not None:
+        losses["vgg_a"], losses["vgg_b"] = vgg(x_ba, x_b), vgg(x_ab, x_a)
+        total = total + c.vgg_w * (losses["vgg_a"] + losses["vgg_b"])
+    return total
+
+
+def _finish(tr: "_Trainer", total: torch.Tensor, losses: dict, loss_D: torch.Tensor, dis_a: torch.Tensor, dis_b: torch.Tensor) -> dict[str, float]:
+    tr.step_opt(total, tr.g_params, tr.opt_G)
+    return {"D": loss_D.item(), "dis_a": dis_a.item(), "dis_b": dis_b.item(), **{k: v.item() for k, v in losses.items()}}
+
+
 def munit_step(tr: "_Trainer", batch: dict[str, torch.Tensor]) -> dict[str, float]:
     c, mode = tr.cfg, tr.cfg.gan_mode
     x_a, x_b = batch["A"], batch["B"]
@@ -129,7 +154,7 @@ def munit_step(tr: "_Trainer", batch: dict[str, torch.Tensor]) -> dict[str, floa
     tr.requires_grad(tr.D, False)
     tr.opt_G.zero_grad(set_to_none=True)
     s_a, s_b = torch.randn(n, sd, 1, 1, device=tr.device), torch.randn(n, sd, 1, 1, device=tr.device)
-    l1 = lambda a, b: (a.float() - b.float()).abs().mean()  # noqa: E731 - official recon_criterion
+    l1 = _l1
     with tr.autocast():
         c_a, s_a_prime = ga.encode(x_a)
         c_b, s_b_prime = gb.encode(x_b)
@@ -145,16 +170,9 @@ def munit_step(tr: "_Trainer", batch: dict[str, torch.Tensor]) -> dict[str, floa
         }  # fmt: skip
         total = c.gan_w * (losses["adv_a"] + losses["adv_b"]) + c.recon_x_w * (losses["recon_x_a"] + losses["recon_x_b"])
         total = total + c.recon_s_w * (losses["recon_s_a"] + losses["recon_s_b"]) + c.recon_c_w * (losses["recon_c_a"] + losses["recon_c_b"])
-        if c.recon_x_cyc_w > 0:
-            losses["cyc_x_a"] = l1(ga.decode(c_a_recon, s_a_prime), x_a)
-            losses["cyc_x_b"] = l1(gb.decode(c_b_recon, s_b_prime), x_b)
-            total = total + c.recon_x_cyc_w * (losses["cyc_x_a"] + losses["cyc_x_b"])
-        vgg = _vgg(tr)
-        if vgg is not None:
-            losses["vgg_a"], losses["vgg_b"] = vgg(x_ba, x_b), vgg(x_ab, x_a)
-            total = total + c.vgg_w * (losses["vgg_a"] + losses["vgg_b"])
-    tr.step_opt(total, tr.g_params, tr.opt_G)
-    return {"D": loss_D.item(), "dis_a": loss_dis_a.item(), "dis_b": loss_dis_b.item(), **{k: v.item() for k, v in losses.items()}}
+        cycles = (lambda: ga.decode(c_a_recon, s_a_prime), lambda: gb.decode(c_b_recon, s_b_prime))
+        total = _cycle_and_vgg(tr, losses, total, cycles, (x_a, x_b, x_ba, x_ab))
+    return _finish(tr, total, losses, loss_D, loss_dis_a, loss_dis_b)
 
 
 def kl(mu: torch.Tensor) -> torch.Tensor:
@@ -179,7 +197,7 @@ def unit_step(tr: "_Trainer", batch: dict[str, torch.Tensor]) -> dict[str, float
     tr.step_opt(loss_D, tr.d_params, tr.opt_D)
     tr.requires_grad(tr.D, False)
     tr.opt_G.zero_grad(set_to_none=True)
-    l1 = lambda a, b: (a.float() - b.float()).abs().mean()  # noqa: E731
+    l1 = _l1
     with tr.autocast():
         h_a, h_b = ga.encode(x_a), gb.encode(x_b)
         n_a, n_b = noise(h_a), noise(h_b)
@@ -193,16 +211,9 @@ def unit_step(tr: "_Trainer", batch: dict[str, torch.Tensor]) -> dict[str, float
         }  # fmt: skip
         total = c.gan_w * (losses["adv_a"] + losses["adv_b"]) + c.recon_x_w * (losses["recon_x_a"] + losses["recon_x_b"])
         total = total + c.recon_kl_w * (losses["kl_a"] + losses["kl_b"]) + c.recon_kl_cyc_w * (losses["kl_cyc_aba"] + losses["kl_cyc_bab"])
-        if c.recon_x_cyc_w > 0:
-            losses["cyc_x_a"] = l1(ga.decode(h_a_recon + noise(h_a_recon)), x_a)
-            losses["cyc_x_b"] = l1(gb.decode(h_b_recon + noise(h_b_recon)), x_b)
-            total = total + c.recon_x_cyc_w * (losses["cyc_x_a"] + losses["cyc_x_b"])
-        vgg = _vgg(tr)
-        if vgg is not None:
-            losses["vgg_a"], losses["vgg_b"] = vgg(x_ba, x_b), vgg(x_ab, x_a)
-            total = total + c.vgg_w * (losses["vgg_a"] + losses["vgg_b"])
-    tr.step_opt(total, tr.g_params, tr.opt_G)
-    return {"D": loss_D.item(), "dis_a": loss_dis_a.item(), "dis_b": loss_dis_b.item(), **{k: v.item() for k, v in losses.items()}}
+        cycles = (lambda: ga.decode(h_a_recon + noise(h_a_recon)), lambda: gb.decode(h_b_recon + noise(h_b_recon)))
+        total = _cycle_and_vgg(tr, losses, total, cycles, (x_a, x_b, x_ba, x_ab))
+    return _finish(tr, total, losses, loss_D, loss_dis_a, loss_dis_b)
 
 
 def sample_rows(tr: "_Trainer", s: dict[str, torch.Tensor]) -> list[torch.Tensor]:
