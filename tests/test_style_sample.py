@@ -150,3 +150,22 @@ def test_bundled_glyph_model_on_held_out_fonts(tmp_path):
         model_err.append(float((y - truth).abs().mean()))
         base_err.append(float((src.float() - truth).abs().mean()))
     assert np.mean(model_err) < np.mean(base_err), (model_err, base_err)
+
+
+def test_one_bad_input_never_stops_style_sample_or_edit(munit_path, inputs, tmp_path):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "a.png").write_bytes((inputs / "a.png").read_bytes())
+    (folder / "broken.png").write_bytes((inputs / "a.png").read_bytes()[:100])  # truncated
+    r = runner.invoke(app, ["style-sample", str(folder), "-m", str(munit_path), "-o", str(tmp_path / "o"), "--seeds", "1,2", "--device", "cpu"])
+    assert r.exit_code == 1
+    assert f"error: {folder / 'broken.png'}: " in r.stderr and "wrote 2, skipped 0 (existing), failed 1" in r.stderr
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["a_s0001.png", "a_s0002.png"]
+    labels = {"datasets": [{"name": "d", "attrs": ["x", "y"], "groups": {}}], "mask": False}
+    sg = tmp_path / "sg.safetensors"
+    gantrans.build("stargan", device="cpu", conv_dim=4, repeat_num=1, c_dim=2, labels=labels).save(sg)
+    r = runner.invoke(app, ["edit", str(folder), "-m", str(sg), "-o", str(tmp_path / "e"), "--set", "x=1", "--source", "y=0", "--size", "0", "--device", "cpu"])
+    assert r.exit_code == 1 and "error: " in r.stderr
+    assert [p.name for p in (tmp_path / "e").iterdir()] == ["a_x-1.png"]
+    r = runner.invoke(app, ["style-sample", str(folder / "a.png"), "-m", str(munit_path), "-o", str(tmp_path / "o"), "--seeds", "1,2", "--device", "cpu", "-q"])
+    assert r.exit_code == 0  # existing outputs are skipped, not overwritten
