@@ -9,6 +9,7 @@ import typer
 from gantrans import __version__
 from gantrans.cli.convert import convert
 from gantrans.cli.edit import edit
+from gantrans.cli.evaluate import evaluate
 from gantrans.cli.export import export
 from gantrans.cli.inspect import download, info, models
 from gantrans.cli.style import style_sample
@@ -33,6 +34,7 @@ app.command("info", no_args_is_help=True)(info)
 app.command("models")(models)
 app.command("download", no_args_is_help=True)(download)
 app.command("export", no_args_is_help=True)(export)
+app.command("eval", no_args_is_help=True)(evaluate)
 
 
 def _version(value: bool) -> None:

