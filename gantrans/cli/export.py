@@ -23,7 +23,9 @@ def export(
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Export a generator to ONNX: input `image` (B, C, H, W) in [0, 1] (H, W multiples of the model's
+    """Export a generator to ONNX (pre/post-processing included, dynamic batch and size).
+
+    Input `image` (B, C, H, W) in [0, 1] (H, W multiples of the model's
     multiple), plus `style` (MUNIT) or `label` (StarGAN); output in [0, 1].
 
     Example:\n

@@ -92,7 +92,10 @@ def download(
     refs: Annotated[list[str], typer.Argument(help="Model references to fetch into the Hugging Face cache: hf://org/repo[/file][@rev] (paths and bundled names are checked).", show_default=False)],
     json_out: JsonOpt = False,
 ) -> None:
-    """Pre-fetch models (e.g. before going offline); prints each local path. Honours HF_HOME and HF_HUB_OFFLINE."""
+    """Pre-fetch hub models into the local cache before going offline; prints each local path.
+
+    Honours HF_HOME and HF_HUB_OFFLINE.
+    """
     import sys
 
     from gantrans.cli.common import EXIT_FAILED, EXIT_OK
