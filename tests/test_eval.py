@@ -114,3 +114,27 @@ def test_real_tf_inception_weights(folders):
     r = runner.invoke(app, ["eval", str(folders / "real"), str(folders / "other"), "--json", "--kid-subset-size", "10", "--device", "cpu", "-q"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["fid"] > 0
+
+
+def test_domain_score_separates_domains(tmp_path):
+    rng = np.random.default_rng(0)
+
+    def make(name, colour, n=30):
+        (tmp_path / name).mkdir()
+        for i in range(n):
+            arr = np.full((48, 48, 3), 255, np.uint8)
+            y, x = rng.integers(4, 28, 2)
+            arr[y : y + 16, x : x + 16] = np.clip(np.array(colour) + rng.integers(-20, 20, 3), 0, 255)
+            Image.fromarray(arr).save(tmp_path / name / f"{i}.png")
+
+    make("red", (220, 40, 40))
+    make("blue", (40, 40, 220))
+    make("good_fakes", (50, 50, 210), 10)
+    make("bad_fakes", (210, 50, 50), 10)
+    base = ["eval", str(tmp_path / "blue"), "--metrics", "domain", "--source", str(tmp_path / "red"), "--json", "--domain-steps", "150"]
+    good = json.loads(runner.invoke(app, [*base[:2], str(tmp_path / "good_fakes"), *base[2:]]).stdout)
+    bad = json.loads(runner.invoke(app, [*base[:2], str(tmp_path / "bad_fakes"), *base[2:]]).stdout)
+    assert good["domain_classifier_accuracy"] >= 0.9
+    assert good["fake_classified_as_target"] >= 0.9 and bad["fake_classified_as_target"] <= 0.1
+    r = runner.invoke(app, ["eval", str(tmp_path / "blue"), str(tmp_path / "good_fakes"), "--metrics", "domain"])
+    assert r.exit_code == 2 and "needs --source" in r.output

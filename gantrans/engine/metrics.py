@@ -150,3 +150,57 @@ def paired(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
     diff = x.astype(np.float64) - y.astype(np.float64)
     mse = float((diff**2).mean())
     return {"l1": float(np.abs(diff).mean()), "psnr": float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse), "ssim": ssim(x, y)}
+
+
+def _load_small(paths: Sequence[Path], size: int) -> torch.Tensor:
+    """Images -> (N, 3, size, size) float in [-1, 1] (resized, RGB)."""
+    from PIL import Image
+
+    from gantrans.io.images import decode, open_image, to_pil
+
+    out = []
+    for p in paths:
+        img, _ = open_image(p)
+        d = decode(img, 3)
+        px = d.pixels if d.pixels.dtype == np.uint8 else (np.clip(d.pixels, 0, 1) * 255).round().astype(np.uint8)
+        small = to_pil(px, None).resize((size, size), Image.Resampling.BICUBIC)
+        out.append(torch.from_numpy(np.asarray(small, dtype=np.float32)).permute(2, 0, 1) / 127.5 - 1)
+    return torch.stack(out)
+
+
+def domain_score(
+    source: Sequence[Path], target: Sequence[Path], fake: Sequence[Path], steps: int = 300, size: int = 64, seed: int = 0
+) -> dict[str, float]:
+    """The CycleGAN paper's "FCN-score" idea with a small CNN: train it to tell real source-domain images
+    from real target-domain ones (a seeded 80/20 split), then report its held-out accuracy and the share
+    of generated images it takes for the target domain."""
+    g = torch.Generator().manual_seed(seed)
+    xs, xt, xf = _load_small(source, size), _load_small(target, size), _load_small(fake, size)
+    if len(xs) < 5 or len(xt) < 5:
+        raise MetricError("the domain score needs at least 5 real images per domain")
+    ps, pt = torch.randperm(len(xs), generator=g), torch.randperm(len(xt), generator=g)
+    ns, nt = max(1, len(xs) // 5), max(1, len(xt) // 5)
+    train_x = torch.cat([xs[ps[ns:]], xt[pt[nt:]]])
+    train_y = torch.cat([torch.zeros(len(xs) - ns), torch.ones(len(xt) - nt)])
+    test_x, test_y = torch.cat([xs[ps[:ns]], xt[pt[:nt]]]), torch.cat([torch.zeros(ns), torch.ones(nt)])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = torch.nn.Sequential(
+            torch.nn.Conv2d(3, 16, 4, 2, 1), torch.nn.LeakyReLU(0.2), torch.nn.Conv2d(16, 32, 4, 2, 1), torch.nn.LeakyReLU(0.2),
+            torch.nn.Conv2d(32, 64, 4, 2, 1), torch.nn.LeakyReLU(0.2), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(64, 1),
+        )  # fmt: skip
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+        for _ in range(steps):
+            idx = torch.randint(0, len(train_x), (min(32, len(train_x)),), generator=g)
+            x = train_x[idx]
+            flip = torch.rand(len(idx), generator=g) < 0.5
+            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+            loss = F.binary_cross_entropy_with_logits(net(x).squeeze(1), train_y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        net.eval()
+        with torch.no_grad():
+            acc = float(((net(test_x).squeeze(1) > 0).float() == test_y).float().mean())
+            share = float((net(xf).squeeze(1) > 0).float().mean())
+    return {"domain_classifier_accuracy": acc, "fake_classified_as_target": share}
