@@ -25,6 +25,7 @@ from PIL import Image
 
 import gantrans
 from gantrans.engine.batch import BatchOptions, collect_inputs, translate_items
+from gantrans.engine.translator import forward_family
 
 HERE = Path(__file__).resolve().parent
 
@@ -116,16 +117,12 @@ def time_naive(model, folder: Path, out: Path) -> float:
     dev = model.device
     c = condition(model, 1)
     c = None if c is None else c.to(dev)
-    forward = {
-        "image": lambda x: gen(x), "unit": lambda x: gen.translate(x, "a2b"),
-        "munit": lambda x: gen.translate(x, c, "a2b"), "stargan": lambda x: gen(x, c),
-    }[model.family]  # fmt: skip
 
     def one(f: Path) -> None:
         img = Image.open(f).convert("RGB")
         x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 127.5 - 1).permute(2, 0, 1)[None].to(dev)
         with torch.no_grad():
-            y = forward(x)
+            y = forward_family(model.family, gen, x, "a2b", c)
         arr = ((y[0].permute(1, 2, 0).cpu().numpy() + 1) * 127.5).astype(np.uint8)
         Image.fromarray(arr).save(out / f"{f.stem}.png")
 

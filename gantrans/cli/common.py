@@ -26,7 +26,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object per item 
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors on stderr.")]
 
 
-def reporter(json_out: bool, quiet: bool, device: str, to_stdout: bool = False, extra=None):
+def reporter(json_out: bool, quiet: bool, device: str, to_stdout: bool = False):
     """on_result callback shared by translate/style-sample/edit: errors to stderr, paths or JSON to stdout."""
     import json
 
@@ -40,8 +40,6 @@ def reporter(json_out: bool, quiet: bool, device: str, to_stdout: bool = False, 
             row = {"input": r.input, "output": r.output, "status": r.status, "size": r.size, "ms": r.ms, "device": device}
             if r.message:
                 row["message"] = r.message
-            if extra is not None:
-                row.update(extra(r))
             print(json.dumps(row), flush=True)
         elif r.status == "ok" and not to_stdout and not quiet:
             print(r.output, flush=True)

@@ -60,10 +60,12 @@ def evaluate(
 
             dev = resolve_device(device)
             net = Inception(find_inception(inception), dev)
-            progress = None if quiet else (lambda side: lambda n: print(f"\r{side}: {n} images", end="", file=sys.stderr))
-            fr = features(real_files, net, batch_size, progress("real") if progress else None)
-            ff = features(fake_files, net, batch_size, progress("fake") if progress else None)
-            if progress:
+            def progress(side: str):
+                return None if quiet else (lambda n: print(f"\r{side}: {n} images", end="", file=sys.stderr))
+
+            fr = features(real_files, net, batch_size, progress("real"))
+            ff = features(fake_files, net, batch_size, progress("fake"))
+            if not quiet:
                 print(file=sys.stderr)
             if "fid" in wanted:
                 result["fid"] = round(fid(fr, ff), 4)
@@ -73,7 +75,7 @@ def evaluate(
         if any(m in wanted for m in PAIRED):
             import numpy as np
 
-            from gantrans.io.images import decode, open_image
+            from gantrans.engine.metrics import read_rgb8
 
             by_key = {p.relative_to(real).with_suffix("").as_posix(): p for p in real_files}
             pairs = [(by_key.get(p.relative_to(fake).with_suffix("").as_posix()), p) for p in fake_files]
@@ -82,7 +84,7 @@ def evaluate(
                 fail(f"paired metrics: {len(missing)} generated image(s) have no same-named real image, e.g. {missing[0]}")
             rows = []
             for r, f in pairs:
-                a, b = (decode(open_image(p)[0], 3).pixels for p in (r, f))
+                a, b = read_rgb8(r), read_rgb8(f)
                 if a.shape != b.shape:
                     fail(f"paired metrics: {f} is {b.shape[1]}x{b.shape[0]}, {r} is {a.shape[1]}x{a.shape[0]}")
                 rows.append(paired(np.asarray(a), np.asarray(b)))

@@ -111,14 +111,6 @@ def infer_generator(state: dict[str, torch.Tensor]) -> tuple[str, dict[str, Any]
     return arch, cfg, notes
 
 
-def clean_state(state: dict[str, torch.Tensor], norm: str) -> tuple[dict[str, torch.Tensor], list[str]]:
-    """Drop what the official loader patches away: `_metadata`, and with instance norm the stale
-    running_mean/running_var/num_batches_tracked of pre-0.4 checkpoints."""
-    dropped = [k for k in state if norm == "instance" and re.search(r"\.(running_mean|running_var|num_batches_tracked)$", k)]
-    out = {k: v for k, v in state.items() if k not in dropped}
-    return out, ([f"dropped {len(dropped)} stale instance-norm buffers"] if dropped else [])
-
-
 def convert_official(sources: list[Path], opts: ConvertOptions) -> ConvertResult:
     """One or two official generator files (G_A and/or G_B, told apart by 'G_B' in the name)."""
     if opts.source not in SOURCES:
@@ -148,12 +140,12 @@ def convert_official(sources: list[Path], opts: ConvertOptions) -> ConvertResult
         if arch is not None and (a, cfg) != (arch, config):
             raise CheckpointError(f"{src.name}: architecture differs from the other file's ({a} vs {arch})")
         arch, config = a, cfg
-        state, dropped = clean_state(state, cfg.norm)
         net = build_network(a, cfg)
+        state, dropped = _drop_stale(state, set(net.state_dict()))
         _load_strict(net, state, f"{src} [{role}, arch={a}, config={cfg}]")
         networks[role] = net
         notes += [f"{src.name} ({role}): " + "; ".join(n + dropped)]
-        provenance["sources"].append({"file": src.name, "sha256": hashlib.sha256(src.read_bytes()).hexdigest(), "role": role})
+        provenance["sources"].append({"file": src.name, "sha256": _sha(src), "role": role})
     assert arch is not None and get_spec(arch).role == "generator"
     ckpt = Checkpoint(
         arch=arch, config=config, networks=networks, domains=list(opts.domains),
@@ -168,10 +160,11 @@ def _sha(src: Path) -> str:
 
 
 def _drop_stale(state: dict[str, torch.Tensor], expected: set[str]) -> tuple[dict[str, torch.Tensor], list[str]]:
-    """Remove norm buffers the network does not have (PyTorch 0.3 instance-norm running stats:
-    what the official `pytorch03_to_pytorch04` deletes); every other key must match exactly."""
+    """Remove norm buffers the network does not have: the instance-norm running stats of pre-0.4
+    PyTorch files (what the official loaders patch away, e.g. MUNIT's `pytorch03_to_pytorch04`);
+    every other key must match exactly."""
     stale = [k for k in state if k not in expected and re.search(r"\.(running_mean|running_var|num_batches_tracked)$", k)]
-    return {k: v for k, v in state.items() if k not in stale}, ([f"dropped {len(stale)} stale PyTorch-0.3 instance-norm buffers"] if stale else [])
+    return {k: v for k, v in state.items() if k not in stale}, ([f"dropped {len(stale)} stale instance-norm buffers (pre-0.4 PyTorch)"] if stale else [])
 
 
 def infer_nvlabs(state: dict[str, torch.Tensor], source: str) -> tuple[str, dict[str, Any], list[str]]:

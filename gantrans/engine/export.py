@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from gantrans.engine.translator import Translator
+from gantrans.engine.translator import Translator, forward_family
 
 
 class _Exported(nn.Module):
@@ -27,15 +27,7 @@ class _Exported(nn.Module):
         self.register_buffer("std", t._std[:, :n_in].detach().cpu().float().clone())
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
-        x = (x - self.mean) / self.std
-        if self.family == "image":
-            y = self.gen(x)
-        elif self.family == "unit":
-            y = self.gen.translate(x, self.direction)
-        elif self.family == "munit":
-            y = self.gen.translate(x, cond, self.direction)
-        else:
-            y = self.gen(x, cond)
+        y = forward_family(self.family, self.gen, (x - self.mean) / self.std, self.direction, cond)
         return ((y + 1.0) * 0.5).clamp(0.0, 1.0)
 
 

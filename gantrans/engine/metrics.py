@@ -67,19 +67,19 @@ class Inception:
         return feats.double().cpu()
 
 
+def read_rgb8(path: Path) -> np.ndarray:
+    """An image file as (H, W, 3) uint8 (EXIF-rotated, any mode)."""
+    from gantrans.io.images import as_uint8, decode, open_image
+
+    return np.ascontiguousarray(as_uint8(decode(open_image(path)[0], 3).pixels))
+
+
 def features(paths: Sequence[Path], extractor: Callable[[torch.Tensor], torch.Tensor], batch: int,
              on_progress: Callable[[int], None] | None = None) -> torch.Tensor:  # fmt: skip
     """Features of image files (RGB, batched; each image at its own size, resized by the extractor)."""
-    from gantrans.io.images import decode, open_image
-
     out = []
     for i in range(0, len(paths), batch):
-        chunk = []
-        for p in paths[i : i + batch]:
-            img, _ = open_image(p)
-            d = decode(img, 3)
-            px = d.pixels if d.pixels.dtype == np.uint8 else (np.clip(d.pixels, 0, 1) * 255).round().astype(np.uint8)
-            chunk.append(torch.from_numpy(np.ascontiguousarray(px)).permute(2, 0, 1))
+        chunk = [torch.from_numpy(read_rgb8(p)).permute(2, 0, 1) for p in paths[i : i + batch]]
         sizes = {c.shape for c in chunk}
         if len(sizes) == 1:
             out.append(extractor(torch.stack(chunk)))
@@ -156,14 +156,11 @@ def _load_small(paths: Sequence[Path], size: int) -> torch.Tensor:
     """Images -> (N, 3, size, size) float in [-1, 1] (resized, RGB)."""
     from PIL import Image
 
-    from gantrans.io.images import decode, open_image, to_pil
+    from gantrans.io.images import to_pil
 
     out = []
     for p in paths:
-        img, _ = open_image(p)
-        d = decode(img, 3)
-        px = d.pixels if d.pixels.dtype == np.uint8 else (np.clip(d.pixels, 0, 1) * 255).round().astype(np.uint8)
-        small = to_pil(px, None).resize((size, size), Image.Resampling.BICUBIC)
+        small = to_pil(read_rgb8(p), None).resize((size, size), Image.Resampling.BICUBIC)
         out.append(torch.from_numpy(np.asarray(small, dtype=np.float32)).permute(2, 0, 1) / 127.5 - 1)
     return torch.stack(out)
 

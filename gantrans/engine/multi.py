@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from gantrans.engine.batch import SAVE_FORMATS, InputItem, ItemResult, Summary, _reason, show_path
-from gantrans.io.images import DEFAULT_MAX_PIXELS, Decoded, encode, open_image, to_pil, write_atomic
+from gantrans.io.images import DEFAULT_MAX_PIXELS, Decoded, as_uint8, encode, open_image, to_pil, write_atomic
 
 # (decoded inputs of one size) -> per input, a list of (tag, (H, W, C) uint8 output)
 Producer = Callable[[Sequence[Decoded]], list[list[tuple[str, np.ndarray]]]]
@@ -91,7 +91,7 @@ def run_multi(
         for (it, d, ms), outs in zip(group, results):
             per = (ms + share) / max(1, len(outs))
             if opts.grid:
-                write(it, "grid", strip([d.pixels if d.pixels.dtype == np.uint8 else _to8(d.pixels)] + [a for _, a in outs]), None, ms + share)
+                write(it, "grid", strip([as_uint8(d.pixels)] + [a for _, a in outs]), None, ms + share)
             if opts.files:
                 for tag, arr in outs:
                     write(it, tag, arr, d.alpha, per)
@@ -117,6 +117,3 @@ def run_multi(
         flush(pending)
     return summary
 
-
-def _to8(pixels: np.ndarray) -> np.ndarray:  # float [0, 1] decoded input (16-bit source) -> 8-bit for the grid
-    return (np.clip(pixels, 0, 1) * 255.0).round().astype(np.uint8)

@@ -146,18 +146,21 @@ class Translator:
 
     def _forward(self, x: torch.Tensor, direction: str, cond: torch.Tensor | None) -> torch.Tensor:
         """Normalised, padded (B, C, H, W) -> (B, out, H, W) in [-1, 1]."""
-        gen = self.generator(direction)
-        if self.family == "image":
-            return gen(x)
-        if self.family == "unit":
-            return gen.translate(x, direction)
-        if cond is None:
-            what = "style codes (B, style_dim, 1, 1)" if self.family == "munit" else "target labels (B, c_dim)"
-            raise ValueError(f"a {self.arch} model needs {what}")
-        cond = cond.to(self.device, torch.float32)
-        if cond.shape[0] == 1 and x.shape[0] > 1:
-            cond = cond.expand(x.shape[0], *cond.shape[1:])
-        return gen.translate(x, cond, direction) if self.family == "munit" else gen(x, cond)
+        if self.family in ("munit", "stargan"):
+            if cond is None:
+                what = "style codes (B, style_dim, 1, 1)" if self.family == "munit" else "target labels (B, c_dim)"
+                raise ValueError(f"a {self.arch} model needs {what}")
+            cond = cond.to(self.device, torch.float32)
+            if cond.shape[0] == 1 and x.shape[0] > 1:
+                cond = cond.expand(x.shape[0], *cond.shape[1:])
+        return forward_family(self.family, self.generator(direction), x, direction, cond)
+
+    def _input(self, x: torch.Tensor, pad: bool = True) -> torch.Tensor:
+        """(B, C, H, W) uint8 or [0, 1] float -> normalised float on the device, reflect-padded to the multiple."""
+        h, w = x.shape[-2:]
+        x = x.to(self.device, non_blocking=True)
+        x = self._norm(x.float() / 255.0 if x.dtype == torch.uint8 else x.float())
+        return pad_to(x, self.padded(h), self.padded(w)) if pad else x
 
     @torch.inference_mode()
     def run(self, x: torch.Tensor, direction: str = "a2b", cond: torch.Tensor | None = None) -> torch.Tensor:
@@ -170,9 +173,7 @@ class Translator:
         if x.shape[1] != n_in:
             raise ValueError(f"model takes {n_in}-channel input, got {x.shape[1]} channels")
         h, w = x.shape[-2:]
-        x = x.to(self.device, non_blocking=True)
-        x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
-        x = pad_to(self._norm(x), self.padded(h), self.padded(w))
+        x = self._input(x)
         with self._autocast():
             y = self._forward(x, direction, cond)
         return ((y[..., :h, :w].float() + 1.0) * 0.5).clamp_(0.0, 1.0)
@@ -185,10 +186,8 @@ class Translator:
         n_ref = self.channels(direction)[1]
         if x.shape[1] != n_ref:
             raise ValueError(f"style references must have {n_ref} channels, got {x.shape[1]}")
-        x = x.to(self.device)
-        x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
         with self._autocast():
-            s = self.generator(direction).encode_style(self._norm(x), "b" if direction == "a2b" else "a")
+            s = self.generator(direction).encode_style(self._input(x, pad=False), "b" if direction == "a2b" else "a")
         return s.float().cpu()
 
     def random_styles(self, seeds: Sequence[int]) -> torch.Tensor:
@@ -207,9 +206,7 @@ class Translator:
         src, dst = gen.gens(direction)
         n, k = x.shape[0], styles.shape[0]
         h, w = x.shape[-2:]
-        x = x.to(self.device)
-        x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
-        x = pad_to(self._norm(x), self.padded(h), self.padded(w))
+        x = self._input(x)
         outs = []
         with self._autocast():
             content = src.enc_content(x)  # (N, 256, H/4, W/4)
@@ -332,6 +329,19 @@ class Translator:
                 for i, arr in zip(chunk, arrays):
                     outputs[i] = to_pil(arr, decoded[i].alpha)
         return outputs[0] if single else outputs
+
+
+def forward_family(family: str, gen: torch.nn.Module, x: torch.Tensor, direction: str, cond: torch.Tensor | None) -> torch.Tensor:
+    """One forward pass of a registered family on a normalised batch (shared by the Translator, ONNX
+    export and the benchmarks): image -> G(x); unit -> G.translate(x); munit -> G.translate(x, style);
+    stargan -> G(x, label)."""
+    if family == "image":
+        return gen(x)
+    if family == "unit":
+        return gen.translate(x, direction)
+    if family == "munit":
+        return gen.translate(x, cond, direction)
+    return gen(x, cond)
 
 
 def style_for_seed(seed: int, style_dim: int) -> torch.Tensor:

@@ -100,6 +100,11 @@ def decode(img: Image.Image, channels: int) -> Decoded:
     return Decoded(np.ascontiguousarray(pixels), alpha)
 
 
+def as_uint8(pixels: np.ndarray) -> np.ndarray:
+    """Decoded pixels (uint8, or float in [0, 1] from >8-bit sources) as uint8."""
+    return pixels if pixels.dtype == np.uint8 else (np.clip(pixels, 0, 1) * 255.0).round().astype(np.uint8)
+
+
 def resize_shorter(img: Image.Image, size: int) -> Image.Image:
     w, h = img.size
     if min(w, h) == size:

@@ -117,9 +117,8 @@ class TrainConfig:
         check(self.vgg_w <= 0 or bool(self.vgg_weights), "vgg_w > 0 needs vgg_weights (a torchvision VGG16 weights file)")
         check(self.n_critic >= 1, "n_critic must be >= 1")
         if self.model in ("munit", "unit", "stargan"):
-            m = 4 if self.model == "stargan" else 2 ** (self.n_layers_D + self.num_scales - 1)
-            if self.model == "stargan":
-                m = 2**self.d_repeat_num
+            # the discriminator fixes the multiple: StarGAN's classifier kernel, MUNIT/UNIT's coarsest scale
+            m = 2**self.d_repeat_num if self.model == "stargan" else 2 ** (self.n_layers_D + self.num_scales - 1)
             check(self.crop_size % m == 0, f"{self.model} needs a crop size that is a multiple of {m}; got {self.crop_size}")
             return self
         from gantrans.models.registry import get_spec

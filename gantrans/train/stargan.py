@@ -40,9 +40,16 @@ def build_networks(cfg: "TrainConfig") -> tuple[dict[str, nn.Module], dict[str, 
     return {"G": build_network("stargan", g)}, {"D": build_network("stargan_dis", d)}
 
 
+def _configs(tr: "_Trainer") -> tuple[Any, Any, dict]:
+    """The run's configs and label schema, read from the dataset files once per run (not per save)."""
+    if not hasattr(tr, "_stargan_configs"):
+        tr._stargan_configs = configs(tr.cfg)
+    return tr._stargan_configs
+
+
 def _schema(tr: "_Trainer") -> LabelSchema:
     if not hasattr(tr, "_label_schema"):
-        tr._label_schema = LabelSchema(configs(tr.cfg)[2])
+        tr._label_schema = LabelSchema(_configs(tr)[2])
     return tr._label_schema
 
 
@@ -113,7 +120,7 @@ def sample_rows(tr: "_Trainer", s: dict[str, torch.Tensor]) -> list[torch.Tensor
 
 
 def checkpoint(tr: "_Trainer", step: int, dataset: str) -> Checkpoint:
-    g, d, sch = configs(tr.cfg)
+    g, d, sch = _configs(tr)
     c = tr.cfg
     return Checkpoint(
         arch="stargan", config=g,
