@@ -82,7 +82,7 @@ def edit(
             print(f"gantrans: {path.name} ({t.arch}) {t.describe()}", file=sys.stderr)
         t0 = time.perf_counter()
         produce = edit_producer(ed, ops, given, all_changes, bs)
-        summary = run_multi(items, outdir, opts, lambda img, sz: t.prepare(img, sz), produce, reporter(json_out, quiet, str(t.device)))
+        summary = run_multi(items, outdir, opts, lambda img, sz, _: t.prepare(img, sz), produce, reporter(json_out, quiet, str(t.device)))
         if not quiet or summary.failed:
             print(summary_line("wrote", summary, time.perf_counter() - t0), file=sys.stderr)
         raise typer.Exit(EXIT_FAILED if summary.failed else EXIT_OK)

@@ -13,12 +13,13 @@ from gantrans.cli.evaluate import evaluate
 from gantrans.cli.export import export
 from gantrans.cli.inspect import download, info, models
 from gantrans.cli.style import style_sample
+from gantrans.cli.stylize import stylize
 from gantrans.cli.train import train
 from gantrans.cli.translate import translate
 
 app = typer.Typer(
     name="gantrans",
-    help="GAN image-to-image translation: translate folders of images, sample styles (MUNIT), edit attributes (StarGAN), train your own models.",
+    help="GAN image-to-image translation: translate folders of images, sample styles (MUNIT), edit attributes (StarGAN), photorealistic style transfer (PhotoWCT), train your own models.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
@@ -28,6 +29,7 @@ app = typer.Typer(
 app.command("translate", no_args_is_help=True)(translate)
 app.command("style-sample", no_args_is_help=True)(style_sample)
 app.command("edit", no_args_is_help=True)(edit)
+app.command("stylize", no_args_is_help=True)(stylize)
 app.command("train", no_args_is_help=True)(train)
 app.command("convert", no_args_is_help=True)(convert)
 app.command("info", no_args_is_help=True)(info)

@@ -96,7 +96,7 @@ def style_sample(
         opts.group = max(1, bs // k)
         produce = style_producer(t, direction, styles_for, bs)
         t0 = time.perf_counter()
-        summary = run_multi(items, outdir, opts, lambda img, sz: t.prepare(img, sz, direction), produce, reporter(json_out, quiet, str(t.device)))
+        summary = run_multi(items, outdir, opts, lambda img, sz, _: t.prepare(img, sz, direction), produce, reporter(json_out, quiet, str(t.device)))
         if not quiet or summary.failed:
             print(summary_line("wrote", summary, time.perf_counter() - t0), file=sys.stderr)
         raise typer.Exit(EXIT_FAILED if summary.failed else EXIT_OK)

@@ -54,7 +54,7 @@ def run_multi(
     items: Sequence[InputItem],
     outdir: Path,
     opts: MultiOptions,
-    prepare: Callable[..., Decoded],
+    prepare: Callable[..., Decoded],  # (image, size, item) -> decoded input
     produce: Producer,
     on_result: Callable[[ItemResult], None] | None = None,
 ) -> Summary:
@@ -104,7 +104,7 @@ def run_multi(
         t0 = time.perf_counter()
         try:
             img, notes = open_image(it.data if it.source is None else it.source, opts.max_pixels)
-            d = prepare(img, opts.size)
+            d = prepare(img, opts.size, it)
         except Exception as e:  # noqa: BLE001 - one bad file never stops the batch
             report(ItemResult(it.display, None, "failed", _reason(e)))
             continue

@@ -75,7 +75,8 @@ class Translator:
     def __init__(self, checkpoint: Checkpoint, device: str | torch.device = "cpu", precision: str = "auto") -> None:
         spec = get_spec(checkpoint.arch)
         if spec.role != "generator":
-            raise CheckpointError(f"{checkpoint.arch} is a {spec.role}, not a generator; it cannot translate")
+            hint = " (use gantrans stylize)" if spec.role == "stylizer" else ""
+            raise CheckpointError(f"{checkpoint.arch} is a {spec.role}, not a generator; it cannot translate{hint}")
         self.checkpoint = checkpoint
         self.family = spec.family
         self.device = device if isinstance(device, torch.device) else resolve_device(device)

@@ -96,4 +96,4 @@ def build_network(name: str, config: Any | None = None) -> nn.Module:
 
 def _load_builtin() -> None:
     # Importing the modules registers their architectures (once).
-    from gantrans.models import msdis, munit, patchgan, resnet, stargan, unet, unit  # noqa: F401
+    from gantrans.models import msdis, munit, patchgan, resnet, stargan, unet, unit, wct  # noqa: F401

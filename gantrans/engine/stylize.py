@@ -1,0 +1,201 @@
+"""Closed-form photorealistic (PhotoWCT) and artistic (WCT) style transfer of whole batches.
+
+Coarse to fine as FastPhotoStyle's `PhotoWCT.transform`: at level L = 4 .. 1 the current image is
+encoded by encoder L, its features take the style's statistics (whitening-colouring transform, per
+label with label maps), and decoder L (with encoder L's pooling indices) turns them back into an
+image for the next level. Style statistics come from the deepest encoder's taps in one pass and are
+computed once per style, whatever the number of content images. Then optional smoothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from gantrans.engine.device import describe, resolve_device, resolve_precision
+from gantrans.engine.smooth import BETA, GIF_EPS, GIF_RADIUS, guided_filter, matting_propagate
+from gantrans.engine.wct import MIN_PIXELS, StyleLevel, label_map, transfer, usable_labels
+from gantrans.io.checkpoint import Checkpoint, CheckpointError
+from gantrans.io.images import Decoded, as_uint8, open_image
+from gantrans.models.registry import get_spec
+
+SMOOTH_MODES = ("auto", "none", "fast", "exact")
+MAX_SIZE = 960  # the official memory guard (longer side, here)
+MIN_SIDE = 16  # level 4 works at 1/8 size and reflection-pads by 1
+
+
+@dataclass
+class StylizeOptions:
+    """alpha: 1 = full style, 0 = content (blended in feature space at every level).
+    smooth: auto (fast for PhotoWCT, none for WCT) | none | fast (guided filter) | exact (matting
+    propagation). max_size: work with the longer side at most this many pixels (None: never shrink);
+    results are upsampled back bilinearly, as the official de-resize."""
+
+    alpha: float = 1.0
+    smooth: str = "auto"
+    max_size: int | None = MAX_SIZE
+    beta: float = BETA
+    radius: int = GIF_RADIUS
+    gif_eps: float = GIF_EPS
+    tol: float = 1e-6
+    max_iter: int = 2000
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"--alpha must be in [0, 1], got {self.alpha}")
+        if self.smooth not in SMOOTH_MODES:
+            raise ValueError(f"--smooth must be one of {', '.join(SMOOTH_MODES)}, got {self.smooth!r}")
+        if self.max_size is not None and self.max_size < MIN_SIDE:
+            raise ValueError(f"--max-size must be at least {MIN_SIDE}")
+        if not 0.0 < self.beta < 1.0:
+            raise ValueError(f"beta must be in (0, 1), got {self.beta}")
+
+
+@dataclass
+class Style:
+    """A style image's statistics at every level (`seg`: its label map, or None)."""
+
+    name: str
+    levels: dict[int, StyleLevel]
+    seg: np.ndarray | None = None
+    labels: list[int] = field(default_factory=list)
+
+
+@dataclass
+class ContentDecoded(Decoded):
+    seg: np.ndarray | None = None  # (H, W) label map at the content's size
+
+
+def working_size(w: int, h: int, max_size: int | None) -> tuple[int, int]:
+    if max_size is None or max(w, h) <= max_size:
+        return w, h
+    s = max_size / max(w, h)
+    return max(1, round(w * s)), max(1, round(h * s))
+
+
+def load_labels(path: str | Path, size: tuple[int, int]) -> np.ndarray:
+    """A label image resized (nearest) to `size` = (W, H) -> (H, W) int64 ids."""
+    img, _ = open_image(Path(path))
+    if img.size != size:
+        img = img.resize(size, Image.Resampling.NEAREST)
+    return label_map(img)
+
+
+class Stylizer:
+    """A WCT/PhotoWCT checkpoint ready for inference (`gantrans.stylizer(...)` or `Stylizer(ckpt)`)."""
+
+    def __init__(self, checkpoint: Checkpoint, device: str | torch.device = "cpu", precision: str = "auto") -> None:
+        spec = get_spec(checkpoint.arch)
+        if spec.family != "wct":
+            raise CheckpointError(f"{checkpoint.arch} is not a WCT/PhotoWCT model; stylize needs one (gantrans convert --from photowct)")
+        self.checkpoint = checkpoint
+        self.net = checkpoint.networks["G"]
+        self.levels = checkpoint.config.levels
+        self.device = device if isinstance(device, torch.device) else resolve_device(device)
+        self.dtype = resolve_precision(precision, self.device)
+        self.net.to(self.device, self.dtype).eval().requires_grad_(False)
+
+    @property
+    def arch(self) -> str:
+        return self.checkpoint.arch
+
+    def describe(self) -> str:
+        return describe(self.device, self.dtype)
+
+    def smooth_mode(self, opts: StylizeOptions) -> str:
+        if opts.smooth != "auto":
+            return opts.smooth
+        return "fast" if self.checkpoint.config.unpool else "none"
+
+    def _to_device(self, pixels: Sequence[np.ndarray]) -> torch.Tensor:
+        """(H, W, 3) uint8/float arrays of one size -> (B, 3, H, W) in [0, 1] on the device."""
+        arr = np.stack([as_uint8(p) for p in pixels])
+        x = torch.from_numpy(arr).to(self.device).permute(0, 3, 1, 2)
+        return x.float().div(255.0)
+
+    @torch.inference_mode()
+    def prepare_style(self, image: Image.Image, seg: np.ndarray | None = None, name: str = "style",
+                      max_size: int | None = MAX_SIZE) -> Style:
+        """Style statistics at every level, from the image at its working size."""
+        img = image.convert("RGB")
+        w, h = working_size(*img.size, max_size)
+        if (w, h) != img.size:
+            img = img.resize((w, h), Image.Resampling.BICUBIC)
+        _check_size(w, h, name)
+        if seg is not None:
+            seg = np.asarray(Image.fromarray(seg.astype(np.int32)).resize((w, h), Image.Resampling.NEAREST), dtype=np.int64)
+        x = self._to_device([np.asarray(img)]).to(self.dtype)
+        taps = self.net.encoder(self.levels).features(x)  # relu1_1 .. reluL_1
+        labels: list[int] = []
+        if seg is not None:
+            ids, counts = np.unique(seg, return_counts=True)
+            labels = [int(i) for i, c in zip(ids, counts) if c > MIN_PIXELS]
+        levels = {lv: StyleLevel(taps[lv - 1][0], seg, labels) for lv in range(1, self.levels + 1)}
+        return Style(name, levels, seg, labels)
+
+    @torch.inference_mode()
+    def transform(self, content: torch.Tensor, style: Style, alpha: float = 1.0,
+                  segs: Sequence[np.ndarray | None] | None = None) -> torch.Tensor:
+        """Content (B, 3, H, W) in [0, 1] -> stylised (B, 3, H, W) in [0, 1], no smoothing."""
+        b = content.shape[0]
+        segs = list(segs) if segs is not None else [None] * b
+        if style.seg is not None and any(s is None for s in segs):
+            raise ValueError("the style has a label map, so every content image needs one too (--content-seg)")
+        labels = [usable_labels(s, style.seg) if s is not None and style.seg is not None else [] for s in segs]
+        x = content.to(self.device, self.dtype)
+        for level in range(self.levels, 0, -1):
+            feats, pools = self.net.encoder(level)(x)  # (B, C, h, w)
+            out = torch.stack([transfer(feats[i], style.levels[level], alpha, segs[i], labels[i]) for i in range(b)])
+            x = self.net.decoder(level)(out, pools)
+        return x.float().clamp(0, 1)
+
+    def smooth(self, content: torch.Tensor, stylized: torch.Tensor, opts: StylizeOptions) -> torch.Tensor:
+        mode = self.smooth_mode(opts)
+        if mode == "fast":
+            return guided_filter(content, stylized, opts.radius, opts.gif_eps)
+        if mode == "exact":
+            return matting_propagate(content, stylized, opts.beta, tol=opts.tol, max_iter=opts.max_iter)[0]
+        return stylized
+
+    @torch.inference_mode()
+    def stylize_arrays(self, pixels: Sequence[np.ndarray], style: Style, opts: StylizeOptions,
+                       segs: Sequence[np.ndarray | None] | None = None) -> list[np.ndarray]:
+        """Content images of one size, (H, W, 3) arrays -> stylised (H, W, 3) uint8 arrays."""
+        h, w = pixels[0].shape[:2]
+        ww, wh = working_size(w, h, opts.max_size)
+        _check_size(ww, wh, "content")
+        x = self._to_device(pixels)
+        if (ww, wh) != (w, h):
+            x = F.interpolate(x, size=(wh, ww), mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
+            segs = [None if s is None else np.asarray(Image.fromarray(s.astype(np.int32)).resize((ww, wh), Image.Resampling.NEAREST), dtype=np.int64) for s in segs] if segs else segs
+        y = self.smooth(x, self.transform(x, style, opts.alpha, segs), opts)
+        if (ww, wh) != (w, h):
+            y = F.interpolate(y.float(), size=(h, w), mode="bilinear", align_corners=False).clamp(0, 1)
+        return list(y.mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
+
+    def stylize(self, content: Image.Image, style: Image.Image, opts: StylizeOptions | None = None,
+                content_seg: np.ndarray | None = None, style_seg: np.ndarray | None = None) -> Image.Image:
+        """One PIL pair -> a PIL image of the content's size."""
+        opts = opts or StylizeOptions()
+        st = self.prepare_style(style, style_seg, max_size=opts.max_size)
+        out = self.stylize_arrays([np.asarray(content.convert("RGB"))], st, opts, [content_seg])
+        return Image.fromarray(out[0])
+
+
+def _check_size(w: int, h: int, what: str) -> None:
+    if min(w, h) < MIN_SIDE:
+        raise ValueError(f"{what} is {w}x{h}; stylize needs at least {MIN_SIDE} pixels per side")
+
+
+def stylizer(ref: str, device: str = "auto", precision: str = "auto") -> Stylizer:
+    """Load a WCT/PhotoWCT model from a path, a bundled name or `hf://org/repo`."""
+    from gantrans.io.checkpoint import load_checkpoint
+    from gantrans.io.hub import resolve
+
+    return Stylizer(load_checkpoint(resolve(ref)), device=device, precision=precision)
