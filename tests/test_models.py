@@ -21,6 +21,8 @@ TINY = {
     "ms_image_dis": {"dim": 4, "num_scales": 2},
     "stargan": {"conv_dim": 4, "repeat_num": 1, "c_dim": 3},
     "stargan_dis": {"conv_dim": 4, "repeat_num": 3, "image_size": 48, "c_dim": 3},
+    "photowct": {"base": 4},
+    "wct": {"base": 4, "levels": 3},
 }
 
 
@@ -49,7 +51,7 @@ def test_build_save_load_same_output(arch, tmp_path):
     else:
         m = get_spec(arch).pad_multiple(cfg)
         side = max(m, 32 // m * m)
-        x = torch.rand(2, cfg.input_nc, side, side)
+        x = torch.rand(2, getattr(cfg, "input_nc", 3), side, side)
     if any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules()):
         with torch.no_grad():  # non-trivial running stats, so loading them is checked too
             for m in net.modules():
@@ -76,6 +78,7 @@ def test_build_save_load_same_output(arch, tmp_path):
         ("ms_image_dis", {}, 30, 8_271_171),
         ("stargan", {}, 103, 8_430_528),
         ("stargan_dis", {}, 14, 44_762_048),
+        ("photowct", {}, 80, 8_349_948),  # FastPhotoStyle photo_wct.pth
     ],
 )
 def test_official_default_sizes(arch, config, n_keys, n_params):

@@ -1,4 +1,4 @@
-"""`gantrans convert`: official CycleGAN/pix2pix, MUNIT/UNIT and StarGAN files -> one self-describing .safetensors."""
+"""`gantrans convert`: official CycleGAN/pix2pix, MUNIT/UNIT, StarGAN and PhotoWCT files -> one self-describing .safetensors."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from gantrans.cli.common import QuietOpt, fail, handle_errors
 
 
 def convert(
-    sources: Annotated[list[Path], typer.Argument(help="Official file(s): latest_net_G.pth | latest_net_G_A.pth latest_net_G_B.pth | gen_N.pt (MUNIT/UNIT) | N-G.ckpt [N-D.ckpt] (StarGAN).", show_default=False)],
+    sources: Annotated[list[Path], typer.Argument(help="Official file(s): latest_net_G.pth | latest_net_G_A.pth latest_net_G_B.pth | gen_N.pt (MUNIT/UNIT) | N-G.ckpt [N-D.ckpt] (StarGAN) | photo_wct.pth (PhotoWCT).", show_default=False)],
     output: Annotated[Path, typer.Option("--output", "-o", help="The .safetensors file to write.")],
-    source: Annotated[str, typer.Option("--from", help="cyclegan | pix2pix | munit | unit | stargan.")] = "cyclegan",
+    source: Annotated[str, typer.Option("--from", help="cyclegan | pix2pix | munit | unit | stargan | photowct.")] = "cyclegan",
     netG: Annotated[Optional[str], typer.Option("--netG", help="resnet_9blocks | resnet_6blocks | unet_256 | unet_128 (default: inferred).")] = None,
     norm: Annotated[Optional[str], typer.Option("--norm", help="instance | batch | none (default: inferred).")] = None,
     ngf: Annotated[Optional[int], typer.Option("--ngf", min=1, help="Default: inferred.")] = None,
@@ -32,7 +32,8 @@ def convert(
     Examples:\n
       gantrans convert horse2zebra.pth -o horse2zebra.safetensors --from cyclegan --domains horse,zebra\n
       gantrans convert edges2shoes.pt -o edges2shoes.safetensors --from munit --domains edges,shoes\n
-      gantrans convert 200000-G.ckpt 200000-D.ckpt -o celeba.safetensors --from stargan --domains celeba
+      gantrans convert 200000-G.ckpt 200000-D.ckpt -o celeba.safetensors --from stargan --domains celeba\n
+      gantrans convert PhotoWCTModels/photo_wct.pth -o photowct.safetensors --from photowct --license CC-BY-NC-SA-4.0
     """
     with handle_errors():
         names = [d.strip() for d in domains.split(",")]

@@ -1,4 +1,4 @@
-"""`gantrans train`: CycleGAN / pix2pix / MUNIT / UNIT / StarGAN training runs, resumable, config file + flag overrides."""
+"""`gantrans train`: CycleGAN / pix2pix / MUNIT / UNIT / StarGAN / WCT-decoder training runs, resumable, config file + flag overrides."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ Opt = typer.Option
 
 def train(
     dataset: Annotated[Optional[str], typer.Argument(help="Dataset folder (trainA/+trainB/, train/ with A|B images, or A/+B/; StarGAN: an attribute file or train/<domain>/).", show_default=False)] = None,
-    arch: Annotated[Optional[str], Opt("--arch", help="cyclegan | pix2pix | munit | unit | stargan.")] = None,
+    arch: Annotated[Optional[str], Opt("--arch", help="cyclegan | pix2pix | munit | unit | stargan | wct-decoder.")] = None,
     datasets: Annotated[Optional[list[str]], Opt("--dataset", help="StarGAN multi-dataset training: attrs:PATH or folders:PATH (repeatable).")] = None,
     attrs: Annotated[Optional[str], Opt("--attrs", help="StarGAN: attributes to use from the attribute file, e.g. Black_Hair,Blond_Hair,Male.")] = None,
     groups: Annotated[Optional[list[str]], Opt("--group", help="StarGAN: an exclusive group, e.g. hair=Black_Hair,Blond_Hair,Brown_Hair (repeatable).")] = None,
@@ -49,6 +49,7 @@ def train(
     domains: Annotated[Optional[str], Opt("--domains", help="Names of domains A and B, e.g. photo,monet.")] = None,
     channels_last: Annotated[Optional[bool], Opt("--channels-last/--no-channels-last", show_default=False)] = None,
     tensorboard: Annotated[Optional[bool], Opt("--tensorboard/--no-tensorboard", show_default=False)] = None,
+    encoder: Annotated[Optional[str], Opt("--encoder", help="wct-decoder: encoders from a WCT/PhotoWCT checkpoint, a torchvision VGG-19 weights file, or 'random'.")] = None,
     init_from: Annotated[Optional[str], Opt("--init-from", help="Fine-tune: start from this checkpoint's weights (path, bundled name, hf://).")] = None,
     sets: Annotated[Optional[list[str]], Opt("--set", help="Any other setting: --set lambda_identity=0 (repeatable).")] = None,
     dry_run: Annotated[bool, Opt("--dry-run", help="Print the resolved config as JSON and exit.")] = False,
@@ -61,6 +62,7 @@ def train(
       gantrans train data/edges2shoes --arch munit -o runs/e2s\n
       gantrans train celeba/list_attr_celeba.txt --arch stargan --attrs Black_Hair,Blond_Hair,Male --group hair=Black_Hair,Blond_Hair -o runs/sg\n
       gantrans train --resume runs/h2z\n
+      gantrans train photos/ --arch wct-decoder --encoder vgg19-dcbb9e9d.pth -o runs/wct\n
       torchrun --nproc_per_node 4 -m gantrans train data --arch cyclegan -o runs/x
     """
     with handle_errors():
@@ -73,7 +75,7 @@ def train(
             "workers": workers, "netG": netG, "ngf": ngf, "ndf": ndf, "norm": norm, "dropout": dropout,
             "gan_mode": gan_mode, "lr": lr, "pool_size": pool_size, "direction": direction,
             "domains": domains.split(",") if domains else None, "channels_last": channels_last, "tensorboard": tensorboard,
-            "init_from": init_from, "datasets": datasets or None, "attrs": attrs.split(",") if attrs else None, "groups": groups or None,
+            "init_from": init_from, "encoder": encoder, "datasets": datasets or None, "attrs": attrs.split(",") if attrs else None, "groups": groups or None,
         }  # fmt: skip
         if size is not None and load_size is None and not resume:
             flags["load_size"] = round(size * 286 / 256)  # keep the reference's 286/256 ratio
@@ -96,7 +98,7 @@ def train(
             if not (dataset or datasets) or not output:
                 fail("give DATASET (or --dataset KIND:PATH ...) and -o RUN_DIR (or --resume RUN_DIR)")
             if arch is None and config is None:
-                fail("--arch cyclegan|pix2pix|munit|unit|stargan is required")
+                fail("--arch cyclegan|pix2pix|munit|unit|stargan|wct-decoder is required")
             cfg = resolve_config(arch or "cyclegan", config, {**flags, "model": arch})
             if (Path(output) / "train_state.pt").exists():
                 fail(f"{output} already holds a run; continue it with --resume {output} or choose another -o")

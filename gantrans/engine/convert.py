@@ -1,4 +1,4 @@
-"""Convert official CycleGAN/pix2pix, MUNIT/UNIT and StarGAN files into self-describing gantrans checkpoints.
+"""Convert official CycleGAN/pix2pix, MUNIT/UNIT, StarGAN and PhotoWCT files into self-describing gantrans checkpoints.
 
 Official files are pickles: they are read with `torch.load(weights_only=True)` only, so a file that
 would need arbitrary code is refused, never executed. The architecture is inferred from the key set
@@ -19,7 +19,7 @@ import torch
 from gantrans.io.checkpoint import Checkpoint, CheckpointError, _load_strict
 from gantrans.models.registry import build_network, get_spec, make_config
 
-SOURCES = ("cyclegan", "pix2pix", "munit", "unit", "stargan")
+SOURCES = ("cyclegan", "pix2pix", "munit", "unit", "stargan", "photowct")
 # yunjey/stargan's default --selected_attrs, used for a 5-label file when --attrs is not given
 STARGAN_CELEBA = ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"]
 
@@ -121,6 +121,12 @@ def convert_official(sources: list[Path], opts: ConvertOptions) -> ConvertResult
         return convert_nvlabs(sources[0], opts)
     if opts.source == "stargan":
         return convert_stargan(sources, opts)
+    if opts.source == "photowct":
+        from gantrans.engine.convert_wct import convert_photowct
+
+        if len(sources) != 1:
+            raise ValueError("--from photowct takes one photo_wct.pth file")
+        return convert_photowct(sources[0], opts)
     roles: dict[str, Path] = {}
     for src in sources:
         role = "G_B" if "G_B" in src.name else "G_A"

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-MODELS = ("cyclegan", "pix2pix", "munit", "unit", "stargan")
+MODELS = ("cyclegan", "pix2pix", "munit", "unit", "stargan", "wct-decoder")
 GAN_MODES = ("lsgan", "vanilla", "wgangp", "hinge")
 PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
 LR_POLICIES = ("linear", "step", "cosine", "constant")
@@ -75,6 +75,11 @@ class TrainConfig:
     repeat_num: int = 6  # generator residual blocks
     d_repeat_num: int = 6  # discriminator stride-2 convs (its classifier kernel is crop_size / 2**this)
     center_crop: int = 0  # StarGAN: centre-crop to this size before resizing (CelebA: 178); 0 = none
+    # wct-decoder (ngf is the VGG width: 64)
+    encoder: str = ""  # a WCT/PhotoWCT checkpoint, a torchvision VGG-19 weights file, or "random"
+    unpool: bool = True  # PhotoWCT max-unpooling decoders (False: WCT nearest upsampling)
+    wct_levels: int = 4
+    lambda_feat: float = 1.0
     # optimisation
     lr: float = 2e-4
     beta1: float = 0.5
@@ -116,6 +121,11 @@ class TrainConfig:
         check(self.gan_mode in ("lsgan", "vanilla") or self.model not in ("munit", "unit"), "munit/unit: gan_mode lsgan or vanilla (nsgan)")
         check(self.vgg_w <= 0 or bool(self.vgg_weights), "vgg_w > 0 needs vgg_weights (a torchvision VGG16 weights file)")
         check(self.n_critic >= 1, "n_critic must be >= 1")
+        if self.model == "wct-decoder":
+            check(bool(self.encoder), "wct-decoder needs encoder: a WCT/PhotoWCT checkpoint, a torchvision VGG-19 file, or 'random'")
+            check(1 <= self.wct_levels <= 4, "wct_levels must be 1..4")
+            check(self.crop_size % 8 == 0 or "crop" not in self.preprocess, "wct-decoder needs a crop size that is a multiple of 8")
+            return self
         if self.model in ("munit", "unit", "stargan"):
             # the discriminator fixes the multiple: StarGAN's classifier kernel, MUNIT/UNIT's coarsest scale
             m = 2**self.d_repeat_num if self.model == "stargan" else 2 ** (self.n_layers_D + self.num_scales - 1)
@@ -151,6 +161,11 @@ MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
         "gan_mode": "lsgan", "lr": 1e-4, "weight_decay": 1e-4, "lr_policy": "step", "lr_decay_every": 100000,
         "lr_gamma": 0.5, "init_type": "kaiming", "n_layers_D": 4, "load_size": 256, "crop_size": 256,
         "pool_size": 0, "recon_x_cyc_w": 10.0, "steps": 1000000,
+    },
+    # Li et al. 2017 (universal style transfer): Adam 1e-4, pixel + feature reconstruction, lambda 1
+    "wct-decoder": {
+        "lr": 1e-4, "beta1": 0.9, "lr_policy": "constant", "batch_size": 8, "load_size": 286, "crop_size": 256,
+        "steps": 20000, "pool_size": 0, "ngf": 64,
     },
     # yunjey/stargan: WGAN-GP, Adam 1e-4, batch 16, 128 px, linear decay over the second half
     "stargan": {

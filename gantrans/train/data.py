@@ -23,7 +23,8 @@ log = logging.getLogger("gantrans.train")
 LAYOUTS = """expected one of these layouts:
   unpaired:  DATASET/trainA/*, DATASET/trainB/*   (optional testA/, testB/)
   aligned:   DATASET/train/*.jpg                   (each file holds A|B side by side)
-  paired:    DATASET/A/*, DATASET/B/*              (matched by file name)"""
+  paired:    DATASET/A/*, DATASET/B/*              (matched by file name)
+  images:    DATASET/**/*                          (wct-decoder: any folder of images)"""
 
 
 class DatasetError(ValueError):
@@ -57,10 +58,16 @@ class Layout:
     test_b: list[Path]
 
 
-def detect(root: str | Path, phase: str = "train") -> Layout:
+def detect(root: str | Path, phase: str = "train", images: bool = False) -> Layout:
+    """The dataset's layout; `images`: any folder of images, read recursively (one domain)."""
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"dataset {root} is not a folder; {LAYOUTS}")
+    if images:
+        a, bad = _readable(list_images(root))
+        if not a:
+            raise DatasetError(f"{root}: no readable images")
+        return Layout("images", a, [], bad, [], [])
     ta, tb = root / f"{phase}A", root / f"{phase}B"
     if ta.is_dir() and tb.is_dir():
         a, bad_a = _readable(list_images(ta))
@@ -189,6 +196,9 @@ class StreamDataset(torch.utils.data.Dataset):
         i = int(self._perm(epoch)[pos])
         gen = sample_generator(self.seed, k)
         L = self.layout
+        if L.kind == "images":
+            a = load_rgb(L.a[i], self.in_nc)
+            return {"A": self.t(a, self.t.params(a.size, gen))}
         if L.kind == "unpaired":
             a_path = L.a[i % len(L.a)]
             b_path = L.b[int(torch.randint(0, len(L.b), (1,), generator=gen))]
@@ -234,6 +244,8 @@ def fixed_samples(layout: Layout, transform_size: int, in_nc: int, out_nc: int, 
     t = Transform("resize_and_crop", transform_size, transform_size, False)
     p = {"resized": (transform_size, transform_size), "crop": (0, 0), "flip": False}
     out: dict[str, list[torch.Tensor]] = {"A": [], "B": []}
+    if layout.kind == "images":
+        return {"A": torch.stack([t(load_rgb(q, in_nc), p) for q in layout.a[:n]])}
     if layout.kind == "unpaired":
         srcs = {"A": (layout.test_a or layout.a)[:n], "B": (layout.test_b or layout.b)[:n]}
         for key, nc in (("A", in_nc), ("B", out_nc)):

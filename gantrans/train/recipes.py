@@ -28,7 +28,7 @@ class Recipe:
     sample_rows: Callable[["_Trainer", dict[str, torch.Tensor]], list[torch.Tensor]]
     # (trainer, step, dataset) -> inference checkpoint (CPU copies)
     checkpoint: Callable[["_Trainer", int, str], "Checkpoint"]
-    data: str = "pairs"  # "pairs": batches {"A", "B"}; "labels": {"image", "label", ...}
+    data: str = "pairs"  # "pairs": batches {"A", "B"}; "labels": {"image", "label", ...}; "images": {"A"}
 
 
 RECIPES: dict[str, Recipe] = {}
@@ -39,7 +39,7 @@ def register(name: str, recipe: Recipe) -> None:
 
 
 def get_recipe(model: str) -> Recipe:
-    from gantrans.train import cyclegan, munit, stargan  # noqa: F401 - registers the recipes
+    from gantrans.train import cyclegan, munit, stargan, wct  # noqa: F401 - registers the recipes
 
     try:
         return RECIPES[model]

@@ -84,11 +84,13 @@ class _Trainer:
         if world > 1:
             S.broadcast_modules([*self.G.values(), *self.D.values()])
         betas = (cfg.beta1, cfg.beta2)
-        self.g_params = [p for net in self.G.values() for p in net.parameters()]
+        # frozen parts (a WCT decoder's encoder) stay out of the optimizer
+        self.g_params = [p for net in self.G.values() for p in net.parameters() if p.requires_grad]
         self.d_params = [p for net in self.D.values() for p in net.parameters()]
         wd = cfg.weight_decay
         self.opt_G = torch.optim.Adam(self.g_params, lr=cfg.lr, betas=betas, weight_decay=wd)
-        self.opt_D = torch.optim.Adam(self.d_params, lr=cfg.lr, betas=betas, weight_decay=wd)
+        # recipes without a discriminator (wct-decoder) have no D optimizer
+        self.opt_D = torch.optim.Adam(self.d_params, lr=cfg.lr, betas=betas, weight_decay=wd) if self.d_params else None
         self.scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
         self.skipped = 0  # updates skipped for non-finite losses (nan_policy=skip)
         self.pools = {"A": ImagePool(cfg.pool_size, cfg.seed * 2 + 1), "B": ImagePool(cfg.pool_size, cfg.seed * 2 + 2)}
@@ -141,7 +143,7 @@ class _Trainer:
         """One training step (0-based `index`: StarGAN updates G every n_critic steps)."""
         self.step_index = index
         for opt in (self.opt_G, self.opt_D):
-            for group in opt.param_groups:
+            for group in opt.param_groups if opt is not None else ():
                 group["lr"] = lr
         fmt = torch.channels_last if self.cfg.channels_last else torch.contiguous_format
         batch = {
@@ -160,7 +162,7 @@ class _Trainer:
             "step": step,
             "nets": {k: v.state_dict() for k, v in {**self.G, **self.D}.items()},
             "opt_G": self.opt_G.state_dict(),
-            "opt_D": self.opt_D.state_dict(),
+            "opt_D": self.opt_D.state_dict() if self.opt_D is not None else None,
             "scaler": self.scaler.state_dict(),
         }
 
@@ -171,7 +173,8 @@ class _Trainer:
         for k, net in {**self.G, **self.D}.items():
             net.load_state_dict(shared["nets"][k], strict=True)
         self.opt_G.load_state_dict(shared["opt_G"])
-        self.opt_D.load_state_dict(shared["opt_D"])
+        if self.opt_D is not None:
+            self.opt_D.load_state_dict(shared["opt_D"])
         self.scaler.load_state_dict(shared["scaler"])
         if rank is not None:
             for k, p in self.pools.items():
@@ -246,7 +249,7 @@ def _train(
         sets = load_label_sets(cfg)
         layout_info = {"dataset_layout": "labels", "images": [len(s.items) for s in sets], "label_sets": schema(sets)["datasets"]}
     else:
-        layout = detect(cfg.dataset, cfg.phase)
+        layout = detect(cfg.dataset, cfg.phase, images=recipe.data == "images")
         if layout.skipped:
             info(f"skipped {len(layout.skipped)} unreadable image(s)")
         if cfg.model == "cyclegan" and layout.kind != "unpaired":

@@ -1,0 +1,131 @@
+"""wct-decoder recipe: train WCT/PhotoWCT decoders to invert fixed VGG-19 encoders.
+
+Li et al. (2017): for each level L, minimise ||D_L(E_L(x)) - x||^2 + lambda ||E_L(D_L(E_L(x))) - E_L(x)||^2
+with the encoder frozen (lambda = 1). All levels train together; their decoders share no weights, so
+the summed loss trains each one independently. The encoders come from `encoder`: a gantrans
+WCT/PhotoWCT checkpoint, a torchvision VGG-19 weights file, or "random" (seeded; for tests and
+experiments -- real style transfer needs ImageNet VGG weights).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gantrans.io.checkpoint import Checkpoint
+from gantrans.models.registry import build_network, make_config
+from gantrans.models.wct import WCTNet
+from gantrans.train.recipes import Recipe, cpu_copy, provenance, register
+
+if TYPE_CHECKING:
+    from gantrans.train.config import TrainConfig
+    from gantrans.train.trainer import _Trainer
+
+
+def arch_of(cfg: "TrainConfig") -> str:
+    return "photowct" if cfg.unpool else "wct"
+
+
+def net_config(cfg: "TrainConfig"):
+    return make_config(arch_of(cfg), {"levels": cfg.wct_levels, "base": cfg.ngf, "unpool": cfg.unpool})
+
+
+def random_encoders(net: WCTNet) -> None:
+    """Seeded He-initialised encoders; conv0 maps [0, 1] to roughly zero-mean, unit-range inputs."""
+    for level in range(1, net.config.levels + 1):
+        enc = net.encoder(level)
+        for name, mod in enc.named_children():
+            if isinstance(mod, nn.Conv2d) and name != "conv0":
+                nn.init.kaiming_normal_(mod.weight, nonlinearity="relu")
+                nn.init.zeros_(mod.bias)
+        with torch.no_grad():
+            enc.conv0.weight.copy_(torch.eye(3).view(3, 3, 1, 1) * 4.0)
+            enc.conv0.bias.fill_(-2.0)
+    # every level sees the same trunk, as VGG truncated at different depths
+    deepest = net.encoder(net.config.levels).state_dict()
+    for level in range(1, net.config.levels):
+        enc = net.encoder(level)
+        enc.load_state_dict({k: deepest[k] for k in enc.state_dict()}, strict=True)
+
+
+def load_encoders(net: WCTNet, ref: str) -> str:
+    """Fill the encoders from `ref`; returns a description for the run's provenance."""
+    from gantrans.engine.convert_wct import load_vgg19_encoders, load_wct_encoders
+
+    if ref == "random":
+        random_encoders(net)
+        return "random (seeded)"
+    from gantrans.io.checkpoint import load_checkpoint
+    from gantrans.io.hub import resolve
+
+    path = resolve(ref)  # a file, a bundled name or hf://
+    if path.suffix.lower() == ".safetensors" and _is_gantrans(path):
+        ck = load_checkpoint(path)
+        if ck.arch not in ("photowct", "wct"):
+            raise ValueError(f"encoder {ref}: {ck.arch} is not a WCT/PhotoWCT checkpoint")
+        load_wct_encoders(net, ck.networks["G"])
+        return f"encoders of {path.name}"
+    load_vgg19_encoders(net, path)
+    return f"torchvision VGG-19 {path.name}"
+
+
+def _is_gantrans(path: Path) -> bool:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        return (f.metadata() or {}).get("format") == "gantrans"
+
+
+def build_networks(cfg: "TrainConfig") -> tuple[dict[str, nn.Module], dict[str, nn.Module]]:
+    net = build_network(arch_of(cfg), net_config(cfg))
+    net.encoder_source = load_encoders(net, cfg.encoder)  # type: ignore[attr-defined]
+    for level in range(1, net.config.levels + 1):
+        net.encoder(level).requires_grad_(False)
+    return {"G": net}, {}
+
+
+def wct_step(tr: "_Trainer", batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    net = tr.G["G"]
+    x = batch["A"] * 0.5 + 0.5  # the encoders take RGB in [0, 1]
+    tr.opt_G.zero_grad(set_to_none=True)
+    losses: dict[str, float] = {}
+    total = torch.zeros((), device=tr.device)
+    with tr.autocast():
+        for level in range(1, net.config.levels + 1):
+            enc, dec = net.encoder(level), net.decoder(level)
+            with torch.no_grad():
+                feat, pools = enc(x)
+            y = dec(feat, pools)
+            pix = F.mse_loss(y.float(), x)
+            fl = F.mse_loss(enc(y)[0].float(), feat.float())
+            total = total + pix + tr.cfg.lambda_feat * fl
+            losses[f"pix{level}"], losses[f"feat{level}"] = pix.item(), fl.item()
+    tr.step_opt(total, tr.g_params, tr.opt_G)
+    return losses
+
+
+def sample_rows(tr: "_Trainer", s: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+    net = tr.G["G"]
+    x = s["A"] * 0.5 + 0.5
+    rows = [s["A"]]
+    for level in range(net.config.levels, 0, -1):
+        feat, pools = net.encoder(level)(x)
+        rows.append(net.decoder(level)(feat, pools).float().clamp(0, 1) * 2 - 1)
+    return rows
+
+
+def checkpoint(tr: "_Trainer", step: int, dataset: str) -> Checkpoint:
+    from gantrans.engine.convert_wct import WCT_PREPROCESS
+
+    c = tr.cfg
+    net = cpu_copy(tr.G["G"], build_network(arch_of(c), net_config(c)))
+    prov = {**provenance(tr, step, dataset), "encoder": getattr(tr.G["G"], "encoder_source", c.encoder)}
+    return Checkpoint(arch=arch_of(c), config=net_config(c), networks={"G": net}, domains=["content"],
+                      preprocess=dict(WCT_PREPROCESS), provenance=prov)
+
+
+register("wct-decoder", Recipe(build_networks, wct_step, sample_rows, checkpoint, data="images"))
