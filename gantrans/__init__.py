@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from gantrans.engine.stylize import Stylizer
     from gantrans.engine.translator import Translator
 
 
@@ -80,4 +81,11 @@ def load(ref: str, device: str = "auto", precision: str = "auto") -> "Translator
     return Translator(load_checkpoint(resolve(ref)), device=device, precision=precision)
 
 
-__all__ = ["__version__", "build", "load"]
+def stylizer(ref: str, device: str = "auto", precision: str = "auto") -> "Stylizer":
+    """Load a WCT/PhotoWCT model (`gantrans stylize`) from a path, a bundled name or `hf://org/repo`."""
+    from gantrans.engine.stylize import stylizer as _load
+
+    return _load(ref, device=device, precision=precision)
+
+
+__all__ = ["__version__", "build", "load", "stylizer"]

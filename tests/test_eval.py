@@ -138,3 +138,62 @@ def test_domain_score_separates_domains(tmp_path):
     assert good["fake_classified_as_target"] >= 0.9 and bad["fake_classified_as_target"] <= 0.1
     r = runner.invoke(app, ["eval", str(tmp_path / "blue"), str(tmp_path / "good_fakes"), "--metrics", "domain"])
     assert r.exit_code == 2 and "needs --source" in r.output
+
+
+# ---- LPIPS diversity -----------------------------------------------------------------------------
+
+
+def _alexnet_file(path):
+    import torchvision
+
+    torch.manual_seed(0)
+    torch.save({f"features.{k}": v for k, v in torchvision.models.alexnet(weights=None).features.state_dict().items()}, path)
+    return path
+
+
+def test_lpips_distance_properties(tmp_path):
+    from gantrans.engine.lpips import LPIPS
+
+    model = LPIPS(_alexnet_file(tmp_path / "alex.pth"))
+    assert model.net == "alexnet" and not model.learned
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(3, 3, 64, 64, generator=g)
+    near = (x + 0.02 * torch.randn(x.shape, generator=g)).clamp(0, 1)
+    far = torch.rand(3, 3, 64, 64, generator=g)
+    d0, d_near, d_far = model(x, x), model(x, near), model(x, far)
+    assert torch.all(d0 == 0) and torch.all(d_near < d_far) and torch.allclose(model(x, far), model(far, x), atol=1e-6)
+    # LPIPS linear layers of ones are exactly the equal-weight baseline; other weights change the distance
+    widths = [64, 192, 384, 256, 256]
+    torch.save({f"lin{i}.model.1.weight": torch.ones(1, c, 1, 1) for i, c in enumerate(widths)}, tmp_path / "ones.pth")
+    torch.save({f"lin{i}.model.1.weight": torch.rand(1, c, 1, 1) for i, c in enumerate(widths)}, tmp_path / "lin.pth")
+    assert torch.allclose(LPIPS(tmp_path / "alex.pth", tmp_path / "ones.pth")(x, far), d_far, atol=1e-6)
+    assert not torch.allclose(LPIPS(tmp_path / "alex.pth", tmp_path / "lin.pth")(x, far), d_far)
+    torch.save({"lin0.model.1.weight": torch.ones(1, 64, 1, 1)}, tmp_path / "short.pth")
+    with pytest.raises(ValueError, match="expected LPIPS linear layers lin0..lin4"):
+        LPIPS(tmp_path / "alex.pth", tmp_path / "short.pth")
+
+
+def test_eval_diversity_ranks_collapsed_below_diverse_samples(tmp_path):
+    rng = np.random.default_rng(0)
+    for name, spread in (("collapsed", 0.0), ("diverse", 1.0)):
+        d = tmp_path / name
+        d.mkdir()
+        for i in range(3):  # 3 inputs x 4 samples, named as style-sample writes them
+            base = rng.integers(0, 256, (32, 32, 3))
+            for s in range(4):
+                img = base if spread == 0 else rng.integers(0, 256, (32, 32, 3))
+                Image.fromarray(img.astype(np.uint8)).save(d / f"in{i}_s{s:04d}.png")
+    alex = _alexnet_file(tmp_path / "alex.pth")
+    res = {}
+    for name in ("collapsed", "diverse"):
+        r = runner.invoke(app, ["eval", str(tmp_path / name), "--metrics", "diversity", "--lpips-backbone", str(alex), "--json", "-q"])
+        assert r.exit_code == 0, r.output
+        res[name] = json.loads(r.stdout)
+    assert res["collapsed"]["lpips_diversity"] == 0.0
+    assert res["diverse"]["lpips_diversity"] > 0.05
+    assert res["diverse"]["diversity_inputs"] == 3 and res["diverse"]["diversity_pairs"] == 9
+    assert res["diverse"]["lpips"] == "alexnet, equal weights"
+    r = runner.invoke(app, ["eval", str(tmp_path / "diverse"), "--metrics", "diversity"])
+    assert r.exit_code == 2 and "--lpips-backbone" in r.stderr
+    r = runner.invoke(app, ["eval", str(tmp_path / "diverse"), "--metrics", "fid"])
+    assert r.exit_code == 2 and "give REAL and FAKE folders" in r.stderr

