@@ -67,7 +67,7 @@ def main() -> None:
             sec = time.perf_counter() - t0
             note = ""
             if mode == "exact":  # the solver's own figures
-                x = torch.from_numpy(c).permute(2, 0, 1)[None].float() / 255
+                x = torch.from_numpy(c.copy()).permute(2, 0, 1)[None].float() / 255
                 y = torch.from_numpy(out).permute(2, 0, 1)[None].float() / 255
                 t1 = time.perf_counter()
                 _, info = matting_propagate(x.to(s.device), y.to(s.device))

@@ -172,3 +172,13 @@ def test_fast_paths_match_the_plain_path():
         net.to(memory_format=torch.channels_last)
     diff = np.concatenate([np.abs(np.asarray(o, dtype=float) - r).ravel() for o, r in zip(cl.translate(imgs), ref)])
     assert diff.max() <= 1.0
+
+
+@pytest.mark.slow
+def test_compiled_generator_matches_the_plain_path():
+    """--compile (torch.compile, dynamic shapes) gives the eager result; two sizes share one compilation."""
+    plain = tiny("resnet_6blocks")
+    compiled = tiny("resnet_6blocks").compile()
+    for side in (40, 56):
+        x = torch.rand(2, 3, side, side, generator=torch.Generator().manual_seed(side))
+        assert torch.allclose(compiled.run(x), plain.run(x), atol=1e-4)

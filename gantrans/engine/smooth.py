@@ -68,7 +68,8 @@ def guided_filter(guide: torch.Tensor, src: torch.Tensor, radius: int = GIF_RADI
 
 def _valid3(x: torch.Tensor) -> torch.Tensor:
     """3x3 window sums at every window fully inside the image: (N, C, H, W) -> (N, C, H-2, W-2)."""
-    return F.avg_pool2d(x, 3, stride=1) * 9.0
+    rows = x[..., :-2, :] + x[..., 1:-1, :] + x[..., 2:, :]  # separable: 2x faster than avg_pool2d in float64
+    return rows[..., :-2] + rows[..., 1:-1] + rows[..., 2:]
 
 
 def _spread3(x: torch.Tensor) -> torch.Tensor:

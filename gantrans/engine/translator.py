@@ -8,6 +8,7 @@ can be processed tile by tile with linearly blended overlaps; only one tile is o
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -89,6 +90,7 @@ class Translator:
         self._std = torch.tensor(pre.get("std", [0.5] * 3), device=self.device).view(1, -1, 1, 1)
         for net in checkpoint.networks.values():
             net.to(self.device).eval().requires_grad_(False)
+        self._compiled: dict[str, Any] | None = None  # direction -> compiled forward (after .compile())
 
     def channels(self, direction: str = "a2b") -> tuple[int, int]:
         """(input, output) channel counts for a direction (MUNIT/UNIT domains may differ)."""
@@ -154,7 +156,17 @@ class Translator:
             cond = cond.to(self.device, torch.float32)
             if cond.shape[0] == 1 and x.shape[0] > 1:
                 cond = cond.expand(x.shape[0], *cond.shape[1:])
+        if self._compiled is not None:
+            if direction not in self._compiled:
+                self._compiled[direction] = torch.compile(functools.partial(forward_family, self.family, self.generator(direction)), dynamic=True)
+            return self._compiled[direction](x, direction, cond)
         return forward_family(self.family, self.generator(direction), x, direction, cond)
+
+    def compile(self) -> "Translator":
+        """Run the generators through `torch.compile` (dynamic shapes; compiled on first use per direction).
+        The first batch pays the compilation (tens of seconds); on CPU it needs a C++ compiler."""
+        self._compiled = {}
+        return self
 
     def _input(self, x: torch.Tensor, pad: bool = True) -> torch.Tensor:
         """(B, C, H, W) uint8 or [0, 1] float -> normalised float on the device, reflect-padded to the multiple."""
