@@ -133,11 +133,11 @@ def time_naive(model, folder: Path, out: Path) -> float:
     return len(files) / (time.perf_counter() - t0)
 
 
-def time_cli(model_path: Path, folder: Path, out: Path, batch: int, device: str) -> float:
+def time_cli(model_path: Path, folder: Path, out: Path, batch: int, device: str, compile_: bool = False) -> float:
     t0 = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "gantrans", "translate", str(folder), "-m", str(model_path), "-o", str(out),
-         "-b", str(batch), "--device", device, "--overwrite", "-q"],
+         "-b", str(batch), "--device", device, "--overwrite", "-q", *(["--compile"] if compile_ else [])],
         check=True,
     )  # fmt: skip
     return time.perf_counter() - t0
@@ -152,10 +152,12 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--precision", default="fp32")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--compile", action="store_true", help="torch.compile the generator (gantrans translate --compile)")
     ap.add_argument("--results", default=str(HERE / "RESULTS.md"))
     args = ap.parse_args()
 
     model = gantrans.build(args.arch, device=args.device, precision=args.precision)
+    eager = model  # the naive loop stays eager, as the reference scripts
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -164,20 +166,24 @@ def main() -> None:
         out.mkdir()
         make_images(folder, args.images, args.size)
         model_path = model.save(tmp / "model.safetensors")
-        naive = time_naive(model, folder, out) if args.precision == "fp32" else None
+        naive = time_naive(eager, folder, out) if args.precision == "fp32" else None
+        if args.compile:
+            model = gantrans.load(str(model_path), device=args.device, precision=args.precision).compile()
         for b in [int(x) for x in args.batches.split(",")]:
             gen = time_generator(model, args.size, b, max(1, args.images // b))
             eng = time_engine(model, folder, out, b, args.workers)
             rows.append((b, gen, eng))
         best = max(rows, key=lambda r: r[1])
-        cli_s = None if model.family == "stargan" else time_cli(model_path, folder, out, best[0], args.device)  # StarGAN: `edit`
+        cli_s = None if model.family == "stargan" else time_cli(model_path, folder, out, best[0], args.device, args.compile)  # StarGAN: `edit`
         flops = generator_flops(model, args.size)
         rate = conv_rate(model.device, model.dtype)
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     cuda_peak = torch.cuda.max_memory_allocated() / 2**20 if model.device.type == "cuda" else None
 
-    title = f"translate: {args.arch} {args.size}x{args.size}, {model.device.type}, {args.precision}"
-    lines = [f"{args.images} images, {model.describe()}, workers {args.workers}", "", "| batch | generator alone (img/s) | `translate` end to end (img/s) | end-to-end / generator |", "|---|---|---|---|"]
+    title = f"translate: {args.arch} {args.size}x{args.size}, {model.device.type}, {args.precision}" + (", compiled" if args.compile else "")
+    lines = [f"`python benchmarks/translate_bench.py --arch {args.arch} --images {args.images} --batches {args.batches} --precision {args.precision}"
+             + (" --compile" if args.compile else "") + f"`: {args.images} images, {model.describe()}, workers {args.workers}"
+             + (", generator compiled (torch.compile; compilation excluded by the warm-up, the whole-CLI time includes it)" if args.compile else ""), "", "| batch | generator alone (img/s) | `translate` end to end (img/s) | end-to-end / generator |", "|---|---|---|---|"]
     for b, gen, eng in rows:
         lines.append(f"| {b} | {gen:.2f} | {eng:.2f} | {eng / gen:.1%} |")
     lines.append("")
