@@ -138,6 +138,17 @@ def test_domain_score_separates_domains(tmp_path):
     assert good["fake_classified_as_target"] >= 0.9 and bad["fake_classified_as_target"] <= 0.1
     r = runner.invoke(app, ["eval", str(tmp_path / "blue"), str(tmp_path / "good_fakes"), "--metrics", "domain"])
     assert r.exit_code == 2 and "needs --source" in r.output
+    # unequal folders (200 source images, 8 target ones): batches are balanced, accuracy is per-domain
+    make("many_red", (220, 40, 40), 200)
+    make("few_blue", (40, 40, 220), 8)
+    skewed = json.loads(runner.invoke(app, ["eval", str(tmp_path / "few_blue"), str(tmp_path / "good_fakes"), "--metrics", "domain",
+                                            "--source", str(tmp_path / "many_red"), "--json", "--domain-steps", "150"]).stdout)  # fmt: skip
+    assert skewed["domain_classifier_accuracy"] >= 0.9 and skewed["fake_classified_as_target"] >= 0.9
+    # two folders of the same distribution, 200 vs 8: answering "the larger one" must not score as accurate
+    make("few_red", (220, 40, 40), 8)
+    same = json.loads(runner.invoke(app, ["eval", str(tmp_path / "few_red"), str(tmp_path / "good_fakes"), "--metrics", "domain",
+                                          "--source", str(tmp_path / "many_red"), "--json", "--domain-steps", "150"]).stdout)  # fmt: skip
+    assert same["domain_classifier_accuracy"] <= 0.75, same
 
 
 # ---- LPIPS diversity -----------------------------------------------------------------------------
