@@ -8,7 +8,11 @@ accuracy on the edited images (does it see the requested value?) and on the real
 reported per group. Hair variants exist only for the plain person base, which is not held out: the
 hair L1 is therefore measured on the training base and labelled as such.
 
-    python scripts/evaluate_person_emoji_model.py MODEL [data/person_emoji]
+    python scripts/evaluate_person_emoji_model.py MODEL [data/person_emoji] [--export DIR]
+
+--export DIR writes every held-out edit that has a true target as DIR/model/N.png, its unedited input
+as DIR/baseline/N.png and the true edited emoji as DIR/real/N.png, for `gantrans eval` (FID/KID, and
+L1/PSNR/SSIM by matching names).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("model")
     ap.add_argument("data", nargs="?", default="data/person_emoji", type=Path)
+    ap.add_argument("--export", type=Path, default=None)
     args = ap.parse_args()
     torch.set_num_threads(2)
     ed = Editor(gantrans.load(args.model, device="cpu", precision="fp32"))
@@ -42,6 +47,10 @@ def main() -> None:
         split = manifest[name]["split"]
         return torch.from_numpy(np.asarray(Image.open(args.data / split / "images" / name).convert("RGB")).copy()).permute(2, 0, 1)
 
+    if args.export:
+        for sub in ("model", "baseline", "real"):
+            (args.export / sub).mkdir(parents=True, exist_ok=True)
+    exported = 0
     l1 = defaultdict(lambda: {"model": [], "baseline": []})
     cls_edit = defaultdict(list)
     cls_real = defaultdict(list)
@@ -79,6 +88,11 @@ def main() -> None:
                 tag = g if held else f"{g} (training base)"
                 l1[tag]["model"].append(float((y - t).abs().mean()))
                 l1[tag]["baseline"].append(float((x.float() - t).abs().mean()))
+                if args.export and held:
+                    for sub, img in (("model", y), ("baseline", x.float()), ("real", t)):
+                        arr = img[0].permute(1, 2, 0).clamp(0, 255).to(torch.uint8).numpy()
+                        Image.fromarray(arr).save(args.export / sub / f"{exported:04d}.png")
+                    exported += 1
     out = {
         "held_out_images": sum(1 for v in manifest.values() if v["split"] == "test"),
         "held_out_bases": sorted({v["base"] for v in manifest.values() if v["split"] == "test"}),
