@@ -112,7 +112,7 @@ def stylize(
                     outs[k].append((st.name, arr))
             return outs
 
-        bs = batch_size or (1 if s.device.type == "cpu" else 8)
+        bs = batch_size or (1 if s.device.type == "cpu" else 16)
         mopts = MultiOptions(ext=ext, overwrite=overwrite, group=bs)
         t0 = time.perf_counter()
         summary = run_multi(items, outdir, mopts, prepare, produce, reporter(json_out, quiet, str(s.device)))

@@ -146,17 +146,14 @@ class WCTNet(nn.Module):
         return self.decoder(self.config.levels)(h, pools)
 
 
-register(
-    ArchSpec(
-        name="photowct", config_cls=WCTConfig, build=WCTNet, role="stylizer", family="wct",
-        pad_multiple=lambda c: 1, defaults={"unpool": True},
-        description="PhotoWCT (FastPhotoStyle): VGG-19 encoders + max-unpooling decoders, 4 levels",
-    )
-)  # fmt: skip
-register(
-    ArchSpec(
-        name="wct", config_cls=WCTConfig, build=WCTNet, role="stylizer", family="wct",
-        pad_multiple=lambda c: 1, defaults={"unpool": False},
-        description="WCT (Li et al. 2017): VGG-19 encoders + nearest-upsampling decoders, 4 levels",
-    )
-)  # fmt: skip
+# one network family, two decoder kinds: the registry names differ only by the `unpool` default
+for _name, _unpool, _what in (
+    ("photowct", True, "PhotoWCT (FastPhotoStyle): VGG-19 encoders + max-unpooling decoders, 4 levels"),
+    ("wct", False, "WCT (Li et al. 2017): VGG-19 encoders + nearest-upsampling decoders, 4 levels"),
+):
+    register(
+        ArchSpec(
+            name=_name, config_cls=WCTConfig, build=WCTNet, role="stylizer", family="wct",
+            pad_multiple=lambda c: 1, defaults={"unpool": _unpool}, description=_what,
+        )
+    )  # fmt: skip
