@@ -63,6 +63,8 @@ def config(arch: str, data: str, out: Path, size: int, batch: int, steps: int, d
     }  # fmt: skip
     if arch == "wct-decoder":
         overrides["encoder"] = "random"
+    if arch == "pix2pix":
+        overrides["netG"] = "unet_256" if size >= 256 else "unet_128"  # a U-Net's depth fixes its input size
     return resolve_config(arch, None, overrides)
 
 
@@ -154,9 +156,11 @@ def main() -> None:
             size = args.cyclegan_size if arch == "cyclegan" else args.size
             root = Path(tmp) / arch
             data = make_dataset(root, arch, size)
+            # StarGAN updates G on one step in n_critic (5): measure whole cycles on both sides
+            steps = 10 if arch == "stargan" else args.steps
             for b in [int(v) for v in args.batches.split(",")]:
-                e2e = end_to_end(config(arch, data, root / f"run{b}", size, b, args.steps, args.device))
-                alone = step_alone(config(arch, data, root / f"alone{b}", size, b, args.steps, args.device), max(2, args.steps // 2))
+                e2e = end_to_end(config(arch, data, root / f"run{b}", size, b, steps, args.device))
+                alone = step_alone(config(arch, data, root / f"alone{b}", size, b, steps, args.device), max(2, steps // 2))
                 naive = naive_cyclegan(root, size, max(2, args.steps // 2), args.device) if arch == "cyclegan" and b == 1 else None
                 rows.append((arch, size, b, e2e, alone, naive))
                 print(f"{arch:12s} {size:4d} b{b}: end-to-end {e2e:.3f} it/s, step alone {alone:.3f} it/s"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib.metadata
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,15 @@ class FileCreator:
 
     def __reduce__(self):
         return (open, (str(self.path), "w"))
+
+
+def skimage_photo(name: str) -> Path:
+    """A photo shipped in scikit-image's wheel (test extra), located through its file list, not imported."""
+    try:
+        files = importlib.metadata.files("scikit-image") or []
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("scikit-image (test extra) is not installed")
+    for f in files:
+        if str(f).endswith(f"skimage/data/{name}"):
+            return Path(f.locate())
+    pytest.skip(f"scikit-image has no data/{name}")

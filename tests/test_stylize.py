@@ -3,7 +3,6 @@ layout through an independent functional pass, the engine and `gantrans stylize`
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import torch.nn.functional as F
 from PIL import Image
 from typer.testing import CliRunner
 
+from conftest import skimage_photo
 from gantrans.cli.main import app
 from gantrans.engine.smooth import MattingAffinity, guided_filter, matting_propagate
 from gantrans.engine.stylize import Stylizer, StylizeOptions
@@ -23,18 +23,6 @@ from gantrans.models import build_network, make_config
 from gantrans.train.wct import random_encoders
 
 runner = CliRunner()
-
-
-def skimage_photo(name: str) -> Path:
-    """A photo shipped in scikit-image's wheel (located, not imported)."""
-    try:
-        files = importlib.metadata.files("scikit-image") or []
-    except importlib.metadata.PackageNotFoundError:
-        pytest.skip("scikit-image (test extra) is not installed")
-    for f in files:
-        if str(f).endswith(f"skimage/data/{name}"):
-            return Path(f.locate())
-    pytest.skip(f"scikit-image has no data/{name}")
 
 
 def tiny_stylizer(arch: str = "photowct", base: int = 4, seed: int = 0) -> Checkpoint:

@@ -12,12 +12,12 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
+from conftest import skimage_photo
 from gantrans.cli.main import app
 from gantrans.engine.convert_wct import IMAGENET_MEAN, IMAGENET_STD, VGG19_INDEX
 from gantrans.engine.stylize import Stylizer, StylizeOptions
 from gantrans.io.checkpoint import load_checkpoint
 from gantrans.models import build_network, make_config
-from tests.test_stylize import skimage_photo
 
 runner = CliRunner()
 
