@@ -133,11 +133,11 @@ def time_naive(model, folder: Path, out: Path) -> float:
     return len(files) / (time.perf_counter() - t0)
 
 
-def time_cli(model_path: Path, folder: Path, out: Path, batch: int, device: str, compile_: bool = False) -> float:
+def time_cli(model_path: Path, folder: Path, out: Path, batch: int, device: str, extra: list[str] | None = None) -> float:
     t0 = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "gantrans", "translate", str(folder), "-m", str(model_path), "-o", str(out),
-         "-b", str(batch), "--device", device, "--overwrite", "-q", *(["--compile"] if compile_ else [])],
+         "-b", str(batch), "--device", device, "--overwrite", "-q", *(extra or [])],
         check=True,
     )  # fmt: skip
     return time.perf_counter() - t0
@@ -153,6 +153,7 @@ def main() -> None:
     ap.add_argument("--precision", default="fp32")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--compile", action="store_true", help="torch.compile the generator (gantrans translate --compile)")
+    ap.add_argument("--channels-last", action="store_true", help="NHWC weights (gantrans translate --channels-last)")
     ap.add_argument("--results", default=str(HERE / "RESULTS.md"))
     args = ap.parse_args()
 
@@ -167,22 +168,24 @@ def main() -> None:
         make_images(folder, args.images, args.size)
         model_path = model.save(tmp / "model.safetensors")
         naive = time_naive(eager, folder, out) if args.precision == "fp32" else None
-        if args.compile:
-            model = gantrans.load(str(model_path), device=args.device, precision=args.precision).compile()
+        if args.compile or args.channels_last:
+            model = gantrans.load(str(model_path), device=args.device, precision=args.precision)
+            model = model.channels_last() if args.channels_last else model
+            model = model.compile() if args.compile else model
         for b in [int(x) for x in args.batches.split(",")]:
             gen = time_generator(model, args.size, b, max(1, args.images // b))
             eng = time_engine(model, folder, out, b, args.workers)
             rows.append((b, gen, eng))
         best = max(rows, key=lambda r: r[1])
-        cli_s = None if model.family == "stargan" else time_cli(model_path, folder, out, best[0], args.device, args.compile)  # StarGAN: `edit`
+        cli_s = None if model.family == "stargan" else time_cli(model_path, folder, out, best[0], args.device, [*(["--compile"] if args.compile else []), *(["--channels-last"] if args.channels_last else [])])  # StarGAN: `edit`
         flops = generator_flops(model, args.size)
         rate = conv_rate(model.device, model.dtype)
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     cuda_peak = torch.cuda.max_memory_allocated() / 2**20 if model.device.type == "cuda" else None
 
-    title = f"translate: {args.arch} {args.size}x{args.size}, {model.device.type}, {args.precision}" + (", compiled" if args.compile else "")
+    title = f"translate: {args.arch} {args.size}x{args.size}, {model.device.type}, {args.precision}" + (", channels_last" if args.channels_last else "") + (", compiled" if args.compile else "")
     lines = [f"`python benchmarks/translate_bench.py --arch {args.arch} --images {args.images} --batches {args.batches} --precision {args.precision}"
-             + (" --compile" if args.compile else "") + f"`: {args.images} images, {model.describe()}, workers {args.workers}"
+             + (" --compile" if args.compile else "") + (" --channels-last" if args.channels_last else "") + f"`: {args.images} images, {model.describe()}, workers {args.workers}"
              + (", generator compiled (torch.compile; compilation excluded by the warm-up, the whole-CLI time includes it)" if args.compile else ""), "", "| batch | generator alone (img/s) | `translate` end to end (img/s) | end-to-end / generator |", "|---|---|---|---|"]
     for b, gen, eng in rows:
         lines.append(f"| {b} | {gen:.2f} | {eng:.2f} | {eng / gen:.1%} |")

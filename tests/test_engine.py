@@ -167,9 +167,8 @@ def test_fast_paths_match_the_plain_path():
     assert bf16.dtype == torch.bfloat16
     diff = np.concatenate([np.abs(np.asarray(o, dtype=float) - r).ravel() for o, r in zip(bf16.translate(imgs), ref)])
     assert diff.mean() <= 1.0, diff.mean()  # stated tolerance: mean <= 1 level (uint8)
-    cl = gantrans.load("noto2emojione", device="cpu", precision="fp32")
-    for net in cl.checkpoint.networks.values():
-        net.to(memory_format=torch.channels_last)
+    cl = gantrans.load("noto2emojione", device="cpu", precision="fp32").channels_last()  # translate --channels-last
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in cl.generator("a2b").parameters() if p.ndim == 4)
     diff = np.concatenate([np.abs(np.asarray(o, dtype=float) - r).ravel() for o, r in zip(cl.translate(imgs), ref)])
     assert diff.max() <= 1.0
 

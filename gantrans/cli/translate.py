@@ -48,6 +48,7 @@ def translate(
     style_from: Annotated[Optional[str], typer.Option("--style-from", help="MUNIT: take the style from this image of the target domain.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="MUNIT: seed of each image's random style (drawn on the CPU: the same on any device).")] = 0,
     compile_: Annotated[bool, typer.Option("--compile", help="torch.compile the generator (first batch compiles; on CPU needs a C++ compiler).")] = False,
+    channels_last: Annotated[bool, typer.Option("--channels-last", help="Run convolutions in the NHWC layout (faster for some models and devices; see benchmarks).")] = False,
     shard: Annotated[Optional[str], typer.Option("--shard", help="I/N: process only shard I (0-based) of N of the inputs (under torchrun: RANK/WORLD_SIZE).")] = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -101,6 +102,8 @@ def translate(
         path = resolve(model)
         translator = gantrans.load(str(path), device=device, precision=precision)
         translator.generator(direction)
+        if channels_last:
+            translator.channels_last()
         if compile_:
             translator.compile()
         if translator.family == "stargan":
@@ -112,7 +115,7 @@ def translate(
         if batch_size is None:  # measured: batching helps on GPUs, not on CPUs (benchmarks/RESULTS.md)
             opts.batch_size = 1 if translator.device.type == "cpu" else 16
         if not quiet:
-            print(f"gantrans: {path.name} ({translator.arch}, {direction}) {translator.describe()}" + (" compiled" if compile_ else ""), file=sys.stderr)
+            print(f"gantrans: {path.name} ({translator.arch}, {direction}) {translator.describe()}" + (" channels_last" if channels_last else "") + (" compiled" if compile_ else ""), file=sys.stderr)
 
         progress = _progress(len(items)) if (err.is_terminal and not quiet and not json_out) else None
         sink = sys.stdout.buffer if to_stdout else None

@@ -162,6 +162,13 @@ class Translator:
             return self._compiled[direction](x, direction, cond)
         return forward_family(self.family, self.generator(direction), x, direction, cond)
 
+    def channels_last(self) -> "Translator":
+        """Store the generators' weights channels-last (NHWC): convolutions then run in that layout.
+        Same results (tested); faster only on some devices -- on this project's CPU no clear gain (RESULTS.md)."""
+        for net in self.checkpoint.networks.values():
+            net.to(memory_format=torch.channels_last)
+        return self
+
     def compile(self) -> "Translator":
         """Run the generators through `torch.compile` (dynamic shapes; compiled on first use per direction).
         The first batch pays the compilation (tens of seconds); on CPU it needs a C++ compiler."""
