@@ -70,7 +70,7 @@ def main() -> None:
                 x = torch.from_numpy(c.copy()).permute(2, 0, 1)[None].float() / 255
                 y = torch.from_numpy(out).permute(2, 0, 1)[None].float() / 255
                 t1 = time.perf_counter()
-                _, info = matting_propagate(x.to(s.device), y.to(s.device))
+                _, info = matting_propagate(x.to(s.device), y.to(s.device))  # the default tolerance, as stylize
                 note = f"CG {info.iterations} it to {info.residual:.1e} in {time.perf_counter() - t1:.2f} s"
             rows.append((f"{side}x{side}", mode, sec, note))
             print(f"{side}x{side} {mode:5s} {sec:7.2f} s  {note}", flush=True)

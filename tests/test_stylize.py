@@ -159,6 +159,14 @@ def test_matting_propagation_matches_a_dense_solve():
     assert torch.allclose(out, ref.clamp(0, 1), atol=1e-8)
 
 
+def test_default_solver_tolerance_is_invisible_in_8_bit_output():
+    content = torch.from_numpy(np.array(Image.open(skimage_photo("chelsea.png")).convert("RGB").resize((96, 64)))).permute(2, 0, 1)[None].double() / 255
+    noisy = (0.7 * content + 0.2 + 0.1 * torch.randn(content.shape, generator=torch.Generator().manual_seed(7), dtype=torch.float64)).clamp(0, 1)
+    tight, _ = matting_propagate(content, noisy, tol=1e-10, max_iter=10000)
+    default, info = matting_propagate(content, noisy)
+    assert info.residual <= 3e-4 and (default - tight).abs().max() * 255 < 0.25
+
+
 def test_guided_filter_matches_per_window_least_squares():
     g = torch.Generator().manual_seed(3)
     guide = torch.rand(1, 3, 9, 10, generator=g, dtype=torch.float64)

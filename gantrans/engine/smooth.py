@@ -134,12 +134,14 @@ def conjugate_gradient(apply, b: torch.Tensor, x0: torch.Tensor, tol: float, max
 
 def matting_propagate(
     content: torch.Tensor, stylized: torch.Tensor, beta: float = BETA, eps: float = MATTING_EPS,
-    tol: float = 1e-6, max_iter: int = 2000, border: int = 2,
+    tol: float = 3e-4, max_iter: int = 2000, border: int = 2,
 ) -> tuple[torch.Tensor, SolveInfo]:
     """FastPhotoStyle's propagation: content, stylized (B, 3, H, W) in [0, 1] -> smoothed (B, 3, H, W).
 
     `border` pixels of the stylized image are replaced by replication first (the official code
-    does this to drop the decoder's border artefacts).
+    does this to drop the decoder's border artefacts). `tol`: relative residual where CG stops; 3e-4
+    was measured to stay within 0.06 levels (0-255) of a 1e-9 solve on photos, at ~55% of the
+    iterations of 1e-6.
     """
     dt = _work_dtype(content.device)
     img, y = content.to(dt), stylized.to(dt)

@@ -43,7 +43,7 @@ class StylizeOptions:
     beta: float = BETA
     radius: int = GIF_RADIUS
     gif_eps: float = GIF_EPS
-    tol: float = 1e-6
+    tol: float = 3e-4  # matting CG stopping point (see smooth.matting_propagate)
     max_iter: int = 2000
 
     def __post_init__(self) -> None:
