@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from conftest import skimage_photo
 from gantrans.cli.main import app
-from gantrans.engine.smooth import MattingAffinity, guided_filter, matting_propagate
+from gantrans.engine.smooth import MattingAffinity, guided_filter, guided_filter_tiled, matting_propagate
 from gantrans.engine.stylize import Stylizer, StylizeOptions
 from gantrans.engine.wct import StyleLevel, colouring, transfer, usable_labels, wct, whiten
 from gantrans.io.checkpoint import Checkpoint, save_checkpoint
@@ -192,6 +192,33 @@ def test_guided_filter_matches_per_window_least_squares():
             c = coef[ys, xs].reshape(-1, 4, 2).mean(0)
             ref[y, x] = G[y, x] @ c[:3] + c[3]
     assert np.allclose(out[0].permute(1, 2, 0).numpy(), np.clip(ref, 0, 1), atol=1e-10)
+
+
+def test_tiled_guided_filter_equals_the_whole_image_filter():
+    g = torch.Generator().manual_seed(8)
+    guide = torch.rand(1, 3, 70, 90, generator=g, dtype=torch.float64)
+    src = torch.rand(1, 3, 70, 90, generator=g, dtype=torch.float64)
+    whole = guided_filter(guide, src, 5, 1e-3)
+    assert torch.allclose(guided_filter_tiled(guide, src, 5, 1e-3, tile=32), whole, atol=1e-10)
+
+
+def test_fast_mode_restores_full_size_edges_after_max_size():
+    """Worked at 96 px, returned at 451 x 300: the full-size guided pass puts the photo's edges back."""
+    s = Stylizer(tiny_stylizer(), device="cpu")
+    s.transform = lambda x, *a, **k: x.float() * 0.8 + 0.1  # a colour change that keeps the (small) image
+    content, style = Image.open(skimage_photo("chelsea.png")), Image.open(skimage_photo("coffee.png"))
+    c = np.asarray(content.convert("L"), dtype=float)
+
+    def edge_agreement(img) -> float:
+        a = np.asarray(img.convert("L"), dtype=float)
+        ga = np.hypot(*np.gradient(a))
+        gc = np.hypot(*np.gradient(c))
+        return float(np.corrcoef(ga.ravel(), gc.ravel())[0, 1])
+
+    plain = s.stylize(content, style, StylizeOptions(max_size=96, smooth="none"))
+    fast = s.stylize(content, style, StylizeOptions(max_size=96, smooth="fast"))
+    assert plain.size == fast.size == content.size
+    assert edge_agreement(fast) > edge_agreement(plain) + 0.2
 
 
 def test_smoothing_keeps_edges_of_the_content():

@@ -63,6 +63,24 @@ def guided_filter(guide: torch.Tensor, src: torch.Tensor, radius: int = GIF_RADI
     return out.clamp(0, 1).to(src.dtype)
 
 
+def guided_filter_tiled(guide: torch.Tensor, src: torch.Tensor, radius: int = GIF_RADIUS, eps: float = GIF_EPS,
+                        tile: int = 1024) -> torch.Tensor:
+    """`guided_filter` in tiles with a 2*radius halo: the same result (an output pixel depends on pixels
+    within 2*radius only) with memory bounded by the tile, for full-resolution photos."""
+    h, w = guide.shape[-2:]
+    if h * w <= tile * tile:
+        return guided_filter(guide, src, radius, eps)
+    out = torch.empty(src.shape, dtype=src.dtype, device=src.device)
+    halo = 2 * radius
+    for y0 in range(0, h, tile):
+        for x0 in range(0, w, tile):
+            y1, x1 = min(h, y0 + tile), min(w, x0 + tile)
+            ya, xa, yb, xb = max(0, y0 - halo), max(0, x0 - halo), min(h, y1 + halo), min(w, x1 + halo)
+            part = guided_filter(guide[..., ya:yb, xa:xb], src[..., ya:yb, xa:xb], radius, eps)
+            out[..., y0:y1, x0:x1] = part[..., y0 - ya : y1 - ya, x0 - xa : x1 - xa]
+    return out
+
+
 # ---- matting-affinity propagation ------------------------------------------------------------
 
 

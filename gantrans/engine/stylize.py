@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from gantrans.engine.device import describe, resolve_device, resolve_precision
-from gantrans.engine.smooth import BETA, GIF_EPS, GIF_RADIUS, guided_filter, matting_propagate
+from gantrans.engine.smooth import BETA, GIF_EPS, GIF_RADIUS, guided_filter_tiled, matting_propagate
 from gantrans.engine.wct import MIN_PIXELS, StyleLevel, label_map, transfer, usable_labels
 from gantrans.io.checkpoint import Checkpoint, CheckpointError
 from gantrans.io.images import Decoded, as_uint8, open_image
@@ -35,7 +35,8 @@ class StylizeOptions:
     """alpha: 1 = full style, 0 = content (blended in feature space at every level).
     smooth: auto (fast for PhotoWCT, none for WCT) | none | fast (guided filter) | exact (matting
     propagation). max_size: work with the longer side at most this many pixels (None: never shrink);
-    results are upsampled back bilinearly, as the official de-resize."""
+    results are upsampled back bilinearly, as the official de-resize; with `fast` the guided filter then
+    runs at full size (radius scaled), guided by the full-size content, so edges come back sharp."""
 
     alpha: float = 1.0
     smooth: str = "auto"
@@ -158,7 +159,7 @@ class Stylizer:
     def smooth(self, content: torch.Tensor, stylized: torch.Tensor, opts: StylizeOptions) -> torch.Tensor:
         mode = self.smooth_mode(opts)
         if mode == "fast":
-            return guided_filter(content, stylized, opts.radius, opts.gif_eps)
+            return guided_filter_tiled(content, stylized, opts.radius, opts.gif_eps)
         if mode == "exact":
             return matting_propagate(content, stylized, opts.beta, tol=opts.tol, max_iter=opts.max_iter)[0]
         return stylized
@@ -170,13 +171,20 @@ class Stylizer:
         h, w = pixels[0].shape[:2]
         ww, wh = working_size(w, h, opts.max_size)
         _check_size(ww, wh, "content")
-        x = self._to_device(pixels)
-        if (ww, wh) != (w, h):
-            x = F.interpolate(x, size=(wh, ww), mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
+        full = self._to_device(pixels)
+        if (ww, wh) == (w, h):
+            y = self.smooth(full, self.transform(full, style, opts.alpha, segs), opts)
+        else:
+            x = F.interpolate(full, size=(wh, ww), mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
             segs = [None if s is None else np.asarray(Image.fromarray(s.astype(np.int32)).resize((ww, wh), Image.Resampling.NEAREST), dtype=np.int64) for s in segs] if segs else segs
-        y = self.smooth(x, self.transform(x, style, opts.alpha, segs), opts)
-        if (ww, wh) != (w, h):
+            y = self.transform(x, style, opts.alpha, segs)
+            mode = self.smooth_mode(opts)
+            if mode == "exact":  # the global solve at the working size, as the official code
+                y = self.smooth(x, y, opts)
             y = F.interpolate(y.float(), size=(h, w), mode="bilinear", align_corners=False).clamp(0, 1)
+            if mode == "fast":  # the guided filter at full size doubles as edge-aware upsampling
+                r = max(1, round(opts.radius * w / ww))
+                y = guided_filter_tiled(full, y, r, opts.gif_eps)
         return list(y.mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
 
     def stylize(self, content: Image.Image, style: Image.Image, opts: StylizeOptions | None = None,
