@@ -126,7 +126,7 @@ def evaluate(
             div = diversity(group_samples(list_images(fake), fake), model, load, resolve_device(device), prog)
             if not quiet:
                 print(file=sys.stderr)
-            result.update({k: (int(v) if k in ("diversity_inputs", "diversity_pairs") else round(v, 5)) for k, v in div.items()})
+            result.update(div)
             result["lpips"] = f"{model.net}, {'learned' if model.learned else 'equal'} weights"
         if json_out:
             print(json.dumps(result))

@@ -68,6 +68,22 @@ def read_official(path: Path, nested: bool = False) -> dict[str, Any]:
     return _strip_module(obj, path)
 
 
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """Third-party weights: a .safetensors file, or a pickle read as `read_official` (no code runs)."""
+    if path.suffix.lower() == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    return read_official(path)
+
+
+def read_features(path: Path) -> dict[str, torch.Tensor]:
+    """A torchvision VGG/AlexNet weights file -> its `features` convolutions keyed "N.weight" / "N.bias"
+    (a "features." prefix is dropped, other parts ignored)."""
+    state = {k[len("features."):] if k.startswith("features.") else k: v for k, v in read_weights(path).items()}
+    return {k: v for k, v in state.items() if k.split(".")[0].isdigit()}
+
+
 def _strip_module(obj: Any, path: Path) -> dict[str, torch.Tensor]:
     if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise CheckpointError(f"{path}: expected a state dict of tensors")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from gantrans.engine.convert import ConvertOptions, ConvertResult, _sha, read_official
+from gantrans.engine.convert import ConvertOptions, ConvertResult, _sha, read_features, read_official
 from gantrans.io.checkpoint import Checkpoint, CheckpointError, _load_strict
 from gantrans.models.registry import build_network, make_config
 from gantrans.models.wct import WCTNet
@@ -46,13 +46,7 @@ def convert_photowct(src: Path, opts: ConvertOptions) -> ConvertResult:
 
 def read_vgg19(path: Path) -> dict[str, torch.Tensor]:
     """A torchvision VGG-19 state dict (.pth read with weights_only, or .safetensors) -> features.* tensors."""
-    if path.suffix.lower() == ".safetensors":
-        from safetensors.torch import load_file
-
-        state = load_file(str(path))
-    else:
-        state = read_official(path)
-    state = {k[len("features."):] if k.startswith("features.") else k: v for k, v in state.items()}
+    state = read_features(path)
     for name, i in VGG19_INDEX.items():
         w = state.get(f"{i}.weight")
         if w is None or w.ndim != 4 or w.shape[-1] != 3:

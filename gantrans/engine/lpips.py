@@ -16,20 +16,12 @@ from typing import Callable, Sequence
 
 import torch
 
+from gantrans.engine.convert import read_features, read_weights
+
 # torchvision `features` indices of the ReLU outputs LPIPS taps
 TAPS = {"vgg16": (3, 8, 15, 22, 29), "alexnet": (1, 4, 7, 9, 11)}
 SHIFT = (-0.030, -0.088, -0.188)
 SCALE = (0.458, 0.448, 0.450)
-
-
-def _read_state(path: Path) -> dict[str, torch.Tensor]:
-    if path.suffix.lower() == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
-    from gantrans.engine.convert import read_official
-
-    return read_official(path)
 
 
 class LPIPS(torch.nn.Module):
@@ -39,7 +31,7 @@ class LPIPS(torch.nn.Module):
         super().__init__()
         import torchvision
 
-        state = {k[len("features."):]: v for k, v in _read_state(Path(backbone)).items() if k.startswith("features.")}
+        state = read_features(Path(backbone))
         if not state:
             raise ValueError(f"{backbone}: expected a torchvision VGG-16 or AlexNet state dict (features.N.weight keys)")
         if net is None:  # AlexNet's first conv is 11x11, VGG's 3x3
@@ -54,13 +46,10 @@ class LPIPS(torch.nn.Module):
         self.learned = lin is not None
         weights = [torch.ones(c) for c in widths]
         if lin is not None:
-            lstate = _read_state(Path(lin))
-            for k, v in lstate.items():
-                m = re.fullmatch(r"lin(\d)\.model\.1\.weight", k)
-                if m and int(m.group(1)) < len(weights):
-                    weights[int(m.group(1))] = v.flatten().float()
-            if sorted(int(m.group(1)) for k in lstate if (m := re.fullmatch(r"lin(\d)\.model\.1\.weight", k))) != list(range(len(widths))):
+            found = {int(m.group(1)): v for k, v in read_weights(Path(lin)).items() if (m := re.fullmatch(r"lin(\d)\.model\.1\.weight", k))}
+            if sorted(found) != list(range(len(widths))):
                 raise ValueError(f"{lin}: expected LPIPS linear layers lin0..lin{len(widths) - 1} (lin*.model.1.weight)")
+            weights = [found[i].flatten().float() for i in range(len(widths))]
         for i, (w, c) in enumerate(zip(weights, widths)):
             if w.numel() != c:
                 raise ValueError(f"LPIPS layer {i}: {w.numel()} weights for {c} channels (wrong backbone for this file?)")
@@ -98,7 +87,7 @@ def group_samples(files: Sequence[Path], root: Path) -> dict[str, list[Path]]:
 def diversity(
     groups: dict[str, list[Path]], model: LPIPS, load: Callable[[Path], torch.Tensor],
     device: torch.device, progress: Callable[[int], None] | None = None,
-) -> dict[str, float]:
+) -> dict[str, float | int]:
     """Mean LPIPS between consecutive samples of each input (K samples -> K-1 pairs: MUNIT's 19 of 20)."""
     model.to(device)
     per_input = []
@@ -116,5 +105,5 @@ def diversity(
     if not per_input:
         raise ValueError("diversity needs at least two samples per input ({stem}_{tag} files, as style-sample writes)")
     t = torch.tensor(per_input, dtype=torch.float64)
-    return {"lpips_diversity": float(t.mean()), "lpips_diversity_std": float(t.std()) if len(per_input) > 1 else 0.0,
-            "diversity_inputs": float(len(per_input)), "diversity_pairs": float(pairs)}
+    return {"lpips_diversity": round(float(t.mean()), 5), "lpips_diversity_std": round(float(t.std()), 5) if len(per_input) > 1 else 0.0,
+            "diversity_inputs": len(per_input), "diversity_pairs": pairs}

@@ -80,6 +80,13 @@ def working_size(w: int, h: int, max_size: int | None) -> tuple[int, int]:
     return max(1, round(w * s)), max(1, round(h * s))
 
 
+def resize_labels(seg: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(H, W) int labels -> nearest-neighbour labels at `size` = (W, H)."""
+    if seg.shape[::-1] == tuple(size):
+        return seg
+    return np.asarray(Image.fromarray(seg.astype(np.int32)).resize(size, Image.Resampling.NEAREST), dtype=np.int64)
+
+
 def load_labels(path: str | Path, size: tuple[int, int]) -> np.ndarray:
     """A label image resized (nearest) to `size` = (W, H) -> (H, W) int64 ids."""
     img, _ = open_image(Path(path))
@@ -130,7 +137,7 @@ class Stylizer:
             img = img.resize((w, h), Image.Resampling.BICUBIC)
         _check_size(w, h, name)
         if seg is not None:
-            seg = np.asarray(Image.fromarray(seg.astype(np.int32)).resize((w, h), Image.Resampling.NEAREST), dtype=np.int64)
+            seg = resize_labels(seg, (w, h))
         x = self._to_device([np.asarray(img)]).to(self.dtype)
         taps = self.net.encoder(self.levels).features(x)  # relu1_1 .. reluL_1
         labels: list[int] = []
@@ -176,7 +183,7 @@ class Stylizer:
             y = self.smooth(full, self.transform(full, style, opts.alpha, segs), opts)
         else:
             x = F.interpolate(full, size=(wh, ww), mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
-            segs = [None if s is None else np.asarray(Image.fromarray(s.astype(np.int32)).resize((ww, wh), Image.Resampling.NEAREST), dtype=np.int64) for s in segs] if segs else segs
+            segs = [None if s is None else resize_labels(s, (ww, wh)) for s in segs] if segs else segs
             y = self.transform(x, style, opts.alpha, segs)
             mode = self.smooth_mode(opts)
             if mode == "exact":  # the global solve at the working size, as the official code

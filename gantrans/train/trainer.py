@@ -142,8 +142,8 @@ class _Trainer:
     def step(self, batch: dict[str, torch.Tensor], lr: float, index: int = 0) -> dict[str, float]:
         """One training step (0-based `index`: StarGAN updates G every n_critic steps)."""
         self.step_index = index
-        for opt in (self.opt_G, self.opt_D):
-            for group in opt.param_groups if opt is not None else ():
+        for opt in (o for o in (self.opt_G, self.opt_D) if o is not None):
+            for group in opt.param_groups:
                 group["lr"] = lr
         fmt = torch.channels_last if self.cfg.channels_last else torch.contiguous_format
         batch = {

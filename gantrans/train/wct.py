@@ -74,10 +74,14 @@ def load_encoders(net: WCTNet, ref: str) -> str:
 
 
 def _is_gantrans(path: Path) -> bool:
-    from safetensors import safe_open
+    """A gantrans checkpoint (else, e.g., a VGG-19 saved as safetensors)."""
+    from gantrans.io.checkpoint import CheckpointError, read_metadata
 
-    with safe_open(str(path), framework="pt") as f:
-        return (f.metadata() or {}).get("format") == "gantrans"
+    try:
+        read_metadata(path)
+        return True
+    except CheckpointError:
+        return False
 
 
 def build_networks(cfg: "TrainConfig") -> tuple[dict[str, nn.Module], dict[str, nn.Module]]:
