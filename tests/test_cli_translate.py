@@ -198,3 +198,20 @@ def test_shards_translate_every_input_exactly_once(model_path, tmp_path):
     rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     assert sorted(r["output"] for r in rows) == sorted(str(tmp_path / "tr" / f"{i}.png") for i in range(7))
     assert all(r["status"] == "ok" for r in rows)
+
+
+def test_result_lines_from_parallel_processes_never_interleave():
+    """torchrun shards share one stdout pipe, unbuffered: each result line must go out in one write."""
+    import os
+    import subprocess
+    import sys
+
+    code = "from gantrans.cli.common import emit\nfor i in range(2000): emit('{\"n\": %d, \"pad\": \"%s\"}' % (i, 'x' * 200))"
+    r, w = os.pipe()
+    procs = [subprocess.Popen([sys.executable, "-u", "-c", code], stdout=w) for _ in range(2)]
+    os.close(w)
+    with os.fdopen(r) as f:
+        lines = f.read().splitlines()
+    for p in procs:
+        p.wait()
+    assert len(lines) == 4000 and all(json.loads(line)["pad"] == "x" * 200 for line in lines)

@@ -40,11 +40,19 @@ def reporter(json_out: bool, quiet: bool, device: str, to_stdout: bool = False):
             row = {"input": r.input, "output": r.output, "status": r.status, "size": r.size, "ms": r.ms, "device": device}
             if r.message:
                 row["message"] = r.message
-            print(json.dumps(row), flush=True)
+            emit(json.dumps(row))
         elif r.status == "ok" and not to_stdout and not quiet:
-            print(r.output, flush=True)
+            emit(r.output)
 
     return on_result
+
+
+def emit(line: str, stream=None) -> None:
+    """One result line in one write: processes sharing a pipe (torchrun shards) never interleave mid-line
+    (print() writes the text and the newline separately, which unbuffered streams pass on as two writes)."""
+    stream = stream or sys.stdout
+    stream.write(line + "\n")
+    stream.flush()
 
 
 def summary_line(verb: str, summary, seconds: float) -> str:

@@ -220,8 +220,11 @@ def train(
         return _train(cfg, resume, on_log, on_info, should_stop)
     finally:
         # a process group left to the interpreter's exit can abort it ("terminate called without an
-        # active exception", seen under torchrun): take it down here
+        # active exception", seen under torchrun): take it down here -- together, since a rank that tears
+        # its gloo pairs down while the other still uses them aborts the same way (1 run in ~8 without)
         if own_group and dist.is_initialized():
+            with contextlib.suppress(Exception):  # a failed peer must not hide the original error
+                dist.barrier()
             dist.destroy_process_group()
 
 
