@@ -7,6 +7,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from gantrans.models.cpuconv import InstanceNorm2d
+
 NORMS = ("instance", "batch", "none")
 
 
@@ -19,7 +21,7 @@ def norm_factory(norm: str) -> Callable[[int], nn.Module]:
     if norm == "batch":
         return lambda c: nn.BatchNorm2d(c, affine=True, track_running_stats=True)
     if norm == "instance":
-        return lambda c: nn.InstanceNorm2d(c, affine=False, track_running_stats=False)
+        return lambda c: InstanceNorm2d(c, affine=False, track_running_stats=False)
     if norm == "none":
         return lambda c: nn.Identity()
     raise ValueError(f"unknown norm {norm!r}; choose one of {', '.join(NORMS)}")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from gantrans.models.cpuconv import Conv2d, ConvTranspose2d
 from gantrans.models.layers import NORMS, check_channels, check_positive, conv_bias, norm_factory
 from gantrans.models.registry import ArchSpec, register
 
@@ -52,17 +53,17 @@ class UnetSkipBlock(nn.Module):
         super().__init__()
         self.outermost = outermost
         norm_layer, bias = norm_factory(norm), conv_bias(norm)
-        downconv = nn.Conv2d(input_nc or outer_nc, inner_nc, 4, stride=2, padding=1, bias=bias)
+        downconv = Conv2d(input_nc or outer_nc, inner_nc, 4, stride=2, padding=1, bias=bias)
         downrelu = nn.LeakyReLU(0.2)
         uprelu = nn.ReLU()
         if outermost:
-            upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, 4, stride=2, padding=1)
+            upconv = ConvTranspose2d(inner_nc * 2, outer_nc, 4, stride=2, padding=1)
             layers = [downconv, submodule, uprelu, upconv, nn.Tanh()]
         elif innermost:
-            upconv = nn.ConvTranspose2d(inner_nc, outer_nc, 4, stride=2, padding=1, bias=bias)
+            upconv = ConvTranspose2d(inner_nc, outer_nc, 4, stride=2, padding=1, bias=bias)
             layers = [downrelu, downconv, uprelu, upconv, norm_layer(outer_nc)]
         else:
-            upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, 4, stride=2, padding=1, bias=bias)
+            upconv = ConvTranspose2d(inner_nc * 2, outer_nc, 4, stride=2, padding=1, bias=bias)
             layers = [downrelu, downconv, norm_layer(inner_nc), submodule, uprelu, upconv, norm_layer(outer_nc)]
             if dropout:
                 layers.append(nn.Dropout(0.5))

@@ -1,0 +1,147 @@
+"""Convolution layers with a faster CPU inference path; same parameters, same results as nn.Conv2d/ConvTranspose2d.
+
+Measured on the pix2pix U-Net (benchmarks/RESULTS.md, "translate: unet_256"): PyTorch's eager oneDNN call
+re-lays out the weight on every call (a 33 MB weight at 8x8 costs more than its arithmetic) and
+converts NCHW activations to a blocked layout and back. Here, for float32 inference on CPU:
+
+- large maps: oneDNN with the weight laid out once and kept (re-done when the weight, its storage or
+  the input shape changes), activations channels-last (oneDNN's native layout: no copies);
+- tiny maps (few output positions): one matrix product over the whole batch, so each weight is
+  read once; transposed convolutions finish with `fold` (col2im), which sums the overlapping taps;
+- transposed convolutions to a few channels (an RGB output layer): the same product + fold, which
+  keeps the long pixel dimension in the matrix product instead of 3-channel oneDNN kernels.
+
+Anything else (training, autograd, CUDA, autocast, bf16, torch.compile or ONNX tracing, groups, dilation,
+non-zero padding modes) takes the plain PyTorch call. A failure of the oneDNN ops (an older or
+newer torch without them) switches that path off for the process and falls back.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ENABLED = True  # set False to run the plain PyTorch calls everywhere (tests compare both)
+GEMM_MAX_ROWS = {"conv": 32, "transposed": 255}  # output/input positions (batch x H x W) below which one GEMM wins
+_onednn_ok = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
+
+
+def _inference_cpu(x: torch.Tensor) -> bool:
+    return (
+        ENABLED
+        and x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and x.dim() == 4
+        and not torch.is_grad_enabled()
+        and not torch.is_autocast_enabled("cpu")
+        and not torch.compiler.is_compiling()
+        and not torch.jit.is_tracing()  # ONNX export traces the plain ops
+    )
+
+
+def _fast(mod: nn.Module, x: torch.Tensor) -> bool:
+    return (
+        _inference_cpu(x)
+        and mod.weight.dtype == torch.float32
+        and mod.groups == 1
+        and tuple(mod.dilation) == (1, 1)
+        and mod.padding_mode == "zeros"
+        and isinstance(mod.padding, tuple)
+    )
+
+
+def _bias(y: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    return y if bias is None else y + bias.view(1, -1, 1, 1)
+
+
+class _Packed:
+    """The weight in oneDNN's layout for one input shape; rebuilt when the weight or shape changes."""
+
+    def __init__(self) -> None:
+        self.key: tuple | None = None
+        self.weight: torch.Tensor | None = None
+
+    def get(self, weight: torch.Tensor, shape: torch.Size, pack) -> torch.Tensor:
+        key = (tuple(shape), weight.data_ptr(), weight._version)
+        if key != self.key:
+            self.weight, self.key = pack(), key
+        return self.weight
+
+
+def _packed(mod: nn.Module) -> _Packed:
+    if "_packed" not in mod.__dict__:
+        mod._packed = _Packed()
+    return mod._packed
+
+
+class Conv2d(nn.Conv2d):
+    """nn.Conv2d (same keys, same maths) with the CPU inference paths described above."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        global _onednn_ok
+        if not _fast(self, x):
+            return super().forward(x)
+        b, c, h, w = x.shape
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        ho, wo = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+        if b * ho * wo <= GEMM_MAX_ROWS["conv"]:
+            cols = F.unfold(x, (kh, kw), padding=(ph, pw), stride=(sh, sw))  # (B, C*kh*kw, L)
+            y = cols.transpose(1, 2).reshape(b * ho * wo, -1) @ self.weight.reshape(self.out_channels, -1).t()
+            return _bias(y.view(b, ho, wo, -1).permute(0, 3, 1, 2), self.bias)  # channels-last view
+        if _onednn_ok:
+            try:
+                x = x.contiguous(memory_format=torch.channels_last)
+                pack = lambda: torch.ops.mkldnn._reorder_convolution_weight(  # noqa: E731
+                    self.weight, [ph, pw], [sh, sw], [1, 1], 1, list(x.shape)
+                )
+                wp = _packed(self).get(self.weight, x.shape, pack)
+                return torch.ops.mkldnn._convolution_pointwise(x, wp, self.bias, [ph, pw], [sh, sw], [1, 1], 1, "none", [], "")
+            except RuntimeError:
+                _onednn_ok = False
+        return super().forward(x)
+
+
+class ConvTranspose2d(nn.ConvTranspose2d):
+    """nn.ConvTranspose2d (same keys, same maths) with the CPU inference paths described above."""
+
+    def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
+        global _onednn_ok
+        if output_size is not None or not _fast(self, x):
+            return super().forward(x, output_size)
+        b, c, h, w = x.shape
+        (kh, kw), (sh, sw), (ph, pw), (oph, opw) = self.kernel_size, self.stride, self.padding, self.output_padding
+        ho, wo = (h - 1) * sh - 2 * ph + kh + oph, (w - 1) * sw - 2 * pw + kw + opw
+        taps = self.out_channels * kh * kw
+        if b * h * w <= GEMM_MAX_ROWS["transposed"] or taps < c:
+            # cols[(b, y, x), (o, i, j)] = sum_c x[b, c, y, x] W[c, o, i, j]; fold adds each tap into place
+            cols = x.permute(0, 2, 3, 1).reshape(b * h * w, c) @ self.weight.reshape(c, taps)
+            cols = cols.view(b, h * w, taps).transpose(1, 2)
+            y = F.fold(cols, (ho, wo), (kh, kw), stride=(sh, sw), padding=(ph, pw))  # (B, out, Ho, Wo)
+            return _bias(y if taps < c else y.contiguous(memory_format=torch.channels_last), self.bias)
+        if _onednn_ok:
+            try:
+                x = x.contiguous(memory_format=torch.channels_last)
+                pack = lambda: torch.ops.mkldnn._reorder_convolution_transpose_weight(  # noqa: E731
+                    self.weight, [ph, pw], [oph, opw], [sh, sw], [1, 1], 1, list(x.shape)
+                )
+                wp = _packed(self).get(self.weight, x.shape, pack)
+                return torch.ops.mkldnn._convolution_transpose_pointwise(
+                    x, wp, self.bias, [ph, pw], [oph, opw], [sh, sw], [1, 1], 1, "none", [], ""
+                )
+            except RuntimeError:
+                _onednn_ok = False
+        return super().forward(x, output_size)
+
+
+class InstanceNorm2d(nn.InstanceNorm2d):
+    """nn.InstanceNorm2d with a fast path for channels-last CPU inference: PyTorch's instance norm reshapes
+    to (1, B*C, H, W), which copies a channels-last tensor twice, and a plain var_mean over H, W is slow
+    in that layout; batch norm over one image is instance norm and has a vectorised channels-last kernel."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.track_running_stats or not (_inference_cpu(x) and x.is_contiguous(memory_format=torch.channels_last)):
+            return super().forward(x)
+        w, b = (self.weight, self.bias) if self.affine else (None, None)
+        ys = [F.batch_norm(x[i : i + 1], None, None, w, b, training=True, eps=self.eps) for i in range(x.shape[0])]
+        return ys[0] if len(ys) == 1 else torch.cat(ys)

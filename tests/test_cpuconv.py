@@ -1,0 +1,102 @@
+"""The CPU inference paths of gantrans.models.cpuconv give PyTorch's results (every path, every layer kind)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import gantrans
+from gantrans.models import cpuconv
+from gantrans.models.cpuconv import Conv2d, ConvTranspose2d, InstanceNorm2d
+
+
+def conv_out(n: int, k: int, s: int, p: int) -> int:
+    return (n + 2 * p - k) // s + 1
+
+
+def _close(a: torch.Tensor, b: torch.Tensor) -> None:
+    assert a.shape == b.shape
+    assert torch.allclose(a, b, rtol=1e-4, atol=1e-4 * b.abs().max().item()), (a - b).abs().max().item()
+
+
+@pytest.mark.parametrize(
+    "b, cin, cout, k, s, p, hw",
+    [
+        (2, 16, 24, 4, 2, 1, 4),  # 2x2 output positions x 2: one GEMM (unfold)
+        (2, 16, 24, 4, 2, 1, 32),  # oneDNN, packed weight
+        (1, 3, 16, 7, 1, 0, 40),  # 3-channel input, no padding (ResNet's first conv after its reflection pad)
+        (3, 8, 8, 3, 1, 1, 5),  # stride 1, GEMM
+    ],
+)
+def test_conv2d_paths_match_pytorch(b, cin, cout, k, s, p, hw):
+    torch.manual_seed(0)
+    conv = Conv2d(cin, cout, k, stride=s, padding=p)
+    x = torch.randn(b, cin, hw, hw)
+    with torch.inference_mode():
+        _close(conv(x), F.conv2d(x, conv.weight, conv.bias, s, p))
+    assert ("_packed" in conv.__dict__) == (b * conv_out(hw, k, s, p) ** 2 > cpuconv.GEMM_MAX_ROWS["conv"])  # path taken
+
+
+@pytest.mark.parametrize(
+    "b, cin, cout, k, s, p, op, hw",
+    [
+        (2, 32, 16, 4, 2, 1, 0, 2),  # tiny map: one GEMM + fold
+        (2, 32, 16, 4, 2, 1, 0, 16),  # oneDNN, packed weight
+        (2, 64, 3, 4, 2, 1, 0, 16),  # RGB output layer: GEMM + fold over all pixels
+        (1, 16, 8, 3, 2, 1, 1, 12),  # ResNet's up-sampling (output_padding 1), oneDNN
+        (1, 16, 8, 3, 2, 1, 1, 3),  # ... and its GEMM + fold path
+    ],
+)
+def test_conv_transpose2d_paths_match_pytorch(b, cin, cout, k, s, p, op, hw):
+    torch.manual_seed(0)
+    conv = ConvTranspose2d(cin, cout, k, stride=s, padding=p, output_padding=op, bias=cout != 16)
+    x = torch.randn(b, cin, hw, hw)
+    with torch.inference_mode():
+        _close(conv(x), F.conv_transpose2d(x, conv.weight, conv.bias, s, p, op))
+    gemm = b * hw * hw <= cpuconv.GEMM_MAX_ROWS["transposed"] or cout * k * k < cin
+    assert ("_packed" in conv.__dict__) != gemm  # path taken
+
+
+def test_packed_weight_follows_weight_changes():
+    """The kept oneDNN weight is rebuilt after load_state_dict / in-place edits and for a new input shape."""
+    torch.manual_seed(0)
+    conv = Conv2d(16, 16, 3, padding=1)
+    x = torch.randn(1, 16, 24, 24)
+    with torch.inference_mode():
+        conv(x)
+        conv.load_state_dict({"weight": torch.randn_like(conv.weight), "bias": conv.bias.detach().clone()})
+        _close(conv(x), F.conv2d(x, conv.weight, conv.bias, 1, 1))
+        conv.weight.mul_(-1)
+        _close(conv(x), F.conv2d(x, conv.weight, conv.bias, 1, 1))
+        x2 = torch.randn(2, 16, 20, 28)
+        _close(conv(x2), F.conv2d(x2, conv.weight, conv.bias, 1, 1))
+
+
+def test_training_takes_the_plain_path():
+    conv = ConvTranspose2d(8, 4, 4, 2, 1)
+    y = conv(torch.randn(1, 8, 2, 2))
+    y.sum().backward()  # autograd through the plain op
+    assert conv.weight.grad is not None and y.is_contiguous()
+
+
+def test_instance_norm_fast_path():
+    torch.manual_seed(0)
+    x = torch.randn(3, 8, 17, 13).contiguous(memory_format=torch.channels_last) * 5 + 2
+    for norm in (InstanceNorm2d(8), InstanceNorm2d(8, affine=True)):
+        if norm.affine:
+            torch.nn.init.normal_(norm.weight)
+            torch.nn.init.normal_(norm.bias)
+        with torch.inference_mode():
+            _close(norm(x), F.instance_norm(x, weight=norm.weight, bias=norm.bias, eps=norm.eps))
+
+
+@pytest.mark.parametrize("arch", ["unet_128", "resnet_6blocks"])
+def test_generators_match_with_and_without_the_fast_paths(arch, monkeypatch):
+    model = gantrans.build(arch, device="cpu", precision="fp32", ngf=16)
+    x = torch.rand(2, 3, 128, 128, generator=torch.Generator().manual_seed(0))
+    fast = model.run(x)
+    assert any("_packed" in m.__dict__ for m in model.generator("a2b").modules())
+    monkeypatch.setattr(cpuconv, "ENABLED", False)
+    plain = model.run(x)
+    assert (fast - plain).abs().max().item() < 1e-4
