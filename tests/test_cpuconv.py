@@ -91,12 +91,18 @@ def test_instance_norm_fast_path():
             _close(norm(x), F.instance_norm(x, weight=norm.weight, bias=norm.bias, eps=norm.eps))
 
 
-@pytest.mark.parametrize("arch", ["unet_128", "resnet_6blocks"])
-def test_generators_match_with_and_without_the_fast_paths(arch, monkeypatch):
-    model = gantrans.build(arch, device="cpu", precision="fp32", ngf=16)
-    x = torch.rand(2, 3, 128, 128, generator=torch.Generator().manual_seed(0))
-    fast = model.run(x)
+@pytest.mark.parametrize(
+    "arch, config",
+    [("unet_128", {"ngf": 16}), ("resnet_6blocks", {"ngf": 16}), ("stargan", {"conv_dim": 16, "repeat_num": 2}),
+     ("munit", {"dim": 16, "mlp_dim": 32, "n_res": 2})],
+)  # fmt: skip
+def test_generators_match_with_and_without_the_fast_paths(arch, config, monkeypatch):
+    model = gantrans.build(arch, device="cpu", precision="fp32", **config)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 128, 128, generator=g)
+    cond = {"stargan": torch.eye(5)[:2], "munit": torch.randn(2, 8, 1, 1, generator=g)}.get(arch)
+    fast = model.run(x, cond=cond)
     assert any("_packed" in m.__dict__ for m in model.generator("a2b").modules())
     monkeypatch.setattr(cpuconv, "ENABLED", False)
-    plain = model.run(x)
+    plain = model.run(x, cond=cond)
     assert (fast - plain).abs().max().item() < 1e-4

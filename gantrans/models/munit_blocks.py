@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gantrans.models.cpuconv import Conv2d, InstanceNorm2d, instance_norm
+
 PAD_TYPES = {"reflect": nn.ReflectionPad2d, "replicate": nn.ReplicationPad2d, "zero": nn.ZeroPad2d}
 ACTIVATIONS = ("relu", "lrelu", "prelu", "selu", "tanh", "none")
 NORMS = ("none", "bn", "in", "ln", "adain")
@@ -40,10 +42,9 @@ class LayerNorm(nn.Module):
         self.beta = nn.Parameter(torch.zeros(num_features))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        flat = x.reshape(x.shape[0], -1).float()  # statistics in fp32 even under autocast
-        mean = flat.mean(1).view(-1, 1, 1, 1)
-        std = flat.std(1).view(-1, 1, 1, 1)
-        y = (x.float() - mean) / (std + self.eps)
+        xf = x.float()  # statistics in fp32 even under autocast; any memory layout (no reshape copy)
+        std, mean = torch.std_mean(xf, dim=(1, 2, 3), keepdim=True)  # (B, 1, 1, 1), unbiased std
+        y = (xf - mean) / (std + self.eps)
         return (y * self.gamma.view(1, -1, 1, 1) + self.beta.view(1, -1, 1, 1)).to(x.dtype)
 
 
@@ -67,7 +68,8 @@ class AdaptiveInstanceNorm2d(nn.Module):
         if self.weight is None or self.bias is None:
             raise RuntimeError("AdaIN parameters are not assigned; decode through the generator's decode()")
         b, c = x.shape[:2]
-        y = F.instance_norm(x.float(), eps=self.eps)  # (B, C, H, W)
+        y = instance_norm(x, None, None, self.eps)  # channels-last CPU inference path, else PyTorch's
+        y = F.instance_norm(x.float(), eps=self.eps) if y is None else y  # (B, C, H, W)
         y = y * self.weight.reshape(b, c, 1, 1).float() + self.bias.reshape(b, c, 1, 1).float()
         return y.to(x.dtype)
 
@@ -96,14 +98,14 @@ class Conv2dBlock(nn.Module):
             raise ValueError(f"unknown pad_type {pad_type!r}; choose one of {', '.join(PAD_TYPES)}")
         self.pad = PAD_TYPES[pad_type](padding)
         norms = {
-            "bn": lambda: nn.BatchNorm2d(out_dim), "in": lambda: nn.InstanceNorm2d(out_dim),
+            "bn": lambda: nn.BatchNorm2d(out_dim), "in": lambda: InstanceNorm2d(out_dim),
             "ln": lambda: LayerNorm(out_dim), "adain": lambda: AdaptiveInstanceNorm2d(out_dim), "none": lambda: None,
         }  # fmt: skip
         if norm not in norms:
             raise ValueError(f"unknown norm {norm!r}; choose one of {', '.join(NORMS)}")
         self.norm = norms[norm]()
         self.activation = activation(activ)
-        self.conv = nn.Conv2d(in_dim, out_dim, kernel, stride, bias=True)
+        self.conv = Conv2d(in_dim, out_dim, kernel, stride, bias=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv(self.pad(x))

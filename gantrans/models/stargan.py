@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gantrans.models.cpuconv import Conv2d, ConvTranspose2d, instance_norm
 from gantrans.models.layers import check_channels, check_positive
 from gantrans.models.registry import ArchSpec, register
 
@@ -29,7 +30,8 @@ class StatIN(nn.InstanceNorm2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         train = self.training
-        return F.instance_norm(
+        y = None if train else instance_norm(x, self.weight, self.bias, self.eps)
+        return y if y is not None else F.instance_norm(
             x, self.running_mean if train else None, self.running_var if train else None,
             self.weight, self.bias, True, self.momentum or 0.1, self.eps,
         )  # fmt: skip
@@ -61,8 +63,8 @@ class ResidualBlock(nn.Module):
     def __init__(self, dim: int) -> None:
         super().__init__()
         self.main = nn.Sequential(
-            nn.Conv2d(dim, dim, 3, 1, 1, bias=False), StatIN(dim), nn.ReLU(inplace=True),
-            nn.Conv2d(dim, dim, 3, 1, 1, bias=False), StatIN(dim),
+            Conv2d(dim, dim, 3, 1, 1, bias=False), StatIN(dim), nn.ReLU(inplace=True),
+            Conv2d(dim, dim, 3, 1, 1, bias=False), StatIN(dim),
         )  # fmt: skip
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -74,15 +76,15 @@ class StarGANGenerator(nn.Module):
         super().__init__()
         self.config = cfg
         d = cfg.conv_dim
-        layers: list[nn.Module] = [nn.Conv2d(cfg.image_nc + cfg.c_dim, d, 7, 1, 3, bias=False), StatIN(d), nn.ReLU(inplace=True)]
+        layers: list[nn.Module] = [Conv2d(cfg.image_nc + cfg.c_dim, d, 7, 1, 3, bias=False), StatIN(d), nn.ReLU(inplace=True)]
         for _ in range(2):
-            layers += [nn.Conv2d(d, d * 2, 4, 2, 1, bias=False), StatIN(d * 2), nn.ReLU(inplace=True)]
+            layers += [Conv2d(d, d * 2, 4, 2, 1, bias=False), StatIN(d * 2), nn.ReLU(inplace=True)]
             d *= 2
         layers += [ResidualBlock(d) for _ in range(cfg.repeat_num)]
         for _ in range(2):
-            layers += [nn.ConvTranspose2d(d, d // 2, 4, 2, 1, bias=False), StatIN(d // 2), nn.ReLU(inplace=True)]
+            layers += [ConvTranspose2d(d, d // 2, 4, 2, 1, bias=False), StatIN(d // 2), nn.ReLU(inplace=True)]
             d //= 2
-        layers += [nn.Conv2d(d, cfg.image_nc, 7, 1, 3, bias=False), nn.Tanh()]
+        layers += [Conv2d(d, cfg.image_nc, 7, 1, 3, bias=False), nn.Tanh()]
         self.main = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
