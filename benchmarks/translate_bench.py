@@ -1,15 +1,15 @@
-"""Translate throughput: generator alone vs `gantrans translate` end to end vs a naive loop.
+"""Translate throughput: generator alone vs `gantrans translate` end to end vs a naive loop, per precision.
 
-    python benchmarks/translate_bench.py [--arch resnet_9blocks] [--size 256] [--images 8] [--device cpu]
+    python benchmarks/translate_bench.py [--arch resnet_9blocks] [--size 256] [--precisions fp32,bf16] [--device cpu]
 
-Prints a table and rewrites benchmarks/RESULTS.md (the section for this device). Start-up (imports,
-model load) is excluded from steady-state figures; the whole-CLI run is reported separately.
+All ratios come from one run: end to end is steady state, (n_large - n_small) / (t_large - t_small) over two
+whole CLI processes, so imports, model load (and compilation) cancel; start-up is one image, process start to
+exit. Prints the tables and rewrites this configuration's section of benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import platform
 import resource
@@ -70,9 +70,15 @@ def generator_flops(model, size: int) -> int:
     """FLOPs of one generator forward at size x size (torch's flop counter: 2 per multiply-add)."""
     from torch.utils.flop_counter import FlopCounterMode
 
+    from gantrans.models import cpuconv
+
     x = torch.rand(1, model.in_channels, size, size, device=model.device)
-    with FlopCounterMode(display=False) as counter:
-        model.run(x, cond=condition(model, 1))
+    enabled, cpuconv.ENABLED = cpuconv.ENABLED, False  # the counter knows PyTorch's conv ops, not oneDNN's own
+    try:
+        with FlopCounterMode(display=False) as counter:
+            model.run(x, cond=condition(model, 1))
+    finally:
+        cpuconv.ENABLED = enabled
     return int(counter.get_total_flops())
 
 
@@ -95,23 +101,24 @@ def conv_rate(device: torch.device, dtype: torch.dtype) -> float:
     return best
 
 
-def time_engine(model, folder: Path, out: Path, batch: int, workers: int) -> float:
-    items = collect_inputs([str(folder)])
+def time_engine(model, items: list, out: Path, batch: int, workers: int) -> float:
+    """Seconds for the in-process engine (`translate_items`, what the CLI runs) over `items`."""
     opts = BatchOptions(batch_size=batch, workers=workers, overwrite=True)
     c = condition(model, 1)
     if c is not None:
         opts.cond_for = lambda item: c[0]
-    translate_items(model, items[: max(batch, 2)], out, opts)  # warm-up (allocator, kernels)
-    sync(model.device)
     t0 = time.perf_counter()
     s = translate_items(model, items, out, opts)
     sync(model.device)
     assert s.ok == len(items), s
-    return len(items) / (time.perf_counter() - t0)
+    return time.perf_counter() - t0
 
 
 def time_naive(model, folder: Path, out: Path) -> float:
-    """The reference test scripts' style: batch 1, fp32, decode -> forward -> encode, one at a time."""
+    """The reference test scripts' style: batch 1, fp32, plain PyTorch layers (no cpuconv paths),
+    decode -> forward -> encode one image at a time. Steady-state images/s (first image excluded)."""
+    from gantrans.models import cpuconv
+
     files = sorted(folder.iterdir())
     gen = model.generator("a2b")
     dev = model.device
@@ -126,79 +133,133 @@ def time_naive(model, folder: Path, out: Path) -> float:
         arr = ((y[0].permute(1, 2, 0).cpu().numpy() + 1) * 127.5).astype(np.uint8)
         Image.fromarray(arr).save(out / f"{f.stem}.png")
 
-    one(files[0])
-    t0 = time.perf_counter()
-    for f in files:
-        one(f)
-    return len(files) / (time.perf_counter() - t0)
+    enabled, cpuconv.ENABLED = cpuconv.ENABLED, False
+    try:
+        one(files[0])
+        t0 = time.perf_counter()
+        for f in files[1:]:
+            one(f)
+    finally:
+        cpuconv.ENABLED = enabled
+    return (len(files) - 1) / (time.perf_counter() - t0)
 
 
-def time_cli(model_path: Path, folder: Path, out: Path, batch: int, device: str, extra: list[str] | None = None) -> float:
+def time_cli(model_path: Path, folder: Path, out: Path, batch: int, device: str, precision: str, extra: list[str]) -> float:
+    """Seconds for a whole `gantrans translate` process (start to exit)."""
     t0 = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "gantrans", "translate", str(folder), "-m", str(model_path), "-o", str(out),
-         "-b", str(batch), "--device", device, "--overwrite", "-q", *(extra or [])],
+         "-b", str(batch), "--device", device, "--precision", precision, "--overwrite", "-q", *extra],
         check=True,
     )  # fmt: skip
     return time.perf_counter() - t0
+
+
+def mean_abs_diff(a: Path, b: Path) -> float:
+    """Mean absolute difference (uint8 levels) between same-named PNGs of two output folders."""
+    diffs = [np.abs(np.asarray(Image.open(f), dtype=float) - np.asarray(Image.open(b / f.name), dtype=float)).mean() for f in sorted(a.glob("*.png"))]
+    return float(np.mean(diffs))
+
+
+def bundled_mad(precision: str) -> float | None:
+    """bf16/fp16 vs fp32 on a trained model (random weights give near-constant outputs): the bundled
+    noto2emojione CycleGAN on the example emoji, mean absolute difference in uint8 levels."""
+    root = HERE.parent / "examples" / "emoji"
+    imgs = [Image.open(p).convert("RGB") for p in sorted(root.glob("*.png"))]
+    if not imgs:
+        return None
+    outs = [[np.asarray(o, dtype=float) for o in gantrans.load("noto2emojione", device="cpu", precision=p).translate(imgs)] for p in ("fp32", precision)]
+    return float(np.mean([np.abs(a - b).mean() for a, b in zip(*outs)]))
+
+
+def measure(args, precision: str, model_path: Path, small: Path, large: Path, tmp: Path) -> dict:
+    """One precision: generator alone per batch, end to end at the best batch (steady state), conv rate."""
+    model = gantrans.load(str(model_path), device=args.device, precision=precision)
+    model = model.channels_last() if args.channels_last else model
+    model = model.compile() if args.compile else model
+    gen = {}
+    for b in [int(x) for x in args.batches.split(",")]:
+        gen[b] = time_generator(model, args.size, b, max(2, args.images // 2 // b))
+    best = max(gen, key=gen.get)
+    r = {"gen": gen, "best": best, "rate": conv_rate(model.device, model.dtype), "dtype": model.dtype, "describe": model.describe()}
+    out_s, out_l = tmp / f"out-{precision}-small", tmp / f"out-{precision}-large"
+    n_s, n_l = len(list(small.iterdir())), len(list(large.iterdir()))
+    if model.family == "stargan":  # `gantrans edit` needs attribute names: the engine in process, warmed up
+        items_s, items_l = collect_inputs([str(small)]), collect_inputs([str(large)])
+        time_engine(model, items_s[:best], out_s, best, args.workers)
+        t_s, t_l = (time_engine(model, it, o, best, args.workers) for it, o in ((items_s, out_s), (items_l, out_l)))
+        r["e2e_how"] = "engine in process (translate_items), large minus small run"
+    else:
+        extra = [*(["--compile"] if args.compile else []), *(["--channels-last"] if args.channels_last else []), "--workers", str(args.workers)]
+        t_s, t_l = (time_cli(model_path, f, o, best, args.device, precision, extra) for f, o in ((small, out_s), (large, out_l)))
+        r["e2e_how"] = f"`gantrans translate` processes of {n_l} and {n_s} images, (n_large - n_small) / (t_large - t_small)"
+        r["cli_large_s"] = t_l
+    r["e2e"] = (n_l - n_s) / (t_l - t_s)
+    r["out_small"] = out_s
+    return r
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--arch", default="resnet_9blocks")
     ap.add_argument("--size", type=int, default=256)
-    ap.add_argument("--images", type=int, default=16)
+    ap.add_argument("--images", type=int, default=32, help="images in the large end-to-end run")
+    ap.add_argument("--small", type=int, default=4, help="images in the small end-to-end run (subtracted)")
     ap.add_argument("--batches", default="1,4")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--precision", default="fp32")
+    ap.add_argument("--precisions", default="fp32,bf16", help="the first is the reference for the bf16/fp16 ratios")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--compile", action="store_true", help="torch.compile the generator (gantrans translate --compile)")
     ap.add_argument("--channels-last", action="store_true", help="NHWC weights (gantrans translate --channels-last)")
     ap.add_argument("--results", default=str(HERE / "RESULTS.md"))
     args = ap.parse_args()
+    precisions = args.precisions.split(",")
 
-    model = gantrans.build(args.arch, device=args.device, precision=args.precision)
-    eager = model  # the naive loop stays eager, as the reference scripts
-    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        folder, out = tmp / "in", tmp / "out"
-        folder.mkdir()
-        out.mkdir()
-        make_images(folder, args.images, args.size)
+        small, large, one, out = tmp / "small", tmp / "large", tmp / "one", tmp / "out"
+        for d in (small, large, one, out):
+            d.mkdir()
+        make_images(large, args.images, args.size)
+        for f in sorted(large.iterdir())[: args.small]:
+            (small / f.name).write_bytes(f.read_bytes())
+        (one / "img.png").write_bytes(next(large.glob("*.png")).read_bytes())
+        model = gantrans.build(args.arch, device=args.device, precision="fp32")
         model_path = model.save(tmp / "model.safetensors")
-        naive = time_naive(eager, folder, out) if args.precision == "fp32" else None
-        if args.compile or args.channels_last:
-            model = gantrans.load(str(model_path), device=args.device, precision=args.precision)
-            model = model.channels_last() if args.channels_last else model
-            model = model.compile() if args.compile else model
-        for b in [int(x) for x in args.batches.split(",")]:
-            gen = time_generator(model, args.size, b, max(1, args.images // b))
-            eng = time_engine(model, folder, out, b, args.workers)
-            rows.append((b, gen, eng))
-        best = max(rows, key=lambda r: r[1])
-        cli_s = None if model.family == "stargan" else time_cli(model_path, folder, out, best[0], args.device, [*(["--compile"] if args.compile else []), *(["--channels-last"] if args.channels_last else [])])  # StarGAN: `edit`
+        naive = time_naive(model, large, out)
         flops = generator_flops(model, args.size)
-        rate = conv_rate(model.device, model.dtype)
+        startup = None
+        if model.family != "stargan":
+            startup = time_cli(model_path, one, out, 1, args.device, precisions[0], [])
+        res = {p: measure(args, p, model_path, small, large, tmp) for p in precisions}
+        mad = {p: mean_abs_diff(res[precisions[0]]["out_small"], res[p]["out_small"]) for p in precisions[1:]}
+        mad_trained = {p: bundled_mad(p) for p in precisions[1:] if args.device == "cpu"}
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    cuda_peak = torch.cuda.max_memory_allocated() / 2**20 if model.device.type == "cuda" else None
+    cuda_peak = torch.cuda.max_memory_allocated() / 2**20 if args.device != "cpu" else None
 
-    title = f"translate: {args.arch} {args.size}x{args.size}, {model.device.type}, {args.precision}" + (", channels_last" if args.channels_last else "") + (", compiled" if args.compile else "")
-    lines = [f"`python benchmarks/translate_bench.py --arch {args.arch} --images {args.images} --batches {args.batches} --precision {args.precision}"
-             + (" --compile" if args.compile else "") + (" --channels-last" if args.channels_last else "") + f"`: {args.images} images, {model.describe()}, workers {args.workers}"
-             + (", generator compiled (torch.compile; compilation excluded by the warm-up, the whole-CLI time includes it)" if args.compile else ""), "", "| batch | generator alone (img/s) | `translate` end to end (img/s) | end-to-end / generator |", "|---|---|---|---|"]
-    for b, gen, eng in rows:
-        lines.append(f"| {b} | {gen:.2f} | {eng:.2f} | {eng / gen:.1%} |")
+    cmd = f"python benchmarks/translate_bench.py --arch {args.arch} --size {args.size} --images {args.images} --small {args.small} --batches {args.batches} --precisions {args.precisions} --device {args.device}" + (" --compile" if args.compile else "") + (" --channels-last" if args.channels_last else "")
+    ref = res[precisions[0]]
+    lines = [f"`{cmd}`: {ref['describe']}, workers {args.workers}" + (", generator compiled (torch.compile; compilation is in the CLI runs' start-up, cancelled by the difference)" if args.compile else ""), ""]
+    lines += ["| precision | batch | generator alone (img/s) | fraction of the conv rate |", "|---|---|---|---|"]
+    for p, r in res.items():
+        for b, g in r["gen"].items():
+            lines.append(f"| {p} | {b} | {g:.2f} | {flops * g / r['rate']:.0%} of {r['rate'] / 1e9:.0f} GFLOP/s |")
+    lines += ["", "| precision | end to end, steady state (img/s) | at batch | end to end / generator alone (best batch) | / naive fp32 loop |", "|---|---|---|---|---|"]
+    for p, r in res.items():
+        g = r["gen"][r["best"]]
+        lines.append(f"| {p} | {r['e2e']:.2f} | {r['best']} | {r['e2e'] / g:.1%} | " + (f"{r['e2e'] / naive:.2f}x |" if naive else "— |"))
     lines.append("")
-    if naive is not None:
-        lines.append(f"- naive loop (batch 1, fp32, decode → forward → encode): {naive:.2f} img/s")
-    if cli_s is not None:
-        lines.append(f"- whole CLI process (imports, model load, {args.images} images, batch {best[0]}): {cli_s:.1f} s")
-    achieved = flops * best[1]
-    lines.append(
-        f"- generator: {flops / 1e9:.1f} GFLOP per image (torch flop counter); at the best batch {achieved / 1e9:.1f} GFLOP/s "
-        f"= {achieved / rate:.0%} of the best large 3x3 convolution rate measured in this process ({rate / 1e9:.1f} GFLOP/s, {args.precision})"
-    )
+    if naive:
+        lines.append(f"- naive loop (batch 1, fp32, plain PyTorch layers, decode → forward → encode, first image excluded): {naive:.2f} img/s")
+    lines.append(f"- end to end measured as: {ref['e2e_how']}")
+    if startup is not None:
+        lines.append(f"- start-up: `gantrans translate` of one image, process start to exit ({precisions[0]}): {startup:.2f} s")
+    lines.append(f"- generator: {flops / 1e9:.1f} GFLOP per image at {args.size}x{args.size} (torch flop counter, plain layers); conv rate = best large 3x3 convolution in this process, per precision")
+    for p in precisions[1:]:
+        speed = res[p]["gen"][res[p]["best"]] / ref["gen"][ref["best"]]
+        lines.append(f"- {p} vs {precisions[0]}: generator alone {speed:.2f}x; mean absolute difference of the outputs {mad[p]:.3f} levels (uint8, {args.small} images, this run's seeded random weights)")
+        if mad_trained.get(p) is not None:
+            lines.append(f"- {p} vs {precisions[0]} on a trained model (bundled noto2emojione, examples/emoji): mean absolute difference {mad_trained[p]:.3f} levels")
     lines.append(f"- peak RSS of the benchmark process: {peak_rss:.0f} MiB" + (f"; CUDA max allocated: {cuda_peak:.0f} MiB" if cuda_peak else ""))
     lines.append("")
     text = "\n".join(lines)
@@ -209,6 +270,7 @@ def main() -> None:
         f"Python {platform.python_version()}, torch {torch.__version__}, torch threads {torch.get_num_threads()}"
         + (f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "")
     )
+    title = f"translate: {args.arch} {args.size}x{args.size}, {args.device}, {'/'.join(precisions)}" + (", channels_last" if args.channels_last else "") + (", compiled" if args.compile else "")
     write_section(Path(args.results), title, f"{machine}\n\n{text}")
 
 

@@ -1,15 +1,14 @@
 """Convolution layers with a faster CPU inference path; same parameters, same results as nn.Conv2d/ConvTranspose2d.
 
 Measured on the pix2pix U-Net (benchmarks/RESULTS.md, "translate: unet_256"): PyTorch's eager oneDNN call
-re-lays out the weight on every call (a 33 MB weight at 8x8 costs more than its arithmetic) and
-converts NCHW activations to a blocked layout and back. Here, for float32 inference on CPU:
+re-lays out the weight on every call (for a 33 MB weight at 2x2..8x8 that costs 3-10x the convolution
+itself) and converts NCHW activations to a blocked layout and back. Here, for float32 inference on CPU:
 
-- large maps: oneDNN with the weight laid out once and kept (re-done when the weight, its storage or
-  the input shape changes), activations channels-last (oneDNN's native layout: no copies);
-- tiny maps (few output positions): one matrix product over the whole batch, so each weight is
-  read once; transposed convolutions finish with `fold` (col2im), which sums the overlapping taps;
-- transposed convolutions to a few channels (an RGB output layer): the same product + fold, which
-  keeps the long pixel dimension in the matrix product instead of 3-channel oneDNN kernels.
+- oneDNN with the weight laid out once and kept (re-done when the weight, its storage or the input
+  shape changes) and channels-last activations (oneDNN's native layout: no copies);
+- transposed convolutions to fewer taps than input channels (an RGB output layer): one matrix product
+  over all pixels, then `fold` (col2im) sums the overlapping taps -- 2-3x faster than oneDNN's
+  3-channel kernels.
 
 Anything else (training, autograd, CUDA, autocast, bf16, torch.compile or ONNX tracing, groups, dilation,
 non-zero padding modes) takes the plain PyTorch call. A failure of the oneDNN ops (an older or
@@ -23,7 +22,6 @@ import torch.nn.functional as F
 from torch import nn
 
 ENABLED = True  # set False to run the plain PyTorch calls everywhere (tests compare both)
-GEMM_MAX_ROWS = {"conv": 32, "transposed": 255}  # output/input positions (batch x H x W) below which one GEMM wins
 _onednn_ok = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
 
 
@@ -80,16 +78,8 @@ class Conv2d(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         global _onednn_ok
-        if not _fast(self, x):
-            return super().forward(x)
-        b, c, h, w = x.shape
-        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
-        ho, wo = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
-        if b * ho * wo <= GEMM_MAX_ROWS["conv"]:
-            cols = F.unfold(x, (kh, kw), padding=(ph, pw), stride=(sh, sw))  # (B, C*kh*kw, L)
-            y = cols.transpose(1, 2).reshape(b * ho * wo, -1) @ self.weight.reshape(self.out_channels, -1).t()
-            return _bias(y.view(b, ho, wo, -1).permute(0, 3, 1, 2), self.bias)  # channels-last view
-        if _onednn_ok:
+        if _onednn_ok and _fast(self, x):
+            (sh, sw), (ph, pw) = self.stride, self.padding
             try:
                 x = x.contiguous(memory_format=torch.channels_last)
                 pack = lambda: torch.ops.mkldnn._reorder_convolution_weight(  # noqa: E731
@@ -113,12 +103,12 @@ class ConvTranspose2d(nn.ConvTranspose2d):
         (kh, kw), (sh, sw), (ph, pw), (oph, opw) = self.kernel_size, self.stride, self.padding, self.output_padding
         ho, wo = (h - 1) * sh - 2 * ph + kh + oph, (w - 1) * sw - 2 * pw + kw + opw
         taps = self.out_channels * kh * kw
-        if b * h * w <= GEMM_MAX_ROWS["transposed"] or taps < c:
+        if taps < c:
             # cols[(b, y, x), (o, i, j)] = sum_c x[b, c, y, x] W[c, o, i, j]; fold adds each tap into place
             cols = x.permute(0, 2, 3, 1).reshape(b * h * w, c) @ self.weight.reshape(c, taps)
             cols = cols.view(b, h * w, taps).transpose(1, 2)
             y = F.fold(cols, (ho, wo), (kh, kw), stride=(sh, sw), padding=(ph, pw))  # (B, out, Ho, Wo)
-            return _bias(y if taps < c else y.contiguous(memory_format=torch.channels_last), self.bias)
+            return _bias(y, self.bias)
         if _onednn_ok:
             try:
                 x = x.contiguous(memory_format=torch.channels_last)
