@@ -104,9 +104,8 @@ class ConvTranspose2d(nn.ConvTranspose2d):
         ho, wo = (h - 1) * sh - 2 * ph + kh + oph, (w - 1) * sw - 2 * pw + kw + opw
         taps = self.out_channels * kh * kw
         if taps < c:
-            # cols[(b, y, x), (o, i, j)] = sum_c x[b, c, y, x] W[c, o, i, j]; fold adds each tap into place
-            cols = x.permute(0, 2, 3, 1).reshape(b * h * w, c) @ self.weight.reshape(c, taps)
-            cols = cols.view(b, h * w, taps).transpose(1, 2)
+            # cols[b, (o, i, j), (y, x)] = sum_c W[c, o, i, j] x[b, c, y, x]; fold adds each tap into place
+            cols = torch.matmul(self.weight.reshape(c, taps).t(), x.reshape(b, c, h * w))  # (B, taps, H*W)
             y = F.fold(cols, (ho, wo), (kh, kw), stride=(sh, sw), padding=(ph, pw))  # (B, out, Ho, Wo)
             return _bias(y, self.bias)
         if _onednn_ok:

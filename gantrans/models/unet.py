@@ -55,7 +55,7 @@ class UnetSkipBlock(nn.Module):
         norm_layer, bias = norm_factory(norm), conv_bias(norm)
         downconv = Conv2d(input_nc or outer_nc, inner_nc, 4, stride=2, padding=1, bias=bias)
         downrelu = nn.LeakyReLU(0.2)
-        uprelu = nn.ReLU()
+        uprelu = nn.ReLU(True)  # as the official block; its input (a fresh concat or conv output) is not reused
         if outermost:
             upconv = ConvTranspose2d(inner_nc * 2, outer_nc, 4, stride=2, padding=1)
             layers = [downconv, submodule, uprelu, upconv, nn.Tanh()]
