@@ -184,7 +184,9 @@ def measure(args, precision: str, model_path: Path, small: Path, large: Path, tm
     r = {"gen": gen, "best": best, "rate": conv_rate(model.device, model.dtype), "dtype": model.dtype, "describe": model.describe()}
     out_s, out_l = tmp / f"out-{precision}-small", tmp / f"out-{precision}-large"
     n_s, n_l = len(list(small.iterdir())), len(list(large.iterdir()))
-    if model.family == "stargan":  # `gantrans edit` needs attribute names: the engine in process, warmed up
+    if model.family == "stargan" or args.compile:
+        # StarGAN: `gantrans edit` needs attribute names; compiled: compile time varies by seconds between
+        # processes, more than the difference measures. The engine in process, warmed up.
         items_s, items_l = collect_inputs([str(small)]), collect_inputs([str(large)])
         time_engine(model, items_s[:best], out_s, best, args.workers)
         t_s, t_l = (time_engine(model, it, o, best, args.workers) for it, o in ((items_s, out_s), (items_l, out_l)))
