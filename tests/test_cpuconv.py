@@ -101,3 +101,23 @@ def test_generators_match_with_and_without_the_fast_paths(arch, config, monkeypa
     monkeypatch.setattr(cpuconv, "ENABLED", False)
     plain = model.run(x, cond=cond)
     assert (fast - plain).abs().max().item() < 1e-4
+
+
+def test_bf16_autocast_takes_the_fast_path_with_autocast_semantics():
+    """Under CPU bf16 autocast the layers compute in bf16 (input, weight, bias cast, bf16 out) like autocast's conv."""
+    torch.manual_seed(0)
+    cases = [
+        (Conv2d(32, 16, 3, padding=1), torch.randn(2, 32, 20, 20), lambda m, x: F.conv2d(x, m.weight, m.bias, 1, 1)),
+        (ConvTranspose2d(32, 16, 4, 2, 1), torch.randn(2, 32, 10, 10), lambda m, x: F.conv_transpose2d(x, m.weight, m.bias, 2, 1)),
+        (ConvTranspose2d(64, 3, 4, 2, 1), torch.randn(2, 64, 10, 10), lambda m, x: F.conv_transpose2d(x, m.weight, m.bias, 2, 1)),
+    ]
+    for mod, x, plain in cases:
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            y, ref = mod(x), plain(mod, x)
+        assert y.dtype == ref.dtype == torch.bfloat16
+        exact = plain(mod, x)  # fp32
+        # both bf16 results sit within bf16 rounding of the fp32 one, and of each other
+        assert (y.float() - exact).abs().max() <= 0.02 * exact.abs().max()
+        assert (y.float() - ref.float()).abs().max() <= 0.02 * exact.abs().max()
+    assert cases[0][0]._packed.key[1] == torch.bfloat16 and cases[1][0]._packed.key[1] == torch.bfloat16
+    assert "_packed" not in cases[2][0].__dict__  # RGB layer: GEMM + fold, in bf16

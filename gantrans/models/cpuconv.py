@@ -2,7 +2,8 @@
 
 Measured on the pix2pix U-Net (benchmarks/RESULTS.md, "translate: unet_256"): PyTorch's eager oneDNN call
 re-lays out the weight on every call (for a 33 MB weight at 2x2..8x8 that costs 3-10x the convolution
-itself) and converts NCHW activations to a blocked layout and back. Here, for float32 inference on CPU:
+itself) and converts NCHW activations to a blocked layout and back. Here, for float32 inference on CPU
+and for bf16 autocast inference (input, weight and bias cast to bf16 as autocast casts them):
 
 - oneDNN with the weight laid out once and kept (re-done when the weight, its storage or the input
   shape changes) and channels-last activations (oneDNN's native layout: no copies);
@@ -10,7 +11,7 @@ itself) and converts NCHW activations to a blocked layout and back. Here, for fl
   over all pixels, then `fold` (col2im) sums the overlapping taps -- 2-3x faster than oneDNN's
   3-channel kernels.
 
-Anything else (training, autograd, CUDA, autocast, bf16, torch.compile or ONNX tracing, groups, dilation,
+Anything else (training, autograd, CUDA, fp16, torch.compile or ONNX tracing, groups, dilation,
 non-zero padding modes) takes the plain PyTorch call. A failure of the oneDNN ops (an older or
 newer torch without them) switches that path off for the process and falls back.
 """
@@ -29,24 +30,33 @@ def _inference_cpu(x: torch.Tensor) -> bool:
     return (
         ENABLED
         and x.device.type == "cpu"
-        and x.dtype == torch.float32
+        and x.dtype in (torch.float32, torch.bfloat16)
         and x.dim() == 4
         and not torch.is_grad_enabled()
-        and not torch.is_autocast_enabled("cpu")
         and not torch.compiler.is_compiling()
         and not torch.jit.is_tracing()  # ONNX export traces the plain ops
     )
 
 
-def _fast(mod: nn.Module, x: torch.Tensor) -> bool:
-    return (
+def _compute_dtype(mod: nn.Module, x: torch.Tensor) -> torch.dtype | None:
+    """The dtype the convolution computes in (fp32, or bf16 under CPU bf16 autocast, which casts input,
+    weight and bias as autocast does), or None where the plain call should run."""
+    if not (
         _inference_cpu(x)
         and mod.weight.dtype == torch.float32
         and mod.groups == 1
         and tuple(mod.dilation) == (1, 1)
         and mod.padding_mode == "zeros"
         and isinstance(mod.padding, tuple)
-    )
+    ):
+        return None
+    if torch.is_autocast_enabled("cpu"):
+        return torch.bfloat16 if torch.get_autocast_dtype("cpu") == torch.bfloat16 else None
+    return torch.float32 if x.dtype == torch.float32 else None
+
+
+def _cast(t: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
+    return None if t is None else t.to(dtype)
 
 
 def _bias(y: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
@@ -60,8 +70,8 @@ class _Packed:
         self.key: tuple | None = None
         self.weight: torch.Tensor | None = None
 
-    def get(self, weight: torch.Tensor, shape: torch.Size, pack) -> torch.Tensor:
-        key = (tuple(shape), weight.data_ptr(), weight._version)
+    def get(self, weight: torch.Tensor, shape: torch.Size, dtype: torch.dtype, pack) -> torch.Tensor:
+        key = (tuple(shape), dtype, weight.data_ptr(), weight._version)
         if key != self.key:
             self.weight, self.key = pack(), key
         return self.weight
@@ -78,15 +88,18 @@ class Conv2d(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         global _onednn_ok
-        if _onednn_ok and _fast(self, x):
+        dt = _compute_dtype(self, x)
+        if _onednn_ok and dt is not None:
             (sh, sw), (ph, pw) = self.stride, self.padding
             try:
-                x = x.contiguous(memory_format=torch.channels_last)
+                x = x.to(dt).contiguous(memory_format=torch.channels_last)
                 pack = lambda: torch.ops.mkldnn._reorder_convolution_weight(  # noqa: E731
-                    self.weight, [ph, pw], [sh, sw], [1, 1], 1, list(x.shape)
+                    self.weight.to(dt), [ph, pw], [sh, sw], [1, 1], 1, list(x.shape)
                 )
-                wp = _packed(self).get(self.weight, x.shape, pack)
-                return torch.ops.mkldnn._convolution_pointwise(x, wp, self.bias, [ph, pw], [sh, sw], [1, 1], 1, "none", [], "")
+                wp = _packed(self).get(self.weight, x.shape, dt, pack)
+                return torch.ops.mkldnn._convolution_pointwise(
+                    x, wp, _cast(self.bias, dt), [ph, pw], [sh, sw], [1, 1], 1, "none", [], ""
+                )
             except RuntimeError:
                 _onednn_ok = False
         return super().forward(x)
@@ -97,26 +110,28 @@ class ConvTranspose2d(nn.ConvTranspose2d):
 
     def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
         global _onednn_ok
-        if output_size is not None or not _fast(self, x):
+        dt = _compute_dtype(self, x)
+        if output_size is not None or dt is None:
             return super().forward(x, output_size)
         b, c, h, w = x.shape
         (kh, kw), (sh, sw), (ph, pw), (oph, opw) = self.kernel_size, self.stride, self.padding, self.output_padding
         ho, wo = (h - 1) * sh - 2 * ph + kh + oph, (w - 1) * sw - 2 * pw + kw + opw
         taps = self.out_channels * kh * kw
+        x, bias = x.to(dt), _cast(self.bias, dt)
         if taps < c:
             # cols[b, (o, i, j), (y, x)] = sum_c W[c, o, i, j] x[b, c, y, x]; fold adds each tap into place
-            cols = torch.matmul(self.weight.reshape(c, taps).t(), x.reshape(b, c, h * w))  # (B, taps, H*W)
+            cols = torch.matmul(self.weight.to(dt).reshape(c, taps).t(), x.reshape(b, c, h * w))  # (B, taps, H*W)
             y = F.fold(cols, (ho, wo), (kh, kw), stride=(sh, sw), padding=(ph, pw))  # (B, out, Ho, Wo)
-            return _bias(y, self.bias)
+            return _bias(y, bias)
         if _onednn_ok:
             try:
                 x = x.contiguous(memory_format=torch.channels_last)
                 pack = lambda: torch.ops.mkldnn._reorder_convolution_transpose_weight(  # noqa: E731
-                    self.weight, [ph, pw], [oph, opw], [sh, sw], [1, 1], 1, list(x.shape)
+                    self.weight.to(dt), [ph, pw], [oph, opw], [sh, sw], [1, 1], 1, list(x.shape)
                 )
-                wp = _packed(self).get(self.weight, x.shape, pack)
+                wp = _packed(self).get(self.weight, x.shape, dt, pack)
                 return torch.ops.mkldnn._convolution_transpose_pointwise(
-                    x, wp, self.bias, [ph, pw], [oph, opw], [sh, sw], [1, 1], 1, "none", [], ""
+                    x, wp, bias, [ph, pw], [oph, opw], [sh, sw], [1, 1], 1, "none", [], ""
                 )
             except RuntimeError:
                 _onednn_ok = False
