@@ -121,3 +121,36 @@ def test_bf16_autocast_takes_the_fast_path_with_autocast_semantics():
         assert (y.float() - ref.float()).abs().max() <= 0.02 * exact.abs().max()
     assert cases[0][0]._packed.key[1] == torch.bfloat16 and cases[1][0]._packed.key[1] == torch.bfloat16
     assert "_packed" not in cases[2][0].__dict__  # RGB layer: GEMM + fold, in bf16
+
+
+def test_kept_weights_are_a_cache_not_state():
+    """Copies, pickles and device/dtype moves of a used layer work and start without the opaque oneDNN weight."""
+    import copy
+    import io
+
+    conv = Conv2d(8, 8, 3, padding=1)
+    x = torch.randn(1, 8, 16, 16)
+    with torch.inference_mode():
+        y = conv(x)
+    assert conv._packed.weight is not None
+    twin = copy.deepcopy(conv)
+    buf = io.BytesIO()
+    torch.save(conv, buf)
+    buf.seek(0)
+    loaded = torch.load(buf, weights_only=False)
+    with torch.inference_mode():
+        assert torch.equal(twin(x), y) and torch.equal(loaded(x), y)
+    conv.double()
+    assert "_packed" not in conv.__dict__
+    with torch.inference_mode():
+        assert conv(x.double()).dtype == torch.float64  # plain path for fp64, no stale fp32 weight
+
+
+def test_a_replaced_weight_is_never_served_from_the_cache():
+    conv = Conv2d(8, 8, 3, padding=1, bias=False)
+    x = torch.randn(1, 8, 12, 12)
+    with torch.inference_mode():
+        conv(x)
+    conv.weight = torch.nn.Parameter(torch.randn_like(conv.weight))  # a new tensor (its version starts at 0)
+    with torch.inference_mode():
+        _close(conv(x), F.conv2d(x, conv.weight, None, 1, 1))

@@ -64,17 +64,31 @@ def _bias(y: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
 
 
 class _Packed:
-    """The weight in oneDNN's layout for one input shape; rebuilt when the weight or shape changes."""
+    """The weight in oneDNN's layout (an opaque tensor) for one weight tensor, version, input shape and dtype.
+
+    A cache, not state: copies and pickles of a module start empty (the opaque tensor has no storage to copy),
+    and `.to()` / `.cuda()` / `.half()` drop it (`_KeepsPacked._apply`).
+    """
 
     def __init__(self) -> None:
+        self.src: torch.Tensor | None = None  # the weight it was made from (identity, not address: no reuse mix-ups)
         self.key: tuple | None = None
         self.weight: torch.Tensor | None = None
 
     def get(self, weight: torch.Tensor, shape: torch.Size, dtype: torch.dtype, pack) -> torch.Tensor:
-        key = (tuple(shape), dtype, weight.data_ptr(), weight._version)
-        if key != self.key:
-            self.weight, self.key = pack(), key
+        key = (tuple(shape), dtype, weight._version)
+        if weight is not self.src or key != self.key:
+            self.weight, self.src, self.key = pack(), weight, key
         return self.weight
+
+    def __deepcopy__(self, memo: dict) -> "_Packed":
+        return _Packed()
+
+    def __getstate__(self) -> dict:
+        return {}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__()
 
 
 def _packed(mod: nn.Module) -> _Packed:
@@ -83,7 +97,13 @@ def _packed(mod: nn.Module) -> _Packed:
     return mod._packed
 
 
-class Conv2d(nn.Conv2d):
+class _KeepsPacked(nn.Module):
+    def _apply(self, fn, recurse: bool = True):  # .to(), .cuda(), .half(), ...: the kept layout is stale
+        self.__dict__.pop("_packed", None)
+        return super()._apply(fn, recurse)
+
+
+class Conv2d(_KeepsPacked, nn.Conv2d):
     """nn.Conv2d (same keys, same maths) with the CPU inference paths described above."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -105,7 +125,7 @@ class Conv2d(nn.Conv2d):
         return super().forward(x)
 
 
-class ConvTranspose2d(nn.ConvTranspose2d):
+class ConvTranspose2d(_KeepsPacked, nn.ConvTranspose2d):
     """nn.ConvTranspose2d (same keys, same maths) with the CPU inference paths described above."""
 
     def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
