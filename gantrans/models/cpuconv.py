@@ -1,4 +1,4 @@
-"""Convolution layers with a faster CPU inference path; same parameters, same results as nn.Conv2d/ConvTranspose2d.
+"""Convolution and instance-norm layers with a faster CPU inference path; same parameters and results as PyTorch's.
 
 Measured on the pix2pix U-Net (benchmarks/RESULTS.md, "translate: unet_256"): PyTorch's eager oneDNN call
 re-lays out the weight on every call (for a 33 MB weight at 2x2..8x8 that costs 3-10x the convolution
@@ -11,7 +11,8 @@ and for bf16 autocast inference (input, weight and bias cast to bf16 as autocast
   over all pixels, then `fold` (col2im) sums the overlapping taps -- 2-3x faster than oneDNN's
   3-channel kernels.
 
-Anything else (training, autograd, CUDA, fp16, torch.compile or ONNX tracing, groups, dilation,
+The kept layout costs one more copy of each weight in memory (218 MB for unet_256), made on the first
+inference call. Anything else (training, autograd, CUDA, fp16, torch.compile or ONNX tracing, groups, dilation,
 non-zero padding modes) takes the plain PyTorch call. A failure of the oneDNN ops (an older or
 newer torch without them) switches that path off for the process and falls back.
 """
@@ -33,9 +34,21 @@ def _inference_cpu(x: torch.Tensor) -> bool:
         and x.dtype in (torch.float32, torch.bfloat16)
         and x.dim() == 4
         and not torch.is_grad_enabled()
-        and not torch.compiler.is_compiling()
+        and not _compiling()
         and not torch.jit.is_tracing()  # ONNX export traces the plain ops
     )
+
+
+def _compiling() -> bool:
+    f = getattr(torch.compiler, "is_compiling", None)  # torch >= 2.3
+    return bool(f()) if f is not None else bool(torch._dynamo.is_compiling())
+
+
+def _cpu_autocast_dtype() -> torch.dtype | None:
+    """The CPU autocast dtype while autocast is on, else None (both APIs: torch >= 2.4 and older)."""
+    if hasattr(torch, "get_autocast_dtype"):
+        return torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None
+    return torch.get_autocast_cpu_dtype() if torch.is_autocast_cpu_enabled() else None
 
 
 def _compute_dtype(mod: nn.Module, x: torch.Tensor) -> torch.dtype | None:
@@ -50,8 +63,9 @@ def _compute_dtype(mod: nn.Module, x: torch.Tensor) -> torch.dtype | None:
         and isinstance(mod.padding, tuple)
     ):
         return None
-    if torch.is_autocast_enabled("cpu"):
-        return torch.bfloat16 if torch.get_autocast_dtype("cpu") == torch.bfloat16 else None
+    autocast = _cpu_autocast_dtype()
+    if autocast is not None:
+        return torch.bfloat16 if autocast == torch.bfloat16 else None
     return torch.float32 if x.dtype == torch.float32 else None
 
 
@@ -120,7 +134,7 @@ class Conv2d(_KeepsPacked, nn.Conv2d):
                 return torch.ops.mkldnn._convolution_pointwise(
                     x, wp, _cast(self.bias, dt), [ph, pw], [sh, sw], [1, 1], 1, "none", [], ""
                 )
-            except RuntimeError:
+            except (RuntimeError, AttributeError):  # the private oneDNN ops changed or are missing
                 _onednn_ok = False
         return super().forward(x)
 
@@ -153,7 +167,7 @@ class ConvTranspose2d(_KeepsPacked, nn.ConvTranspose2d):
                 return torch.ops.mkldnn._convolution_transpose_pointwise(
                     x, wp, bias, [ph, pw], [oph, opw], [sh, sw], [1, 1], 1, "none", [], ""
                 )
-            except RuntimeError:
+            except (RuntimeError, AttributeError):  # the private oneDNN ops changed or are missing
                 _onednn_ok = False
         return super().forward(x, output_size)
 
