@@ -56,6 +56,7 @@ def _compute_dtype(mod: nn.Module, x: torch.Tensor) -> torch.dtype | None:
     weight and bias as autocast does), or None where the plain call should run."""
     if not (
         _inference_cpu(x)
+        and x.shape[1] == mod.in_channels  # a wrong input gets PyTorch's own error (and keeps the path on)
         and mod.weight.dtype == torch.float32
         and mod.groups == 1
         and tuple(mod.dilation) == (1, 1)
