@@ -154,3 +154,10 @@ def test_a_replaced_weight_is_never_served_from_the_cache():
     conv.weight = torch.nn.Parameter(torch.randn_like(conv.weight))  # a new tensor (its version starts at 0)
     with torch.inference_mode():
         _close(conv(x), F.conv2d(x, conv.weight, None, 1, 1))
+
+
+def test_a_wrong_input_gets_pytorchs_error_and_keeps_the_fast_path():
+    conv = Conv2d(8, 8, 3)
+    with torch.inference_mode(), pytest.raises(RuntimeError, match="expected input"):
+        conv(torch.randn(1, 4, 10, 10))
+    assert cpuconv._onednn_ok
