@@ -25,7 +25,9 @@ from PIL import Image
 
 import gantrans
 from gantrans.engine.batch import BatchOptions, collect_inputs, translate_items
+from gantrans.engine.metrics import paired, read_rgb8
 from gantrans.engine.translator import forward_family
+from gantrans.models import cpuconv
 
 HERE = Path(__file__).resolve().parent
 
@@ -70,15 +72,9 @@ def generator_flops(model, size: int) -> int:
     """FLOPs of one generator forward at size x size (torch's flop counter: 2 per multiply-add)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from gantrans.models import cpuconv
-
     x = torch.rand(1, model.in_channels, size, size, device=model.device)
-    enabled, cpuconv.ENABLED = cpuconv.ENABLED, False  # the counter knows PyTorch's conv ops, not oneDNN's own
-    try:
-        with FlopCounterMode(display=False) as counter:
-            model.run(x, cond=condition(model, 1))
-    finally:
-        cpuconv.ENABLED = enabled
+    with cpuconv.plain(), FlopCounterMode(display=False) as counter:  # the counter knows no oneDNN ops
+        model.run(x, cond=condition(model, 1))
     return int(counter.get_total_flops())
 
 
@@ -117,8 +113,6 @@ def time_engine(model, items: list, out: Path, batch: int, workers: int) -> floa
 def time_naive(model, folder: Path, out: Path) -> float:
     """The reference test scripts' style: batch 1, fp32, plain PyTorch layers (no cpuconv paths),
     decode -> forward -> encode one image at a time. Steady-state images/s (first image excluded)."""
-    from gantrans.models import cpuconv
-
     files = sorted(folder.iterdir())
     gen = model.generator("a2b")
     dev = model.device
@@ -133,14 +127,11 @@ def time_naive(model, folder: Path, out: Path) -> float:
         arr = ((y[0].permute(1, 2, 0).cpu().numpy() + 1) * 127.5).astype(np.uint8)
         Image.fromarray(arr).save(out / f"{f.stem}.png")
 
-    enabled, cpuconv.ENABLED = cpuconv.ENABLED, False
-    try:
+    with cpuconv.plain():
         one(files[0])
         t0 = time.perf_counter()
         for f in files[1:]:
             one(f)
-    finally:
-        cpuconv.ENABLED = enabled
     return (len(files) - 1) / (time.perf_counter() - t0)
 
 
@@ -157,19 +148,21 @@ def time_cli(model_path: Path, folder: Path, out: Path, batch: int, device: str,
 
 def mean_abs_diff(a: Path, b: Path) -> float:
     """Mean absolute difference (uint8 levels) between same-named PNGs of two output folders."""
-    diffs = [np.abs(np.asarray(Image.open(f), dtype=float) - np.asarray(Image.open(b / f.name), dtype=float)).mean() for f in sorted(a.glob("*.png"))]
-    return float(np.mean(diffs))
+    return float(np.mean([paired(read_rgb8(f), read_rgb8(b / f.name))["l1"] for f in sorted(a.glob("*.png"))]))
 
 
-def bundled_mad(precision: str) -> float | None:
+def bundled_mad(precisions: list[str]) -> dict[str, float]:
     """bf16/fp16 vs fp32 on a trained model (random weights give near-constant outputs): the bundled
-    noto2emojione CycleGAN on the example emoji, mean absolute difference in uint8 levels."""
-    root = HERE.parent / "examples" / "emoji"
-    imgs = [Image.open(p).convert("RGB") for p in sorted(root.glob("*.png"))]
-    if not imgs:
-        return None
-    outs = [[np.asarray(o, dtype=float) for o in gantrans.load("noto2emojione", device="cpu", precision=p).translate(imgs)] for p in ("fp32", precision)]
-    return float(np.mean([np.abs(a - b).mean() for a, b in zip(*outs)]))
+    noto2emojione CycleGAN on the example emoji, mean absolute difference in uint8 levels per precision."""
+    imgs = [Image.open(p).convert("RGB") for p in sorted((HERE.parent / "examples" / "emoji").glob("*.png"))]
+    if not imgs or not precisions:
+        return {}
+    ref = [np.asarray(o) for o in gantrans.load("noto2emojione", device="cpu", precision="fp32").translate(imgs)]
+    out = {}
+    for p in precisions:
+        outs = gantrans.load("noto2emojione", device="cpu", precision=p).translate(imgs)
+        out[p] = float(np.mean([paired(a, np.asarray(o))["l1"] for a, o in zip(ref, outs)]))
+    return out
 
 
 def measure(args, precision: str, model_path: Path, small: Path, large: Path, tmp: Path) -> dict:
@@ -196,6 +189,9 @@ def measure(args, precision: str, model_path: Path, small: Path, large: Path, tm
         t_s, t_l = (time_cli(model_path, f, o, best, args.device, precision, extra) for f, o in ((small, out_s), (large, out_l)))
         r["e2e_how"] = f"`gantrans translate` processes of {n_l} and {n_s} images, (n_large - n_small) / (t_large - t_small)"
         r["cli_large_s"] = t_l
+    if t_l - t_s < 0.5 * t_s:  # start-up jitter would dominate the difference (tiny runs gave negative rates)
+        raise SystemExit(f"{precision}: {n_l} images took {t_l:.1f} s, {n_s} took {t_s:.1f} s: too close for a "
+                         "steady-state difference; raise --images (or lower --small)")
     r["e2e"] = (n_l - n_s) / (t_l - t_s)
     r["out_small"] = out_s
     return r
@@ -235,7 +231,7 @@ def main() -> None:
             startup = time_cli(model_path, one, out, 1, args.device, precisions[0], [])
         res = {p: measure(args, p, model_path, small, large, tmp) for p in precisions}
         mad = {p: mean_abs_diff(res[precisions[0]]["out_small"], res[p]["out_small"]) for p in precisions[1:]}
-        mad_trained = {p: bundled_mad(p) for p in precisions[1:] if args.device == "cpu"}
+        mad_trained = bundled_mad(precisions[1:]) if args.device == "cpu" else {}
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     cuda_peak = torch.cuda.max_memory_allocated() / 2**20 if args.device != "cpu" else None
 

@@ -19,12 +19,26 @@ newer torch without them) switches that path off for the process and falls back.
 
 from __future__ import annotations
 
+import contextlib
+from typing import Callable, Iterator
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 ENABLED = True  # set False to run the plain PyTorch calls everywhere (tests compare both)
 _onednn_ok = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
+
+
+@contextlib.contextmanager
+def plain() -> Iterator[None]:
+    """PyTorch's own calls inside (e.g. for torch's flop counter, which knows no oneDNN ops, or a reference run)."""
+    global ENABLED
+    enabled, ENABLED = ENABLED, False
+    try:
+        yield
+    finally:
+        ENABLED = enabled
 
 
 def _inference_cpu(x: torch.Tensor) -> bool:
@@ -112,6 +126,20 @@ def _packed(mod: nn.Module) -> _Packed:
     return mod._packed
 
 
+def _onednn(mod: nn.Module, x: torch.Tensor, dt: torch.dtype, pack: Callable, run: Callable) -> torch.Tensor | None:
+    """Run `run(x_channels_last, kept_weight)`, laying the weight out with `pack(x)` when needed; None (and the
+    path off for the process) if the private oneDNN ops are missing or changed."""
+    global _onednn_ok
+    if not _onednn_ok:
+        return None
+    try:
+        x = x.to(dt).contiguous(memory_format=torch.channels_last)
+        return run(x, _packed(mod).get(mod.weight, x.shape, dt, lambda: pack(x)))
+    except (RuntimeError, AttributeError):
+        _onednn_ok = False
+        return None
+
+
 class _KeepsPacked(nn.Module):
     def _apply(self, fn, recurse: bool = True):  # .to(), .cuda(), .half(), ...: the kept layout is stale
         self.__dict__.pop("_packed", None)
@@ -122,21 +150,16 @@ class Conv2d(_KeepsPacked, nn.Conv2d):
     """nn.Conv2d (same keys, same maths) with the CPU inference paths described above."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        global _onednn_ok
         dt = _compute_dtype(self, x)
-        if _onednn_ok and dt is not None:
-            (sh, sw), (ph, pw) = self.stride, self.padding
-            try:
-                x = x.to(dt).contiguous(memory_format=torch.channels_last)
-                pack = lambda: torch.ops.mkldnn._reorder_convolution_weight(  # noqa: E731
-                    self.weight.to(dt), [ph, pw], [sh, sw], [1, 1], 1, list(x.shape)
-                )
-                wp = _packed(self).get(self.weight, x.shape, dt, pack)
-                return torch.ops.mkldnn._convolution_pointwise(
-                    x, wp, _cast(self.bias, dt), [ph, pw], [sh, sw], [1, 1], 1, "none", [], ""
-                )
-            except (RuntimeError, AttributeError):  # the private oneDNN ops changed or are missing
-                _onednn_ok = False
+        if dt is not None:
+            (sh, sw), (ph, pw), bias = self.stride, self.padding, _cast(self.bias, dt)
+            y = _onednn(
+                self, x, dt,
+                lambda x: torch.ops.mkldnn._reorder_convolution_weight(self.weight.to(dt), [ph, pw], [sh, sw], [1, 1], 1, list(x.shape)),
+                lambda x, w: torch.ops.mkldnn._convolution_pointwise(x, w, bias, [ph, pw], [sh, sw], [1, 1], 1, "none", [], ""),
+            )  # fmt: skip
+            if y is not None:
+                return y
         return super().forward(x)
 
 
@@ -144,7 +167,6 @@ class ConvTranspose2d(_KeepsPacked, nn.ConvTranspose2d):
     """nn.ConvTranspose2d (same keys, same maths) with the CPU inference paths described above."""
 
     def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
-        global _onednn_ok
         dt = _compute_dtype(self, x)
         if output_size is not None or dt is None:
             return super().forward(x, output_size)
@@ -158,19 +180,14 @@ class ConvTranspose2d(_KeepsPacked, nn.ConvTranspose2d):
             cols = torch.matmul(self.weight.to(dt).reshape(c, taps).t(), x.reshape(b, c, h * w))  # (B, taps, H*W)
             y = F.fold(cols, (ho, wo), (kh, kw), stride=(sh, sw), padding=(ph, pw))  # (B, out, Ho, Wo)
             return _bias(y, bias)
-        if _onednn_ok:
-            try:
-                x = x.contiguous(memory_format=torch.channels_last)
-                pack = lambda: torch.ops.mkldnn._reorder_convolution_transpose_weight(  # noqa: E731
-                    self.weight.to(dt), [ph, pw], [oph, opw], [sh, sw], [1, 1], 1, list(x.shape)
-                )
-                wp = _packed(self).get(self.weight, x.shape, dt, pack)
-                return torch.ops.mkldnn._convolution_transpose_pointwise(
-                    x, wp, bias, [ph, pw], [oph, opw], [sh, sw], [1, 1], 1, "none", [], ""
-                )
-            except (RuntimeError, AttributeError):  # the private oneDNN ops changed or are missing
-                _onednn_ok = False
-        return super().forward(x, output_size)
+        y = _onednn(
+            self, x, dt,
+            lambda x: torch.ops.mkldnn._reorder_convolution_transpose_weight(
+                self.weight.to(dt), [ph, pw], [oph, opw], [sh, sw], [1, 1], 1, list(x.shape)),
+            lambda x, w: torch.ops.mkldnn._convolution_transpose_pointwise(
+                x, w, bias, [ph, pw], [oph, opw], [sh, sw], [1, 1], 1, "none", [], ""),
+        )  # fmt: skip
+        return y if y is not None else super().forward(x, output_size)
 
 
 def instance_norm(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None, eps: float) -> torch.Tensor | None:

@@ -68,8 +68,9 @@ class AdaptiveInstanceNorm2d(nn.Module):
         if self.weight is None or self.bias is None:
             raise RuntimeError("AdaIN parameters are not assigned; decode through the generator's decode()")
         b, c = x.shape[:2]
-        y = instance_norm(x, None, None, self.eps)  # channels-last CPU inference path, else PyTorch's
-        y = F.instance_norm(x.float(), eps=self.eps) if y is None else y  # (B, C, H, W)
+        xf = x.float()  # statistics in fp32 even under autocast
+        y = instance_norm(xf, None, None, self.eps)  # channels-last CPU inference path, else PyTorch's
+        y = F.instance_norm(xf, eps=self.eps) if y is None else y  # (B, C, H, W)
         y = y * self.weight.reshape(b, c, 1, 1).float() + self.bias.reshape(b, c, 1, 1).float()
         return y.to(x.dtype)
 
