@@ -40,31 +40,26 @@ def build(
     import torch
 
     from gantrans.engine.translator import DIRECTIONS, Translator
+    from gantrans.errors import UsageError
     from gantrans.io.checkpoint import DEFAULT_PREPROCESS, Checkpoint
-    from gantrans.models.layers import init_weights
-    from gantrans.models.munit_blocks import munit_init
     from gantrans.models.registry import build_network, get_spec, make_config
+    from gantrans.registry import family_of
 
     spec = get_spec(arch)
-    if spec.role != "generator":
-        raise ValueError(f"{arch} is a {spec.role}; build() makes translation models (generators)")
+    family = family_of(arch)
+    if spec.role != "generator" or family.role != "translator":
+        raise UsageError(f"{arch} is a {spec.role}; build() makes translation models (generators)")
     unknown = [d for d in directions if d not in DIRECTIONS]
     if unknown or not directions:
-        raise ValueError(f"directions must be a non-empty subset of {list(DIRECTIONS)}, got {list(directions)}")
+        raise UsageError(f"directions must be a non-empty subset of {list(DIRECTIONS)}, got {list(directions)}")
     cfg = make_config(arch, config)
     gen = torch.Generator().manual_seed(seed)
     networks = {}
     # one network per direction (CycleGAN-style) or one module holding both domains / all labels
-    names = [DIRECTIONS[d] for d in directions] if spec.family == "image" else ["G"]
-    for name in names:
+    for name in family.networks(directions):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))
-            net = build_network(arch, cfg)
-            if spec.family == "image":
-                net = init_weights(net, init)
-            elif spec.family in ("munit", "unit"):
-                net = munit_init(net, "kaiming" if init == "normal" else init)
-            networks[name] = net  # StarGAN: PyTorch's default init, as the official code
+            networks[name] = family.init(build_network(arch, cfg), init)
     preprocess = dict(DEFAULT_PREPROCESS, size=size)
     ckpt = Checkpoint(
         arch=arch, config=cfg, networks=networks, domains=list(domains), preprocess=preprocess, labels=dict(labels or {})

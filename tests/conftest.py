@@ -1,26 +1,16 @@
 from __future__ import annotations
 
-import importlib.metadata
 from pathlib import Path
 
 import pytest
 import torch
 
-import gantrans
+from helpers import tiny
 
 
 @pytest.fixture(autouse=True)
 def _threads():
     torch.set_num_threads(2)
-
-
-def tiny(arch: str = "resnet_6blocks", **config):
-    """A small but complete model (fresh, seeded weights) for fast tests."""
-    defaults = {"ngf": 4}
-    if arch.startswith("resnet"):
-        defaults["n_blocks"] = 2
-    defaults.update(config)
-    return gantrans.build(arch, device="cpu", **defaults)
 
 
 @pytest.fixture(scope="session")
@@ -35,25 +25,3 @@ def one_way_model(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("models") / "oneway.safetensors"
     tiny("unet_128", directions=("a2b",)).save(path)
     return path
-
-
-class FileCreator:
-    """Unpickling this calls open(path, "w"): a test pickle that must never be executed."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __reduce__(self):
-        return (open, (str(self.path), "w"))
-
-
-def skimage_photo(name: str) -> Path:
-    """A photo shipped in scikit-image's wheel (test extra), located through its file list, not imported."""
-    try:
-        files = importlib.metadata.files("scikit-image") or []
-    except importlib.metadata.PackageNotFoundError:
-        pytest.skip("scikit-image (test extra) is not installed")
-    for f in files:
-        if str(f).endswith(f"skimage/data/{name}"):
-            return Path(f.locate())
-    pytest.skip(f"scikit-image has no data/{name}")

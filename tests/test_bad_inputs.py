@@ -234,7 +234,7 @@ def test_concurrent_writers_never_leave_partial_files(tmp_path, model_path):
         (["train", "d", "--arch", "cyclegan", "-o", "o", "--set", "bogus=1", "--dry-run"], "unknown setting 'bogus'"),
         (["train", "d", "--arch", "stylegan", "-o", "o", "--dry-run"], "--arch must be one of cyclegan, pix2pix"),
         (["train", "d", "--arch", "cyclegan", "-o", "o", "--device", "cuda:3", "--steps", "1"], "CUDA is not available"),
-        (["convert", "x.pth", "-o", "y.safetensors", "--domains", "onlyone"], "--domains takes two names"),
+        (["convert", "x.pth", "-o", "y.safetensors", "--from", "cyclegan", "--domains", "onlyone"], "--domains takes two names"),
     ],
 )
 def test_bad_command_lines_exit_2(tmp_path, monkeypatch, args, message):

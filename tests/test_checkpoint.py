@@ -13,7 +13,7 @@ from safetensors.torch import load_file, save_file
 import gantrans
 from gantrans.io.checkpoint import CheckpointError, load_checkpoint, read_metadata
 
-from conftest import FileCreator, tiny
+from helpers import FileCreator, tiny
 
 
 def test_header_describes_the_model(model_path):

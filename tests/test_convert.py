@@ -23,7 +23,7 @@ import gantrans
 from gantrans.cli.main import app
 from gantrans.models import build_network, make_config
 
-from conftest import FileCreator
+from helpers import FileCreator
 
 runner = CliRunner()
 

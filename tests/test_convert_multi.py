@@ -202,7 +202,7 @@ def test_stargan_celeba_layout_edit_matches_official(tmp_path):
 def test_nested_and_stargan_files_never_execute_pickles(tmp_path):
     import pickle
 
-    from conftest import FileCreator
+    from helpers import FileCreator
 
     marker = tmp_path / "pwned"
     for name, obj, src in (("gen_1.pt", {"a": {"x": FileCreator(marker)}, "b": {}}, "munit"), ("1-G.ckpt", {"main.0.weight": FileCreator(marker)}, "stargan")):

@@ -15,7 +15,7 @@ from PIL import Image
 from gantrans.engine.translator import DirectionError, pad_to
 from gantrans.io.images import ImageError, open_image
 
-from conftest import tiny
+from helpers import tiny
 
 
 def noise(size, mode="RGB", seed=0):

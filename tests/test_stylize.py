@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from PIL import Image
 from typer.testing import CliRunner
 
-from conftest import skimage_photo
+from helpers import skimage_photo
 from gantrans.cli.main import app
 from gantrans.engine.smooth import MattingAffinity, guided_filter, guided_filter_tiled, matting_propagate
 from gantrans.engine.stylize import Stylizer, StylizeOptions

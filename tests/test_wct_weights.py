@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from conftest import skimage_photo
+from helpers import skimage_photo
 from gantrans.cli.main import app
 from gantrans.engine.convert_wct import IMAGENET_MEAN, IMAGENET_STD, VGG19_INDEX
 from gantrans.engine.stylize import Stylizer, StylizeOptions

@@ -64,6 +64,14 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     raise typer.Exit(code)
 
 
+def require(model, command: str, name: str, hint: str) -> None:
+    """Usage error unless the loaded model's family serves `command` (e.g. style-sample needs style codes)."""
+    from gantrans.registry import titles
+
+    if command not in model.family.commands:
+        fail(f"{command} needs a {titles(command)} model; {name} is {model.arch} ({hint})")
+
+
 def debug() -> bool:
     return os.environ.get("GANTRANS_DEBUG", "") not in ("", "0")
 
@@ -71,8 +79,6 @@ def debug() -> bool:
 @contextmanager
 def handle_errors() -> Iterator[None]:
     """Known failures become one line on stderr and an exit code; GANTRANS_DEBUG=1 shows tracebacks."""
-    from gantrans.io.hub import ModelNotFoundError
-
     try:
         yield
     except typer.Exit:
@@ -80,20 +86,14 @@ def handle_errors() -> Iterator[None]:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    except ModelNotFoundError as e:
-        if debug():
-            raise
-        fail(str(e), EXIT_USAGE)
     except Exception as e:
         if debug():
             raise
-        # Checkpoint/device/direction/option errors are ValueErrors with a message meant for users.
-        from gantrans.engine.device import DeviceError
-        from gantrans.engine.translator import DirectionError
-        from gantrans.io.checkpoint import CheckpointError
+        # gantrans's own errors carry a message meant for users; only usage errors exit 2
+        from gantrans.errors import GantransError, UsageError
 
-        if isinstance(e, CheckpointError):
-            fail(str(e), EXIT_FAILED)
-        if isinstance(e, (DeviceError, DirectionError, ValueError)):
+        if isinstance(e, UsageError):
             fail(str(e), EXIT_USAGE)
+        if isinstance(e, GantransError):
+            fail(str(e), EXIT_FAILED)
         fail(f"{type(e).__name__}: {e} (set GANTRANS_DEBUG=1 for a traceback)", EXIT_FAILED)

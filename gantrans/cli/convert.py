@@ -8,18 +8,22 @@ from typing import Annotated, Optional
 
 import typer
 
+from gantrans import registry
 from gantrans.cli.common import QuietOpt, fail, handle_errors
+
+# choices and help come from the registered converters (family modules import no torch)
+_CONVERTERS = registry.converters()
 
 
 def convert(
-    sources: Annotated[list[Path], typer.Argument(help="Official file(s): latest_net_G.pth | latest_net_G_A.pth latest_net_G_B.pth | gen_N.pt (MUNIT/UNIT) | N-G.ckpt [N-D.ckpt] (StarGAN) | photo_wct.pth (PhotoWCT).", show_default=False)],
+    sources: Annotated[list[Path], typer.Argument(help="Official file(s): " + " | ".join(dict.fromkeys(c.files for c in _CONVERTERS.values())) + ".", show_default=False)],
     output: Annotated[Path, typer.Option("--output", "-o", help="The .safetensors file to write.")],
-    source: Annotated[str, typer.Option("--from", help="cyclegan | pix2pix | munit | unit | stargan | photowct.")] = "cyclegan",
+    source: Annotated[Optional[str], typer.Option("--from", help=" | ".join(_CONVERTERS) + " (default: recognised from the keys).", show_default=False)] = None,
     netG: Annotated[Optional[str], typer.Option("--netG", help="resnet_9blocks | resnet_6blocks | unet_256 | unet_128 (default: inferred).")] = None,
     norm: Annotated[Optional[str], typer.Option("--norm", help="instance | batch | none (default: inferred).")] = None,
     ngf: Annotated[Optional[int], typer.Option("--ngf", min=1, help="Default: inferred.")] = None,
     dropout: Annotated[Optional[bool], typer.Option("--dropout/--no-dropout", show_default=False, help="Default: inferred (ResNet) or the model's default.")] = None,
-    domains: Annotated[str, typer.Option("--domains", help="Names of domains A and B (StarGAN: the dataset's name).")] = "A,B",
+    domains: Annotated[Optional[str], typer.Option("--domains", help="Names of domains A and B, default A,B (StarGAN: the dataset's name).", show_default=False)] = None,
     attrs: Annotated[Optional[str], typer.Option("--attrs", help="StarGAN: label names in training order (default for 5 labels: the official CelebA set).")] = None,
     groups: Annotated[Optional[list[str]], typer.Option("--group", help="StarGAN: exclusive group, e.g. hair=Black_Hair,Blond_Hair,Brown_Hair (repeatable).")] = None,
     license: Annotated[Optional[str], typer.Option("--license", help="Licence recorded in the metadata, e.g. BSD-3-Clause.")] = None,
@@ -36,13 +40,11 @@ def convert(
       gantrans convert PhotoWCTModels/photo_wct.pth -o photowct.safetensors --from photowct --license CC-BY-NC-SA-4.0
     """
     with handle_errors():
-        names = [d.strip() for d in domains.split(",")]
-        if source == "stargan" and domains == "A,B":
-            names = ["stargan", ""]
-        elif source == "stargan":
-            names = [names[0], ""]
-        elif len(names) != 2 or not all(names):
-            fail("--domains takes two names: A,B")
+        names = tuple(d.strip() for d in domains.split(",")) if domains else None
+        if source is not None:
+            if source not in _CONVERTERS:
+                fail(f"--from must be one of {', '.join(_CONVERTERS)}")
+            _CONVERTERS[source].check_domains(names)
         if output.exists() and not overwrite:
             fail(f"{output} exists (use --overwrite)")
         for src in sources:
@@ -50,12 +52,12 @@ def convert(
                 fail(f"{src}: no such file")
         from gantrans.engine.convert import ConvertOptions, convert_official
         from gantrans.io.checkpoint import save_checkpoint
-
         from gantrans.train.labels import parse_groups
 
         opts = ConvertOptions(
-            source=source, netG=netG, norm=norm, ngf=ngf, dropout=dropout, domains=(names[0], names[1]), license=license,
-            size=image_size or (128 if source == "stargan" else 256), attrs=attrs.split(",") if attrs else None, groups=parse_groups(groups) if groups else None,
+            source=source, netG=netG, norm=norm, ngf=ngf, dropout=dropout, license=license, size=image_size,
+            domains=names,
+            attrs=attrs.split(",") if attrs else None, groups=parse_groups(groups) if groups else None,
         )  # fmt: skip
         result = convert_official(list(sources), opts)
         save_checkpoint(result.checkpoint, output)

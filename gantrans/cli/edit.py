@@ -10,7 +10,19 @@ from typing import Annotated, Optional
 import typer
 
 from gantrans.cli.common import (
-    EXIT_FAILED, EXIT_OK, BatchOpt, DeviceOpt, JsonOpt, ModelOpt, PrecisionOpt, QuietOpt, fail, handle_errors, reporter, summary_line,
+    EXIT_FAILED,
+    EXIT_OK,
+    BatchOpt,
+    DeviceOpt,
+    JsonOpt,
+    ModelOpt,
+    PrecisionOpt,
+    QuietOpt,
+    fail,
+    handle_errors,
+    reporter,
+    require,
+    summary_line,
 )  # fmt: skip
 
 Opt = typer.Option
@@ -48,8 +60,7 @@ def edit(
 
         path = resolve(model)
         t = gantrans.load(str(path), device=device, precision=precision)
-        if t.family != "stargan":
-            fail(f"edit needs a StarGAN model; {path.name} is {t.arch} (use gantrans translate or style-sample)")
+        require(t, "edit", path.name, "use gantrans translate or style-sample")
         ed = Editor(t)
         if list_attrs:
             print(f"{path.name}: {len(ed.schema.attrs)} attributes" + (", classifier stored" if ed.classifier is not None else ", no classifier (use --source)"))
@@ -66,7 +77,7 @@ def edit(
         ops = ed.schema.parse(sets or [])
         given = ed.schema.parse_source(source or [])
 
-        from gantrans.engine.batch import collect_inputs
+        from gantrans.engine.batch import collect_inputs, default_batch_size
         from gantrans.engine.multi import MultiOptions, run_multi
 
         outdir = Path(output)
@@ -76,7 +87,7 @@ def edit(
         train_size = t.checkpoint.preprocess.get("size")
         size = train_size if size is None else (size or None)
         opts = MultiOptions(ext=ext, overwrite=overwrite, grid=all_changes, files=True, size=size)
-        bs = batch_size or (1 if t.device.type == "cpu" else 16)
+        bs = batch_size or default_batch_size(t.device)
         opts.group = bs
         if not quiet:
             print(f"gantrans: {path.name} ({t.arch}) {t.describe()}", file=sys.stderr)

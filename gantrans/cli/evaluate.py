@@ -57,7 +57,14 @@ def evaluate(
         for d in (real, fake):
             if not d.is_dir():
                 fail(f"{d} is not a folder")
-        from gantrans.engine.metrics import Inception, features, find_inception, fid, kid, paired
+        from gantrans.engine.metrics import (
+            Inception,
+            features,
+            fid,
+            find_inception,
+            kid,
+            paired,
+        )
         from gantrans.train.data import list_images
 
         real_files, fake_files = list_images(real), list_images(fake)

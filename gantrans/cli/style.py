@@ -10,7 +10,19 @@ from typing import Annotated, Optional
 import typer
 
 from gantrans.cli.common import (
-    EXIT_FAILED, EXIT_OK, BatchOpt, DeviceOpt, JsonOpt, ModelOpt, PrecisionOpt, QuietOpt, fail, handle_errors, reporter, summary_line,
+    EXIT_FAILED,
+    EXIT_OK,
+    BatchOpt,
+    DeviceOpt,
+    JsonOpt,
+    ModelOpt,
+    PrecisionOpt,
+    QuietOpt,
+    fail,
+    handle_errors,
+    reporter,
+    require,
+    summary_line,
 )  # fmt: skip
 
 Opt = typer.Option
@@ -51,9 +63,16 @@ def style_sample(
     with handle_errors():
         if output is None:
             fail("missing -o/--output folder")
-        from gantrans.engine.batch import collect_inputs
+        from gantrans.engine.batch import collect_inputs, default_batch_size
         from gantrans.engine.multi import MultiOptions, run_multi
-        from gantrans.engine.styles import Style, interpolate as walk, parse_seeds, reference_styles, seed_styles, style_producer
+        from gantrans.engine.styles import (
+            Style,
+            parse_seeds,
+            reference_styles,
+            seed_styles,
+            style_producer,
+        )
+        from gantrans.engine.styles import interpolate as walk
 
         opts = MultiOptions(ext=ext, overwrite=overwrite, grid=grid, files=not grid, size=size)
         outdir = Path(output)
@@ -69,8 +88,7 @@ def style_sample(
 
         path = resolve(model)
         t = gantrans.load(str(path), device=device, precision=precision)
-        if t.family != "munit":
-            fail(f"style-sample needs a MUNIT model; {path.name} is {t.arch} (use gantrans translate)")
+        require(t, "style-sample", path.name, "use gantrans translate")
         t.generator(direction)
         if not quiet:
             print(f"gantrans: {path.name} ({t.arch}, {direction}) {t.describe()}", file=sys.stderr)
@@ -92,7 +110,7 @@ def style_sample(
             return shared if shared is not None else seed_styles(t, range(seed + i * num_styles, seed + (i + 1) * num_styles))
 
         k = len(shared) if shared is not None else num_styles
-        bs = batch_size or (1 if t.device.type == "cpu" else 16)
+        bs = batch_size or default_batch_size(t.device)
         opts.group = max(1, bs // k)
         produce = style_producer(t, direction, styles_for, bs)
         t0 = time.perf_counter()

@@ -10,8 +10,20 @@ from typing import Annotated, Optional
 import typer
 
 from gantrans.cli.common import (
-    EXIT_FAILED, EXIT_OK, BatchOpt, DeviceOpt, JsonOpt, ModelOpt, PrecisionOpt, QuietOpt, fail, handle_errors, reporter, summary_line,
+    EXIT_FAILED,
+    EXIT_OK,
+    BatchOpt,
+    DeviceOpt,
+    JsonOpt,
+    ModelOpt,
+    PrecisionOpt,
+    QuietOpt,
+    fail,
+    handle_errors,
+    reporter,
+    summary_line,
 )  # fmt: skip
+from gantrans.errors import UsageError
 
 Opt = typer.Option
 SEG_EXTS = (".png", ".pgm", ".bmp", ".tif", ".tiff", ".gif", ".jpg", ".jpeg", ".webp")
@@ -21,13 +33,13 @@ def find_seg(seg: Path, rel, single: bool) -> Path:
     """The label map of one content item: SEG itself (one content input) or SEG/<rel>.<ext>."""
     if seg.is_file():
         if not single:
-            raise ValueError(f"--content-seg {seg} is one file but there are several content images; give a folder of maps named like the images")
+            raise UsageError(f"--content-seg {seg} is one file but there are several content images; give a folder of maps named like the images")
         return seg
     for ext in SEG_EXTS:
         cand = seg.joinpath(*rel.parent.parts, rel.name + ext)
         if cand.is_file():
             return cand
-    raise ValueError(f"no label map for it in {seg} (looked for {rel.name}.png/.pgm/...)")
+    raise UsageError(f"no label map for it in {seg} (looked for {rel.name}.png/.pgm/...)")
 
 
 def stylize(
@@ -72,7 +84,12 @@ def stylize(
             fail("--content-seg needs --style-seg (the style's label map)")
         from gantrans.engine.batch import collect_inputs
         from gantrans.engine.multi import MultiOptions, run_multi
-        from gantrans.engine.stylize import ContentDecoded, StylizeOptions, load_labels, stylizer
+        from gantrans.engine.stylize import (
+            ContentDecoded,
+            StylizeOptions,
+            load_labels,
+            stylizer,
+        )
         from gantrans.io.images import decode, open_image
 
         opts = StylizeOptions(alpha=alpha, smooth=smooth, max_size=max_size or None, beta=beta)

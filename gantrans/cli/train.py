@@ -10,7 +10,14 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from gantrans.cli.common import EXIT_INTERRUPTED, EXIT_OK, DeviceOpt, QuietOpt, err, fail, handle_errors
+from gantrans.cli.common import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    QuietOpt,
+    err,
+    fail,
+    handle_errors,
+)
 
 Opt = typer.Option
 
@@ -107,7 +114,8 @@ def train(
             raise typer.Exit(EXIT_OK)
 
         from gantrans.train.state import dist_env
-        from gantrans.train.trainer import Interrupted, NonFiniteLoss, train as run_train
+        from gantrans.train.trainer import Interrupted, NonFiniteLoss
+        from gantrans.train.trainer import train as run_train
 
         rank = dist_env()[0]
         talk = rank == 0 and not quiet
@@ -162,7 +170,13 @@ class _Progress:
         losses = " ".join(f"{k} {v:.3f}" for k, v in row.items() if k not in ("step", "total", "lr", "it_s", "time"))
         if err.is_terminal:
             if self.bar is None:
-                from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+                from rich.progress import (
+                    BarColumn,
+                    MofNCompleteColumn,
+                    Progress,
+                    TextColumn,
+                    TimeRemainingColumn,
+                )
 
                 self.bar = Progress(BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), TextColumn("{task.description}"), console=err)
                 self.task = self.bar.add_task("", total=row["total"], rate="")

@@ -83,7 +83,13 @@ def translate(
             # workers get the cores. unet_256 on 2 cores, end to end: 13.8-14.6 img/s vs 12.7-14.2 spinning
             # (default) and 6.4 with OMP_WAIT_POLICY=ACTIVE (benchmarks/RESULTS.md). A user's setting wins.
             os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-        from gantrans.engine.batch import BatchOptions, ItemResult, collect_inputs, translate_items
+        from gantrans.engine.batch import (
+            BatchOptions,
+            ItemResult,
+            collect_inputs,
+            default_batch_size,
+            translate_items,
+        )
 
         opts = BatchOptions(
             direction=direction, batch_size=batch_size or 1, size=size, tile=tile, tile_overlap=tile_overlap, tile_stats=tile_stats,
@@ -112,14 +118,9 @@ def translate(
             translator.channels_last()
         if compile_:
             translator.compile()
-        if translator.family == "stargan":
-            fail("a StarGAN model edits attributes: use gantrans edit INPUTS -m MODEL --set NAME=VALUE")
-        if translator.family != "munit" and style_from:
-            fail(f"--style-from needs a MUNIT model; {translator.arch} has no style codes")
-        if translator.family == "munit":
-            opts.cond_for = _munit_styles(translator, direction, seed, style_from)
-        if batch_size is None:  # measured: batching helps on GPUs, not on CPUs (benchmarks/RESULTS.md)
-            opts.batch_size = 1 if translator.device.type == "cpu" else 16
+        opts.cond_for = translator.family.item_conds(translator, direction, seed, style_from)
+        if batch_size is None:
+            opts.batch_size = default_batch_size(translator.device)
         if not quiet:
             print(f"gantrans: {path.name} ({translator.arch}, {direction}) {translator.describe()}" + (" channels_last" if channels_last else "") + (" compiled" if compile_ else ""), file=sys.stderr)
 
@@ -170,19 +171,6 @@ def _local_device() -> str:
     return "auto"
 
 
-def _munit_styles(translator, direction: str, seed: int, style_from: str | None):
-    """item -> style code: the reference's, or a random one seeded by (seed, the item's output name)."""
-    import zlib
-
-    from gantrans.engine.styles import reference_styles
-    from gantrans.engine.translator import style_for_seed
-
-    if style_from:
-        code = reference_styles(translator, [style_from], direction)[0].code
-        return lambda item: code
-    return lambda item: style_for_seed(seed * 1_000_003 + zlib.crc32(str(item.rel).encode()), translator.style_dim)
-
-
 def _read_list(path: str) -> str:
     try:
         return Path(path).read_text()
@@ -191,7 +179,12 @@ def _read_list(path: str) -> str:
 
 
 def _progress(total: int):  # -> (Progress, task id)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TimeRemainingColumn,
+    )
 
     p = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err, transient=True)
     return p, p.add_task("translating", total=total)

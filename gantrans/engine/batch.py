@@ -19,7 +19,16 @@ from typing import Any, BinaryIO, Callable, Sequence
 import numpy as np
 
 from gantrans.engine.translator import Translator
-from gantrans.io.images import DEFAULT_MAX_PIXELS, SAVE_FORMATS, Decoded, encode, open_image, to_pil, write_atomic
+from gantrans.errors import UsageError
+from gantrans.io.images import (
+    DEFAULT_MAX_PIXELS,
+    SAVE_FORMATS,
+    Decoded,
+    encode,
+    open_image,
+    to_pil,
+    write_atomic,
+)
 
 IMAGE_SUFFIXES = {
     ".png", ".jpg", ".jpeg", ".jfif", ".webp", ".bmp", ".tif", ".tiff", ".gif",
@@ -63,17 +72,17 @@ class BatchOptions:
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
-            raise ValueError("--batch-size must be >= 1")
+            raise UsageError("--batch-size must be >= 1")
         if self.ext not in EXTS:
-            raise ValueError(f"--ext must be one of {', '.join(EXTS)}")
+            raise UsageError(f"--ext must be one of {', '.join(EXTS)}")
         if self.tile is not None and self.tile < 1:
-            raise ValueError("--tile must be >= 1")
+            raise UsageError("--tile must be >= 1")
         if self.tile_overlap < 0:
-            raise ValueError("--tile-overlap must be >= 0")
+            raise UsageError("--tile-overlap must be >= 0")
         if self.size is not None and self.size < 1:
-            raise ValueError("--size must be >= 1")
+            raise UsageError("--size must be >= 1")
         if "/" in self.suffix or "\\" in self.suffix:
-            raise ValueError("--suffix must not contain path separators")
+            raise UsageError("--suffix must not contain path separators")
 
 
 @dataclass
@@ -95,6 +104,11 @@ class Summary:
 
     def add(self, r: ItemResult) -> None:
         setattr(self, r.status, getattr(self, r.status) + 1)
+
+
+def default_batch_size(device: Any) -> int:
+    """Measured: batching helps on GPUs, not on CPUs (benchmarks/RESULTS.md)."""
+    return 1 if getattr(device, "type", str(device)) == "cpu" else 16
 
 
 # -- discovery ----------------------------------------------------------------------------------
@@ -159,7 +173,7 @@ def shard_items(items: Sequence[InputItem], index: int, count: int) -> list[Inpu
     """Shard `index` of `count`: every count-th item of the (deterministically ordered) input list,
     so N processes over the same inputs translate each image exactly once."""
     if not 0 <= index < count:
-        raise ValueError(f"shard {index} of {count} does not exist")
+        raise UsageError(f"shard {index} of {count} does not exist")
     return [it for k, it in enumerate(items) if k % count == index]
 
 

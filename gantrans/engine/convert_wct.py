@@ -13,8 +13,14 @@ from pathlib import Path
 
 import torch
 
-from gantrans.engine.convert import ConvertOptions, ConvertResult, _sha, read_features, read_official
-from gantrans.io.checkpoint import Checkpoint, CheckpointError, _load_strict
+from gantrans.engine.convert import (
+    ConvertOptions,
+    ConvertResult,
+    file_sha256,
+    read_features,
+    read_official,
+)
+from gantrans.io.checkpoint import Checkpoint, CheckpointError, load_strict
 from gantrans.models.registry import build_network, make_config
 from gantrans.models.wct import WCTNet
 
@@ -34,11 +40,11 @@ def convert_photowct(src: Path, opts: ConvertOptions) -> ConvertResult:
     base = state["e1.conv1_1.weight"].shape[0]
     cfg = make_config("photowct", {"levels": len(levels), "base": base})
     net = build_network("photowct", cfg)
-    _load_strict(net, state, f"{src} [G, arch=photowct, config={cfg}]")
+    load_strict(net, state, f"{src} [G, arch=photowct, config={cfg}]")
     notes = [f"{src.name}: {len(levels)} encoder/decoder levels, VGG width {base}, max-unpooling decoders ({len(state)} tensors)"]
     ckpt = Checkpoint(
         arch="photowct", config=cfg, networks={"G": net}, domains=["content"], preprocess=dict(WCT_PREPROCESS),
-        provenance={"converted_from": "photowct", "sources": [{"file": src.name, "sha256": _sha(src), "role": "G"}]},
+        provenance={"converted_from": "photowct", "sources": [{"file": src.name, "sha256": file_sha256(src), "role": "G"}]},
         license=opts.license,
     )  # fmt: skip
     return ConvertResult(ckpt, notes)

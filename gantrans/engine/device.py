@@ -6,11 +6,13 @@ import re
 
 import torch
 
+from gantrans.errors import UsageError
+
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-class DeviceError(ValueError):
+class DeviceError(UsageError):
     """A requested device or precision cannot be had here; the message has a hint."""
 
 

@@ -12,15 +12,17 @@ import torch.nn.functional as F
 from gantrans.engine.labels import LabelError, LabelSchema
 from gantrans.engine.multi import Producer
 from gantrans.engine.translator import Translator, to_uint8
+from gantrans.errors import UsageError
 from gantrans.io.images import Decoded
+from gantrans.registry import titles
 
 
 class Editor:
     """A StarGAN Translator with its label schema and (optional) attribute classifier."""
 
     def __init__(self, t: Translator) -> None:
-        if t.family != "stargan":
-            raise ValueError(f"editing attributes needs a StarGAN model; this is {t.arch}")
+        if "edit" not in t.family.commands:
+            raise UsageError(f"editing attributes needs a {titles('edit')} model; this is {t.arch}")
         self.t = t
         self.schema = LabelSchema(t.checkpoint.labels)
         self.classifier = t.checkpoint.networks.get("D")  # its auxiliary classification head
@@ -34,7 +36,7 @@ class Editor:
         x = x.to(self.t.device).float() / 255.0
         if x.shape[-2:] != (size, size):
             x = F.interpolate(x, size=(size, size), mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
-        _, logits = self.classifier(self.t._norm(x))
+        _, logits = self.classifier(self.t.normalize(x))
         return self.schema.from_logits(logits.float().cpu())
 
     def missing(self, given: dict[str, float], ops: list[tuple[str, str]], ds: int) -> list[str]:

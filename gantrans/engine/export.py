@@ -12,7 +12,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from gantrans.engine.translator import Translator, forward_family
+from gantrans.engine.translator import Translator
+from gantrans.errors import UsageError
 
 
 class _Exported(nn.Module):
@@ -22,12 +23,12 @@ class _Exported(nn.Module):
         super().__init__()
         self.gen = t.generator(direction)
         self.family, self.direction = t.family, direction
-        n_in = t.channels(direction)[0]
-        self.register_buffer("mean", t._mean[:, :n_in].detach().cpu().float().clone())
-        self.register_buffer("std", t._std[:, :n_in].detach().cpu().float().clone())
+        mean, std = t.norm_stats(t.channels(direction)[0])
+        self.register_buffer("mean", mean.detach().cpu().float().clone())
+        self.register_buffer("std", std.detach().cpu().float().clone())
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
-        y = forward_family(self.family, self.gen, (x - self.mean) / self.std, self.direction, cond)
+        y = self.family.forward(self.gen, (x - self.mean) / self.std, self.direction, cond)
         return ((y + 1.0) * 0.5).clamp(0.0, 1.0)
 
 
@@ -36,21 +37,20 @@ def export_onnx(t: Translator, path: str | Path, direction: str = "a2b", opset: 
     try:
         import onnx  # noqa: F401
     except ImportError:
-        raise ValueError("ONNX export needs the onnx package: pip install 'gantrans[onnx]'") from None
+        raise UsageError("ONNX export needs the onnx package: pip install 'gantrans[onnx]'") from None
+    if "export" not in t.family.commands:
+        raise UsageError(f"{t.arch} models cannot be exported")
     module = _Exported(t, direction).eval().float().cpu()
     n_in = t.channels(direction)[0]
     m = t.multiple
     size = max(m, -(-size // m) * m)
     x = torch.rand(2, n_in, size, size)
     names, args, axes = ["image"], [x], {"image": {0: "batch", 2: "height", 3: "width"}, "output": {0: "batch", 2: "height", 3: "width"}}
-    if t.family == "munit":
-        names.append("style")
-        args.append(torch.randn(2, t.style_dim, 1, 1))
-        axes["style"] = {0: "batch"}
-    elif t.family == "stargan":
-        names.append("label")
-        args.append(torch.zeros(2, t.checkpoint.config.c_dim))
-        axes["label"] = {0: "batch"}
+    example = t.family.example_cond(t, 2, 0)
+    if example is not None:  # the condition is the graph's second input: "style" (B, style_dim, 1, 1), "label" (B, c_dim)
+        names.append(t.family.cond_name())
+        args.append(example)
+        axes[t.family.cond_name()] = {0: "batch"}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with torch.no_grad():
@@ -74,13 +74,9 @@ def verify_onnx(t: Translator, path: str | Path, direction: str = "a2b") -> floa
         h, w = max(h, t.padded(1)), max(w, t.padded(1))
         x = torch.rand(2, t.channels(direction)[0], h, w, generator=gen)
         feeds = {"image": x.numpy()}
-        cond = None
-        if t.family == "munit":
-            cond = t.random_styles([1, 2])
-            feeds["style"] = cond.numpy()
-        elif t.family == "stargan":
-            cond = (torch.rand(2, t.checkpoint.config.c_dim, generator=gen) > 0.5).float()
-            feeds["label"] = cond.numpy()
+        cond = t.family.example_cond(t, 2, int(torch.randint(0, 2**31, (1,), generator=gen)))
+        if cond is not None:
+            feeds[t.family.cond_name()] = cond.numpy()
         y = torch.from_numpy(session.run(None, feeds)[0])
         worst = max(worst, float((y - t.run(x, direction, cond).cpu()).abs().max()))
     return worst

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 
 import torch
 
+from gantrans.errors import UsageError
 
-class LabelError(ValueError):
+
+class LabelError(UsageError):
     """An edit names an unknown attribute/group/value, or needed values are missing."""
 
 

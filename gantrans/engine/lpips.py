@@ -17,6 +17,7 @@ from typing import Callable, Sequence
 import torch
 
 from gantrans.engine.convert import read_features, read_weights
+from gantrans.errors import UsageError
 
 # torchvision `features` indices of the ReLU outputs LPIPS taps
 TAPS = {"vgg16": (3, 8, 15, 22, 29), "alexnet": (1, 4, 7, 9, 11)}
@@ -33,11 +34,11 @@ class LPIPS(torch.nn.Module):
 
         state = read_features(Path(backbone))
         if not state:
-            raise ValueError(f"{backbone}: expected a torchvision VGG-16 or AlexNet state dict (features.N.weight keys)")
+            raise UsageError(f"{backbone}: expected a torchvision VGG-16 or AlexNet state dict (features.N.weight keys)")
         if net is None:  # AlexNet's first conv is 11x11, VGG's 3x3
             net = "alexnet" if state["0.weight"].shape[-1] == 11 else "vgg16"
         if net not in TAPS:
-            raise ValueError(f"LPIPS backbone must be vgg16 or alexnet, got {net!r}")
+            raise UsageError(f"LPIPS backbone must be vgg16 or alexnet, got {net!r}")
         feats = getattr(torchvision.models, net)(weights=None).features[: TAPS[net][-1] + 1]
         feats.load_state_dict({k: v for k, v in state.items() if int(k.split(".")[0]) <= TAPS[net][-1]}, strict=True)
         self.net, self.taps = net, TAPS[net]
@@ -48,11 +49,11 @@ class LPIPS(torch.nn.Module):
         if lin is not None:
             found = {int(m.group(1)): v for k, v in read_weights(Path(lin)).items() if (m := re.fullmatch(r"lin(\d)\.model\.1\.weight", k))}
             if sorted(found) != list(range(len(widths))):
-                raise ValueError(f"{lin}: expected LPIPS linear layers lin0..lin{len(widths) - 1} (lin*.model.1.weight)")
+                raise UsageError(f"{lin}: expected LPIPS linear layers lin0..lin{len(widths) - 1} (lin*.model.1.weight)")
             weights = [found[i].flatten().float() for i in range(len(widths))]
         for i, (w, c) in enumerate(zip(weights, widths)):
             if w.numel() != c:
-                raise ValueError(f"LPIPS layer {i}: {w.numel()} weights for {c} channels (wrong backbone for this file?)")
+                raise UsageError(f"LPIPS layer {i}: {w.numel()} weights for {c} channels (wrong backbone for this file?)")
             self.register_buffer(f"w{i}", w.view(1, -1, 1, 1))
         self.register_buffer("shift", torch.tensor(SHIFT).view(1, 3, 1, 1))
         self.register_buffer("scale", torch.tensor(SCALE).view(1, 3, 1, 1))
@@ -95,7 +96,7 @@ def diversity(
     for i, files in enumerate(groups.values()):
         imgs = [load(f) for f in files]
         if len({t.shape for t in imgs}) != 1:
-            raise ValueError(f"samples of one input differ in size: {files[0].name} ...")
+            raise UsageError(f"samples of one input differ in size: {files[0].name} ...")
         x = torch.stack(imgs).to(device)
         d = model(x[:-1], x[1:])
         per_input.append(float(d.mean()))
@@ -103,7 +104,7 @@ def diversity(
         if progress:
             progress(i + 1)
     if not per_input:
-        raise ValueError("diversity needs at least two samples per input ({stem}_{tag} files, as style-sample writes)")
+        raise UsageError("diversity needs at least two samples per input ({stem}_{tag} files, as style-sample writes)")
     t = torch.tensor(per_input, dtype=torch.float64)
     return {"lpips_diversity": round(float(t.mean()), 5), "lpips_diversity_std": round(float(t.std()), 5) if len(per_input) > 1 else 0.0,
             "diversity_inputs": len(per_input), "diversity_pairs": pairs}

@@ -16,10 +16,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from gantrans.errors import UsageError
+
 TF_RANGE = (-1.0, 0.9921875)
 
 
-class MetricError(ValueError):
+class MetricError(UsageError):
     pass
 
 

@@ -14,8 +14,24 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from gantrans.engine.batch import SAVE_FORMATS, InputItem, ItemResult, Summary, _reason, show_path
-from gantrans.io.images import DEFAULT_MAX_PIXELS, Decoded, as_uint8, encode, open_image, to_pil, write_atomic
+from gantrans.engine.batch import (
+    SAVE_FORMATS,
+    InputItem,
+    ItemResult,
+    Summary,
+    _reason,
+    show_path,
+)
+from gantrans.errors import UsageError
+from gantrans.io.images import (
+    DEFAULT_MAX_PIXELS,
+    Decoded,
+    as_uint8,
+    encode,
+    open_image,
+    to_pil,
+    write_atomic,
+)
 
 # (decoded inputs of one size) -> per input, a list of (tag, (H, W, C) uint8 output)
 Producer = Callable[[Sequence[Decoded]], list[list[tuple[str, np.ndarray]]]]
@@ -33,7 +49,7 @@ class MultiOptions:
 
     def __post_init__(self) -> None:
         if self.ext not in SAVE_FORMATS:
-            raise ValueError(f"--ext must be one of {', '.join(sorted(SAVE_FORMATS))}")
+            raise UsageError(f"--ext must be one of {', '.join(sorted(SAVE_FORMATS))}")
 
 
 def strip(arrays: Sequence[np.ndarray], gap: int = 2) -> np.ndarray:

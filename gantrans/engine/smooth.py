@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from gantrans.errors import UsageError
+
 BETA = 0.9999
 MATTING_EPS = 1e-7
 GIF_RADIUS = 35
@@ -101,7 +103,7 @@ class MattingAffinity:
     def __init__(self, image: torch.Tensor, eps: float = MATTING_EPS) -> None:
         b, c, h, w = image.shape  # (B, 3, H, W) in [0, 1]
         if h < 3 or w < 3:
-            raise ValueError(f"matting smoothing needs at least 3x3 pixels, got {w}x{h}")
+            raise UsageError(f"matting smoothing needs at least 3x3 pixels, got {w}x{h}")
         self.image = image
         self.mu = _valid3(image) / 9.0  # (B, 3, h', w')
         outer = (image[:, :, None] * image[:, None]).reshape(b, c * c, h, w)

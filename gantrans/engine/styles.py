@@ -13,6 +13,7 @@ import torch
 
 from gantrans.engine.multi import Producer
 from gantrans.engine.translator import Translator, to_uint8
+from gantrans.errors import UsageError
 from gantrans.io.images import Decoded, open_image
 
 
@@ -23,12 +24,12 @@ def parse_seeds(spec: str) -> list[int]:
         part = part.strip()
         m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
         if not m:
-            raise ValueError(f"--seeds {spec!r}: expected numbers and ranges like 0-7,42")
+            raise UsageError(f"--seeds {spec!r}: expected numbers and ranges like 0-7,42")
         lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
         if hi < lo:
-            raise ValueError(f"--seeds: range {part} runs backwards")
+            raise UsageError(f"--seeds: range {part} runs backwards")
         if hi - lo > 10000:
-            raise ValueError(f"--seeds: range {part} is too long (at most 10001 seeds)")
+            raise UsageError(f"--seeds: range {part} is too long (at most 10001 seeds)")
         seeds += [s for s in range(lo, hi + 1) if s not in seeds]
     return seeds
 
@@ -59,7 +60,7 @@ def reference_styles(t: Translator, refs: Sequence[str | Path], direction: str) 
 def interpolate(a: Style, b: Style, steps: int) -> list[Style]:
     """`steps` codes from a to b inclusive (linear)."""
     if steps < 2:
-        raise ValueError("--steps must be >= 2")
+        raise UsageError("--steps must be >= 2")
     name = f"interp-{a.tag}-{b.tag}"
     return [Style(f"{name}-{i:02d}", torch.lerp(a.code, b.code, i / (steps - 1))) for i in range(steps)]
 

@@ -18,12 +18,26 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from gantrans import registry
 from gantrans.engine.device import describe, resolve_device, resolve_precision
-from gantrans.engine.smooth import BETA, GIF_EPS, GIF_RADIUS, guided_filter_tiled, matting_propagate
-from gantrans.engine.wct import MIN_PIXELS, StyleLevel, label_map, transfer, usable_labels
+from gantrans.engine.smooth import (
+    BETA,
+    GIF_EPS,
+    GIF_RADIUS,
+    guided_filter_tiled,
+    matting_propagate,
+)
+from gantrans.engine.wct import (
+    MIN_PIXELS,
+    StyleLevel,
+    label_map,
+    transfer,
+    usable_labels,
+)
+from gantrans.errors import UsageError
 from gantrans.io.checkpoint import Checkpoint, CheckpointError
 from gantrans.io.images import Decoded, as_uint8, open_image
-from gantrans.models.registry import get_spec
+from gantrans.models import cpuconv
 
 SMOOTH_MODES = ("auto", "none", "fast", "exact")
 MAX_SIZE = 960  # the official memory guard (longer side, here)
@@ -49,13 +63,13 @@ class StylizeOptions:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"--alpha must be in [0, 1], got {self.alpha}")
+            raise UsageError(f"--alpha must be in [0, 1], got {self.alpha}")
         if self.smooth not in SMOOTH_MODES:
-            raise ValueError(f"--smooth must be one of {', '.join(SMOOTH_MODES)}, got {self.smooth!r}")
+            raise UsageError(f"--smooth must be one of {', '.join(SMOOTH_MODES)}, got {self.smooth!r}")
         if self.max_size is not None and self.max_size < MIN_SIDE:
-            raise ValueError(f"--max-size must be at least {MIN_SIDE}")
+            raise UsageError(f"--max-size must be at least {MIN_SIDE}")
         if not 0.0 < self.beta < 1.0:
-            raise ValueError(f"beta must be in (0, 1), got {self.beta}")
+            raise UsageError(f"beta must be in (0, 1), got {self.beta}")
 
 
 @dataclass
@@ -99,15 +113,14 @@ class Stylizer:
     """A WCT/PhotoWCT checkpoint ready for inference (`gantrans.stylizer(...)` or `Stylizer(ckpt)`)."""
 
     def __init__(self, checkpoint: Checkpoint, device: str | torch.device = "cpu", precision: str = "auto") -> None:
-        spec = get_spec(checkpoint.arch)
-        if spec.family != "wct":
+        if registry.family_of(checkpoint.arch).role != "stylizer":
             raise CheckpointError(f"{checkpoint.arch} is not a WCT/PhotoWCT model; stylize needs one (gantrans convert --from photowct)")
         self.checkpoint = checkpoint
         self.net = checkpoint.networks["G"]
         self.levels = checkpoint.config.levels
         self.device = device if isinstance(device, torch.device) else resolve_device(device)
         self.dtype = resolve_precision(precision, self.device)
-        self.net.to(self.device, self.dtype).eval().requires_grad_(False)
+        cpuconv.accelerate(self.net.to(self.device, self.dtype).eval().requires_grad_(False))
 
     @property
     def arch(self) -> str:
@@ -154,7 +167,7 @@ class Stylizer:
         b = content.shape[0]
         segs = list(segs) if segs is not None else [None] * b
         if style.seg is not None and any(s is None for s in segs):
-            raise ValueError("the style has a label map, so every content image needs one too (--content-seg)")
+            raise UsageError("the style has a label map, so every content image needs one too (--content-seg)")
         labels = [usable_labels(s, style.seg) if s is not None and style.seg is not None else [] for s in segs]
         x = content.to(self.device, self.dtype)
         for level in range(self.levels, 0, -1):
@@ -205,7 +218,7 @@ class Stylizer:
 
 def _check_size(w: int, h: int, what: str) -> None:
     if min(w, h) < MIN_SIDE:
-        raise ValueError(f"{what} is {w}x{h}; stylize needs at least {MIN_SIDE} pixels per side")
+        raise UsageError(f"{what} is {w}x{h}; stylize needs at least {MIN_SIDE} pixels per side")
 
 
 def stylizer(ref: str, device: str = "auto", precision: str = "auto") -> Stylizer:

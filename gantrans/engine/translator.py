@@ -18,17 +18,20 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from gantrans import registry
 from gantrans.engine.device import describe, resolve_device, resolve_precision
 from gantrans.engine.tilestats import NormStats
+from gantrans.errors import UsageError
+from gantrans.families.base import DIRECTIONS, Family
 from gantrans.io.checkpoint import Checkpoint, CheckpointError, save_checkpoint
 from gantrans.io.images import Decoded, decode, resize_shorter, to_pil
+from gantrans.models import cpuconv
 from gantrans.models.registry import get_spec
 
-# direction -> checkpoint network prefix (CycleGAN convention: G_A maps A to B, G_B maps B to A)
-DIRECTIONS = {"a2b": "G_A", "b2a": "G_B"}
+__all__ = ["DIRECTIONS", "DirectionError", "Translator", "pad_to", "style_for_seed", "to_uint8"]
 
 
-class DirectionError(ValueError):
+class DirectionError(UsageError):
     """The model has no generator for the requested direction."""
 
 
@@ -75,11 +78,12 @@ class Translator:
 
     def __init__(self, checkpoint: Checkpoint, device: str | torch.device = "cpu", precision: str = "auto") -> None:
         spec = get_spec(checkpoint.arch)
-        if spec.role != "generator":
+        family = registry.family_of(checkpoint.arch)
+        if spec.role != "generator" or family.role != "translator":
             hint = " (use gantrans stylize)" if spec.role == "stylizer" else ""
             raise CheckpointError(f"{checkpoint.arch} is a {spec.role}, not a generator; it cannot translate{hint}")
         self.checkpoint = checkpoint
-        self.family = spec.family
+        self.family: Family = family
         self.device = device if isinstance(device, torch.device) else resolve_device(device)
         self.dtype = resolve_precision(precision, self.device)
         self.multiple = spec.pad_multiple(checkpoint.config)
@@ -88,18 +92,29 @@ class Translator:
         pre = checkpoint.preprocess
         self._mean = torch.tensor(pre.get("mean", [0.5] * 3), device=self.device).view(1, -1, 1, 1)
         self._std = torch.tensor(pre.get("std", [0.5] * 3), device=self.device).view(1, -1, 1, 1)
-        for net in checkpoint.networks.values():
+        for name, net in checkpoint.networks.items():
             net.to(self.device).eval().requires_grad_(False)
+            if name not in checkpoint.aux:  # the generators (not a stored discriminator) get the CPU fast paths
+                cpuconv.accelerate(net)
         self._compiled: dict[str, Any] | None = None  # direction -> compiled forward (after .compile())
 
     def channels(self, direction: str = "a2b") -> tuple[int, int]:
         """(input, output) channel counts for a direction (MUNIT/UNIT domains may differ)."""
-        c = self.checkpoint.config
-        return (c.output_nc, c.input_nc) if (direction == "b2a" and self.family in ("munit", "unit")) else (c.input_nc, c.output_nc)
+        return self.family.channels(self.checkpoint.config, direction)
 
-    def _norm(self, x: torch.Tensor) -> torch.Tensor:
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) in [0, 1] on the device -> the generator's input range (the checkpoint's mean/std)."""
         n = x.shape[1]
         return (x - self._mean[:, :n]) / self._std[:, :n]
+
+    @staticmethod
+    def denormalize(y: torch.Tensor) -> torch.Tensor:
+        """Generator output in [-1, 1] -> float32 in [0, 1] (clamped)."""
+        return ((y.float() + 1.0) * 0.5).clamp_(0.0, 1.0)
+
+    def norm_stats(self, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, std) of the first `channels` input channels, each (1, channels, 1, 1) on the device."""
+        return self._mean[:, :channels], self._std[:, :channels]
 
     # -- description -------------------------------------------------------------------------
     @property
@@ -108,14 +123,17 @@ class Translator:
 
     @property
     def directions(self) -> list[str]:
-        if self.family == "image":
-            return [d for d, prefix in DIRECTIONS.items() if prefix in self.checkpoint.networks]
-        return ["a2b", "b2a"] if self.family in ("munit", "unit") else ["a2b"]
+        return self.family.directions(list(self.checkpoint.networks))
+
+    @property
+    def cond(self) -> str:
+        """The condition kind the generator takes: none | style | label."""
+        return self.family.cond
 
     @property
     def style_dim(self) -> int:
-        """MUNIT: length of a style code (0 for other models)."""
-        return getattr(self.checkpoint.config, "style_dim", 0) if self.family == "munit" else 0
+        """Length of a style code (0 for models without style codes)."""
+        return self.family.cond_shape(self.checkpoint.config)[0] if self.cond == "style" else 0  # type: ignore[index]
 
     def padded(self, n: int) -> int:
         """The size a side of n pixels is padded to before the generator."""
@@ -129,13 +147,8 @@ class Translator:
         if direction not in DIRECTIONS:
             raise DirectionError(f"unknown direction {direction!r}; use {' or '.join(DIRECTIONS)}")
         if direction not in self.directions:
-            if self.family == "stargan":
-                raise DirectionError("a StarGAN model has no directions; it edits attributes (gantrans edit)")
-            prefix = DIRECTIONS[direction]
-            raise DirectionError(
-                f"this model has no {direction} generator ({prefix}); it translates {', '.join(self.directions)} only"
-            )
-        return self.checkpoint.networks[DIRECTIONS[direction] if self.family == "image" else "G"]
+            raise DirectionError(self.family.missing_direction(direction, self.directions))
+        return self.checkpoint.networks[self.family.network(direction)]
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the model as one self-describing safetensors file."""
@@ -149,18 +162,17 @@ class Translator:
 
     def _forward(self, x: torch.Tensor, direction: str, cond: torch.Tensor | None) -> torch.Tensor:
         """Normalised, padded (B, C, H, W) -> (B, out, H, W) in [-1, 1]."""
-        if self.family in ("munit", "stargan"):
+        if self.cond != "none":
             if cond is None:
-                what = "style codes (B, style_dim, 1, 1)" if self.family == "munit" else "target labels (B, c_dim)"
-                raise ValueError(f"a {self.arch} model needs {what}")
+                raise UsageError(f"a {self.arch} model needs {self.family.cond_hint()}")
             cond = cond.to(self.device, torch.float32)
             if cond.shape[0] == 1 and x.shape[0] > 1:
                 cond = cond.expand(x.shape[0], *cond.shape[1:])
         if self._compiled is not None:
             if direction not in self._compiled:
-                self._compiled[direction] = torch.compile(functools.partial(forward_family, self.family, self.generator(direction)), dynamic=True)
+                self._compiled[direction] = torch.compile(functools.partial(self.family.forward, self.generator(direction)), dynamic=True)
             return self._compiled[direction](x, direction, cond)
-        return forward_family(self.family, self.generator(direction), x, direction, cond)
+        return self.family.forward(self.generator(direction), x, direction, cond)
 
     def channels_last(self) -> "Translator":
         """Store the generators' weights channels-last (NHWC): convolutions then run in that layout.
@@ -179,7 +191,7 @@ class Translator:
         """(B, C, H, W) uint8 or [0, 1] float -> normalised float on the device, reflect-padded to the multiple."""
         h, w = x.shape[-2:]
         x = x.to(self.device, non_blocking=True)
-        x = self._norm(x.float() / 255.0 if x.dtype == torch.uint8 else x.float())
+        x = self.normalize(x.float() / 255.0 if x.dtype == torch.uint8 else x.float())
         return pad_to(x, self.padded(h), self.padded(w)) if pad else x
 
     @torch.inference_mode()
@@ -191,29 +203,29 @@ class Translator:
         self.generator(direction)
         n_in = self.channels(direction)[0]
         if x.shape[1] != n_in:
-            raise ValueError(f"model takes {n_in}-channel input, got {x.shape[1]} channels")
+            raise UsageError(f"model takes {n_in}-channel input, got {x.shape[1]} channels")
         h, w = x.shape[-2:]
         x = self._input(x)
         with self._autocast():
             y = self._forward(x, direction, cond)
-        return ((y[..., :h, :w].float() + 1.0) * 0.5).clamp_(0.0, 1.0)
+        return self.denormalize(y[..., :h, :w])
 
     @torch.inference_mode()
     def encode_style(self, x: torch.Tensor, direction: str = "a2b") -> torch.Tensor:
         """MUNIT: reference images of the *target* domain, (B, C, H, W) in [0, 1] -> style codes (B, style_dim, 1, 1)."""
-        if self.family != "munit":
-            raise ValueError(f"{self.arch} has no style encoder (only MUNIT models do)")
+        if self.cond != "style":
+            raise UsageError(f"{self.arch} has no style encoder (only MUNIT models do)")
         n_ref = self.channels(direction)[1]
         if x.shape[1] != n_ref:
-            raise ValueError(f"style references must have {n_ref} channels, got {x.shape[1]}")
+            raise UsageError(f"style references must have {n_ref} channels, got {x.shape[1]}")
         with self._autocast():
             s = self.generator(direction).encode_style(self._input(x, pad=False), "b" if direction == "a2b" else "a")
         return s.float().cpu()
 
     def random_styles(self, seeds: Sequence[int]) -> torch.Tensor:
         """MUNIT: one N(0, I) style code per seed, drawn on the CPU -> (K, style_dim, 1, 1), the same on any device."""
-        if self.family != "munit":
-            raise ValueError(f"{self.arch} has no style codes (only MUNIT models do)")
+        if self.cond != "style":
+            raise UsageError(f"{self.arch} has no style codes (only MUNIT models do)")
         return torch.stack([style_for_seed(s, self.style_dim) for s in seeds])
 
     @torch.inference_mode()
@@ -236,8 +248,8 @@ class Translator:
                 c = content[[i for i, _ in chunk]]
                 s = styles[[j for _, j in chunk]].to(self.device, torch.float32)
                 outs.append(dst.decode(c, s).float())
-        y = torch.cat(outs)[..., :h, :w]
-        return ((y + 1.0) * 0.5).clamp_(0.0, 1.0).view(n, k, *y.shape[1:])
+        y = self.denormalize(torch.cat(outs)[..., :h, :w])
+        return y.view(n, k, *y.shape[1:])
 
     @torch.inference_mode()
     def run_tiled(
@@ -349,19 +361,6 @@ class Translator:
                 for i, arr in zip(chunk, arrays):
                     outputs[i] = to_pil(arr, decoded[i].alpha)
         return outputs[0] if single else outputs
-
-
-def forward_family(family: str, gen: torch.nn.Module, x: torch.Tensor, direction: str, cond: torch.Tensor | None) -> torch.Tensor:
-    """One forward pass of a registered family on a normalised batch (shared by the Translator, ONNX
-    export and the benchmarks): image -> G(x); unit -> G.translate(x); munit -> G.translate(x, style);
-    stargan -> G(x, label)."""
-    if family == "image":
-        return gen(x)
-    if family == "unit":
-        return gen.translate(x, direction)
-    if family == "munit":
-        return gen.translate(x, cond, direction)
-    return gen(x, cond)
 
 
 def style_for_seed(seed: int, style_dim: int) -> torch.Tensor:

@@ -31,8 +31,14 @@ from typing import Any
 import torch
 from torch import nn
 
+from gantrans.errors import DataError
 from gantrans.io.atomic import atomic_target
-from gantrans.models.registry import build_network, config_to_dict, get_spec, make_config
+from gantrans.models.registry import (
+    build_network,
+    config_to_dict,
+    get_spec,
+    make_config,
+)
 
 FORMAT = "gantrans"
 FORMAT_VERSION = "1"
@@ -40,7 +46,7 @@ DEFAULT_PREPROCESS = {"size": 256, "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.
 PICKLE_SUFFIXES = (".pth", ".pt", ".ckpt", ".pkl", ".pickle", ".bin", ".tar")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(DataError):
     """A checkpoint is unreadable or does not match its own description."""
 
 
@@ -183,7 +189,7 @@ def load_checkpoint(path: str | os.PathLike, check_finite: bool = True) -> Check
         net = build_network(net_arch, net_config)
         own = {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
         claimed.update(f"{prefix}.{k}" for k in own)
-        _load_strict(net, own, f"{path} [{prefix}, arch={net_arch}, config={json.dumps(net_config_dict, sort_keys=True)}]")
+        load_strict(net, own, f"{path} [{prefix}, arch={net_arch}, config={json.dumps(net_config_dict, sort_keys=True)}]")
         networks[prefix] = net
     stray = sorted(set(tensors) - claimed)
     if stray:
@@ -211,7 +217,7 @@ def _short(keys: list[str], n: int = 8) -> str:
     return ", ".join(keys[:n]) + more
 
 
-def _load_strict(net: nn.Module, state: dict[str, torch.Tensor], where: str) -> None:
+def load_strict(net: nn.Module, state: dict[str, torch.Tensor], where: str) -> None:
     expected = net.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))

@@ -7,6 +7,8 @@ import re
 import sys
 from pathlib import Path
 
+from gantrans.errors import UsageError
+
 HF_SCHEME = "hf://"
 DEFAULT_FILENAME = "model.safetensors"
 # The model `translate` uses when -m is not given (trained by gantrans, shipped in weights/).
@@ -15,7 +17,7 @@ _REPO_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 _REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$")
 
 
-class ModelNotFoundError(LookupError):
+class ModelNotFoundError(UsageError, LookupError):
     """A model reference names nothing that can be loaded; the message has a hint."""
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from gantrans.errors import DataError
 from gantrans.io.atomic import write_bytes_atomic
 
 # Pillow's own bomb guard is a warning below 2x its limit; we turn it into one clear error instead.
@@ -17,7 +18,7 @@ DEFAULT_MAX_PIXELS = 178_956_970
 SAVE_FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP"}
 
 
-class ImageError(ValueError):
+class ImageError(DataError):
     """An input could not be decoded; the message says why (the caller adds the path)."""
 
 

@@ -1,5 +1,10 @@
 """Convolution and instance-norm layers with a faster CPU inference path; same parameters and results as PyTorch's.
 
+Networks are built from PyTorch's stock layers; the engine calls `accelerate(net)` when it loads a model for
+inference (and the trainer for its generators' sample grids), which swaps each stock `nn.Conv2d`,
+`nn.ConvTranspose2d` and `nn.InstanceNorm2d` for the subclass here in place: same parameters, keys and
+state, another `forward`. `unaccelerate(net)` swaps them back.
+
 Measured on the pix2pix U-Net (benchmarks/RESULTS.md, "translate: unet_256"): PyTorch's eager oneDNN call
 re-lays out the weight on every call (for a 33 MB weight at 2x2..8x8 that costs 3-10x the convolution
 itself) and converts NCHW activations to a blocked layout and back. Here, for float32 inference on CPU
@@ -135,9 +140,20 @@ def _onednn(mod: nn.Module, x: torch.Tensor, dt: torch.dtype, pack: Callable, ru
     try:
         x = x.to(dt).contiguous(memory_format=torch.channels_last)
         return run(x, _packed(mod).get(mod.weight, x.shape, dt, lambda: pack(x)))
-    except (RuntimeError, AttributeError):
+    except AttributeError:  # the private ops are gone from this torch: off for the process
         _onednn_ok = False
         return None
+    except RuntimeError as e:
+        # An op whose schema changed is off for the process; anything else (out of memory, an odd
+        # shape) falls back for this call only and leaves the fast path on.
+        if _op_missing(e):
+            _onednn_ok = False
+        return None
+
+
+def _op_missing(e: RuntimeError) -> bool:
+    text = str(e)
+    return any(s in text for s in ("No such operator", "Could not run", "schema", "Expected at most", "expected at most"))
 
 
 class _KeepsPacked(nn.Module):
@@ -208,3 +224,27 @@ class InstanceNorm2d(nn.InstanceNorm2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = None if self.track_running_stats else instance_norm(x, self.weight, self.bias, self.eps)
         return super().forward(x) if y is None else y
+
+
+_FAST: dict[type, type] = {nn.Conv2d: Conv2d, nn.ConvTranspose2d: ConvTranspose2d, nn.InstanceNorm2d: InstanceNorm2d}
+_STOCK: dict[type, type] = {v: k for k, v in _FAST.items()}
+
+
+def accelerate(net: nn.Module) -> nn.Module:
+    """Give every stock conv / transposed conv / instance norm of `net` (exactly those classes, not
+    subclasses with their own forward) the CPU inference paths here, in place; returns `net`."""
+    for m in net.modules():
+        fast = _FAST.get(type(m))
+        if fast is not None:
+            m.__class__ = fast
+    return net
+
+
+def unaccelerate(net: nn.Module) -> nn.Module:
+    """Back to PyTorch's stock layer classes (dropping any kept weight layouts), in place."""
+    for m in net.modules():
+        stock = _STOCK.get(type(m))
+        if stock is not None:
+            m.__dict__.pop("_packed", None)
+            m.__class__ = stock
+    return net

@@ -7,7 +7,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from gantrans.models.cpuconv import InstanceNorm2d
+from gantrans.errors import UsageError
 
 NORMS = ("instance", "batch", "none")
 
@@ -21,10 +21,10 @@ def norm_factory(norm: str) -> Callable[[int], nn.Module]:
     if norm == "batch":
         return lambda c: nn.BatchNorm2d(c, affine=True, track_running_stats=True)
     if norm == "instance":
-        return lambda c: InstanceNorm2d(c, affine=False, track_running_stats=False)
+        return lambda c: nn.InstanceNorm2d(c, affine=False, track_running_stats=False)
     if norm == "none":
         return lambda c: nn.Identity()
-    raise ValueError(f"unknown norm {norm!r}; choose one of {', '.join(NORMS)}")
+    raise UsageError(f"unknown norm {norm!r}; choose one of {', '.join(NORMS)}")
 
 
 def conv_bias(norm: str) -> bool:
@@ -34,12 +34,12 @@ def conv_bias(norm: str) -> bool:
 
 def check_channels(name: str, value: int) -> None:
     if value not in (1, 3):
-        raise ValueError(f"{name} must be 1 or 3, got {value}")
+        raise UsageError(f"{name} must be 1 or 3, got {value}")
 
 
 def check_positive(name: str, value: int) -> None:
     if not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        raise UsageError(f"{name} must be a positive integer, got {value!r}")
 
 
 INIT_TYPES = ("normal", "xavier", "kaiming", "orthogonal")
@@ -49,7 +49,7 @@ INIT_TYPES = ("normal", "xavier", "kaiming", "orthogonal")
 def init_weights(net: nn.Module, init_type: str = "normal", gain: float = 0.02) -> nn.Module:
     """Initialise conv/linear weights as the official `init_weights` (normal(0, 0.02) by default)."""
     if init_type not in INIT_TYPES:
-        raise ValueError(f"unknown init {init_type!r}; choose one of {', '.join(INIT_TYPES)}")
+        raise UsageError(f"unknown init {init_type!r}; choose one of {', '.join(INIT_TYPES)}")
     for m in net.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             if init_type == "normal":

@@ -64,7 +64,6 @@ register(
         config_cls=MsImageDisConfig,
         build=MsImageDis,
         role="discriminator",
-        family="discriminator",
         pad_multiple=lambda c: 2 ** (c.n_layer + c.num_scales - 1),
         defaults={},
         description="multi-scale PatchGAN discriminator (MUNIT/UNIT)",

@@ -97,7 +97,6 @@ register(
         config_cls=MUNITConfig,
         build=MUNIT,
         role="generator",
-        family="munit",
         pad_multiple=lambda c: 2**c.n_downsample,
         min_size=lambda c: 2 ** (c.n_downsample + 1),
         defaults={},

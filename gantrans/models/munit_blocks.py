@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gantrans.models.cpuconv import Conv2d, InstanceNorm2d, instance_norm
+from gantrans.errors import UsageError
+from gantrans.models.cpuconv import instance_norm
 
 PAD_TYPES = {"reflect": nn.ReflectionPad2d, "replicate": nn.ReplicationPad2d, "zero": nn.ZeroPad2d}
 ACTIVATIONS = ("relu", "lrelu", "prelu", "selu", "tanh", "none")
@@ -25,7 +26,7 @@ def activation(name: str) -> nn.Module | None:
         "prelu": nn.PReLU, "selu": lambda: nn.SELU(inplace=True), "tanh": nn.Tanh, "none": lambda: None,
     }  # fmt: skip
     if name not in table:
-        raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
+        raise UsageError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
     return table[name]()
 
 
@@ -96,17 +97,17 @@ class Conv2dBlock(nn.Module):
     ) -> None:  # fmt: skip
         super().__init__()
         if pad_type not in PAD_TYPES:
-            raise ValueError(f"unknown pad_type {pad_type!r}; choose one of {', '.join(PAD_TYPES)}")
+            raise UsageError(f"unknown pad_type {pad_type!r}; choose one of {', '.join(PAD_TYPES)}")
         self.pad = PAD_TYPES[pad_type](padding)
         norms = {
-            "bn": lambda: nn.BatchNorm2d(out_dim), "in": lambda: InstanceNorm2d(out_dim),
+            "bn": lambda: nn.BatchNorm2d(out_dim), "in": lambda: nn.InstanceNorm2d(out_dim),
             "ln": lambda: LayerNorm(out_dim), "adain": lambda: AdaptiveInstanceNorm2d(out_dim), "none": lambda: None,
         }  # fmt: skip
         if norm not in norms:
-            raise ValueError(f"unknown norm {norm!r}; choose one of {', '.join(NORMS)}")
+            raise UsageError(f"unknown norm {norm!r}; choose one of {', '.join(NORMS)}")
         self.norm = norms[norm]()
         self.activation = activation(activ)
-        self.conv = Conv2d(in_dim, out_dim, kernel, stride, bias=True)
+        self.conv = nn.Conv2d(in_dim, out_dim, kernel, stride, bias=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv(self.pad(x))
@@ -230,7 +231,7 @@ def munit_init(net: nn.Module, kind: str) -> nn.Module:
             elif kind == "orthogonal":
                 nn.init.orthogonal_(m.weight, gain=2**0.5)
             elif kind != "default":
-                raise ValueError(f"unknown init {kind!r}")
+                raise UsageError(f"unknown init {kind!r}")
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
     return net

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from gantrans.errors import UsageError
 from gantrans.models.layers import NORMS, check_positive, conv_bias, norm_factory
 from gantrans.models.registry import ArchSpec, register
 
@@ -23,7 +24,7 @@ class PatchGANConfig:
         check_positive("ndf", self.ndf)
         check_positive("n_layers", self.n_layers)
         if self.norm not in NORMS:
-            raise ValueError(f"norm must be one of {', '.join(NORMS)}, got {self.norm!r}")
+            raise UsageError(f"norm must be one of {', '.join(NORMS)}, got {self.norm!r}")
 
 
 class NLayerDiscriminator(nn.Module):

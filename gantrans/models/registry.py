@@ -1,7 +1,8 @@
-"""One registry: architecture name -> config dataclass + builder.
+"""Architectures: name -> config dataclass + builder, registered by the model module that defines them.
 
-Every network gantrans can build or load is registered here by the module that defines it.
-Checkpoints store the architecture name and the config as JSON; loading looks the name up here.
+The entries live in the one registry (`gantrans.registry.ARCHS`); the family that owns an architecture
+names it and its model module. Checkpoints store the architecture name and the config as JSON; loading
+looks the name up here.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from torch import nn
+
+from gantrans.errors import UsageError
+from gantrans.registry import ARCHS, load_models
 
 
 @dataclass(frozen=True)
@@ -31,18 +35,12 @@ class ArchSpec:
     defaults: dict[str, Any]
     description: str = ""
     min_size: Callable[[Any], int] | None = None
-    # how the engine drives it: "image" (one network per direction, G_A/G_B), "munit", "unit"
-    # (one module holding gen_a/gen_b), "stargan" (one label-conditioned network), "discriminator"
-    family: str = "image"
 
     def padded_size(self, config: Any, n: int) -> int:
         """The side length an input side of `n` pixels is padded to."""
         m = self.pad_multiple(config)
         floor = self.min_size(config) if self.min_size else m
         return max(-(-n // m) * m, floor)
-
-
-ARCHS: dict[str, ArchSpec] = {}
 
 
 def register(spec: ArchSpec) -> ArchSpec:
@@ -53,7 +51,7 @@ def register(spec: ArchSpec) -> ArchSpec:
 
 
 def get_spec(name: str) -> ArchSpec:
-    _load_builtin()
+    load_models()
     try:
         return ARCHS[name]
     except KeyError:
@@ -63,7 +61,7 @@ def get_spec(name: str) -> ArchSpec:
 
 
 def list_archs(role: str | None = None) -> list[str]:
-    _load_builtin()
+    load_models()
     return sorted(n for n, s in ARCHS.items() if role is None or s.role == role)
 
 
@@ -74,7 +72,7 @@ def make_config(name: str, overrides: dict[str, Any] | None = None) -> Any:
     values = dict(spec.defaults)
     for key, value in (overrides or {}).items():
         if key not in fields:
-            raise ValueError(
+            raise UsageError(
                 f"{name}: unknown config field {key!r}; fields: {', '.join(sorted(fields))}"
             )
         values[key] = value
@@ -92,8 +90,3 @@ def build_network(name: str, config: Any | None = None) -> nn.Module:
     if not isinstance(config, spec.config_cls):
         raise TypeError(f"{name} needs a {spec.config_cls.__name__}, got {type(config).__name__}")
     return spec.build(config)
-
-
-def _load_builtin() -> None:
-    # Importing the modules registers their architectures (once).
-    from gantrans.models import msdis, munit, patchgan, resnet, stargan, unet, unit, wct  # noqa: F401

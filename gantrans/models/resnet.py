@@ -12,8 +12,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from gantrans.models.cpuconv import Conv2d, ConvTranspose2d
-from gantrans.models.layers import NORMS, check_channels, check_positive, conv_bias, norm_factory
+from gantrans.errors import UsageError
+from gantrans.models.layers import (
+    NORMS,
+    check_channels,
+    check_positive,
+    conv_bias,
+    norm_factory,
+)
 from gantrans.models.registry import ArchSpec, register
 
 PADDINGS = ("reflect", "replicate", "zero")
@@ -34,11 +40,11 @@ class ResnetConfig:
         check_channels("output_nc", self.output_nc)
         check_positive("ngf", self.ngf)
         if not isinstance(self.n_blocks, int) or self.n_blocks < 0:
-            raise ValueError(f"n_blocks must be >= 0, got {self.n_blocks!r}")
+            raise UsageError(f"n_blocks must be >= 0, got {self.n_blocks!r}")
         if self.norm not in NORMS:
-            raise ValueError(f"norm must be one of {', '.join(NORMS)}, got {self.norm!r}")
+            raise UsageError(f"norm must be one of {', '.join(NORMS)}, got {self.norm!r}")
         if self.padding_type not in PADDINGS:
-            raise ValueError(f"padding_type must be one of {', '.join(PADDINGS)}")
+            raise UsageError(f"padding_type must be one of {', '.join(PADDINGS)}")
 
 
 def _pad(padding_type: str) -> tuple[list[nn.Module], int]:
@@ -56,11 +62,11 @@ class ResnetBlock(nn.Module):
         super().__init__()
         norm_layer, bias = norm_factory(norm), conv_bias(norm)
         pad, p = _pad(padding_type)
-        layers: list[nn.Module] = [*pad, Conv2d(dim, dim, 3, padding=p, bias=bias), norm_layer(dim), nn.ReLU(True)]
+        layers: list[nn.Module] = [*pad, nn.Conv2d(dim, dim, 3, padding=p, bias=bias), norm_layer(dim), nn.ReLU(True)]
         if dropout:
             layers.append(nn.Dropout(0.5))
         pad, p = _pad(padding_type)
-        layers += [*pad, Conv2d(dim, dim, 3, padding=p, bias=bias), norm_layer(dim)]
+        layers += [*pad, nn.Conv2d(dim, dim, 3, padding=p, bias=bias), norm_layer(dim)]
         self.conv_block = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -74,23 +80,23 @@ class ResnetGenerator(nn.Module):
         norm_layer, bias, ngf = norm_factory(cfg.norm), conv_bias(cfg.norm), cfg.ngf
         layers: list[nn.Module] = [
             nn.ReflectionPad2d(3),
-            Conv2d(cfg.input_nc, ngf, 7, padding=0, bias=bias),
+            nn.Conv2d(cfg.input_nc, ngf, 7, padding=0, bias=bias),
             norm_layer(ngf),
             nn.ReLU(True),
         ]
         for i in range(2):  # (B, ngf*2^i, H/2^i) -> (B, ngf*2^(i+1), H/2^(i+1))
             c = ngf * 2**i
-            layers += [Conv2d(c, c * 2, 3, stride=2, padding=1, bias=bias), norm_layer(c * 2), nn.ReLU(True)]
+            layers += [nn.Conv2d(c, c * 2, 3, stride=2, padding=1, bias=bias), norm_layer(c * 2), nn.ReLU(True)]
         for _ in range(cfg.n_blocks):
             layers.append(ResnetBlock(ngf * 4, cfg.padding_type, cfg.norm, cfg.dropout))
         for i in range(2):  # (B, ngf*4/2^i, h) -> (B, ngf*2/2^i, 2h)
             c = ngf * 2 ** (2 - i)
             layers += [
-                ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1, bias=bias),
+                nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1, bias=bias),
                 norm_layer(c // 2),
                 nn.ReLU(True),
             ]
-        layers += [nn.ReflectionPad2d(3), Conv2d(ngf, cfg.output_nc, 7, padding=0), nn.Tanh()]
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, cfg.output_nc, 7, padding=0), nn.Tanh()]
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, in, H, W) -> (B, out, H, W)

@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gantrans.models.cpuconv import Conv2d, ConvTranspose2d, instance_norm
+from gantrans.errors import UsageError
+from gantrans.models.cpuconv import instance_norm
 from gantrans.models.layers import check_channels, check_positive
 from gantrans.models.registry import ArchSpec, register
 
@@ -63,8 +64,8 @@ class ResidualBlock(nn.Module):
     def __init__(self, dim: int) -> None:
         super().__init__()
         self.main = nn.Sequential(
-            Conv2d(dim, dim, 3, 1, 1, bias=False), StatIN(dim), nn.ReLU(inplace=True),
-            Conv2d(dim, dim, 3, 1, 1, bias=False), StatIN(dim),
+            nn.Conv2d(dim, dim, 3, 1, 1, bias=False), StatIN(dim), nn.ReLU(inplace=True),
+            nn.Conv2d(dim, dim, 3, 1, 1, bias=False), StatIN(dim),
         )  # fmt: skip
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -76,15 +77,15 @@ class StarGANGenerator(nn.Module):
         super().__init__()
         self.config = cfg
         d = cfg.conv_dim
-        layers: list[nn.Module] = [Conv2d(cfg.image_nc + cfg.c_dim, d, 7, 1, 3, bias=False), StatIN(d), nn.ReLU(inplace=True)]
+        layers: list[nn.Module] = [nn.Conv2d(cfg.image_nc + cfg.c_dim, d, 7, 1, 3, bias=False), StatIN(d), nn.ReLU(inplace=True)]
         for _ in range(2):
-            layers += [Conv2d(d, d * 2, 4, 2, 1, bias=False), StatIN(d * 2), nn.ReLU(inplace=True)]
+            layers += [nn.Conv2d(d, d * 2, 4, 2, 1, bias=False), StatIN(d * 2), nn.ReLU(inplace=True)]
             d *= 2
         layers += [ResidualBlock(d) for _ in range(cfg.repeat_num)]
         for _ in range(2):
-            layers += [ConvTranspose2d(d, d // 2, 4, 2, 1, bias=False), StatIN(d // 2), nn.ReLU(inplace=True)]
+            layers += [nn.ConvTranspose2d(d, d // 2, 4, 2, 1, bias=False), StatIN(d // 2), nn.ReLU(inplace=True)]
             d //= 2
-        layers += [Conv2d(d, cfg.image_nc, 7, 1, 3, bias=False), nn.Tanh()]
+        layers += [nn.Conv2d(d, cfg.image_nc, 7, 1, 3, bias=False), nn.Tanh()]
         self.main = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
@@ -105,7 +106,7 @@ class StarGANDisConfig:
         for name in ("image_size", "c_dim", "conv_dim", "repeat_num", "image_nc"):
             check_positive(name, getattr(self, name))
         if self.image_size % 2**self.repeat_num:
-            raise ValueError(f"image_size {self.image_size} must be a multiple of 2**repeat_num = {2**self.repeat_num}")
+            raise UsageError(f"image_size {self.image_size} must be a multiple of 2**repeat_num = {2**self.repeat_num}")
 
 
 class StarGANDiscriminator(nn.Module):
@@ -129,7 +130,7 @@ class StarGANDiscriminator(nn.Module):
 
 register(
     ArchSpec(
-        name="stargan", config_cls=StarGANConfig, build=StarGANGenerator, role="generator", family="stargan",
+        name="stargan", config_cls=StarGANConfig, build=StarGANGenerator, role="generator",
         pad_multiple=lambda c: 4, min_size=lambda c: 8, defaults={},
         description="StarGAN generator: image + tiled target label",
     )
@@ -137,7 +138,7 @@ register(
 register(
     ArchSpec(
         name="stargan_dis", config_cls=StarGANDisConfig, build=StarGANDiscriminator, role="discriminator",
-        family="discriminator", pad_multiple=lambda c: c.image_size, defaults={},
+        pad_multiple=lambda c: c.image_size, defaults={},
         description="StarGAN PatchGAN + auxiliary classifier (tied to image_size)",
     )
 )  # fmt: skip

@@ -12,8 +12,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from gantrans.models.cpuconv import Conv2d, ConvTranspose2d
-from gantrans.models.layers import NORMS, check_channels, check_positive, conv_bias, norm_factory
+from gantrans.errors import UsageError
+from gantrans.models.layers import (
+    NORMS,
+    check_channels,
+    check_positive,
+    conv_bias,
+    norm_factory,
+)
 from gantrans.models.registry import ArchSpec, register
 
 
@@ -31,9 +37,9 @@ class UnetConfig:
         check_channels("output_nc", self.output_nc)
         check_positive("ngf", self.ngf)
         if not isinstance(self.num_downs, int) or self.num_downs < 5:
-            raise ValueError(f"num_downs must be an integer >= 5, got {self.num_downs!r}")
+            raise UsageError(f"num_downs must be an integer >= 5, got {self.num_downs!r}")
         if self.norm not in NORMS:
-            raise ValueError(f"norm must be one of {', '.join(NORMS)}, got {self.norm!r}")
+            raise UsageError(f"norm must be one of {', '.join(NORMS)}, got {self.norm!r}")
 
 
 class UnetSkipBlock(nn.Module):
@@ -53,17 +59,17 @@ class UnetSkipBlock(nn.Module):
         super().__init__()
         self.outermost = outermost
         norm_layer, bias = norm_factory(norm), conv_bias(norm)
-        downconv = Conv2d(input_nc or outer_nc, inner_nc, 4, stride=2, padding=1, bias=bias)
+        downconv = nn.Conv2d(input_nc or outer_nc, inner_nc, 4, stride=2, padding=1, bias=bias)
         downrelu = nn.LeakyReLU(0.2)
         uprelu = nn.ReLU(True)  # as the official block; its input (a fresh concat or conv output) is not reused
         if outermost:
-            upconv = ConvTranspose2d(inner_nc * 2, outer_nc, 4, stride=2, padding=1)
+            upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, 4, stride=2, padding=1)
             layers = [downconv, submodule, uprelu, upconv, nn.Tanh()]
         elif innermost:
-            upconv = ConvTranspose2d(inner_nc, outer_nc, 4, stride=2, padding=1, bias=bias)
+            upconv = nn.ConvTranspose2d(inner_nc, outer_nc, 4, stride=2, padding=1, bias=bias)
             layers = [downrelu, downconv, uprelu, upconv, norm_layer(outer_nc)]
         else:
-            upconv = ConvTranspose2d(inner_nc * 2, outer_nc, 4, stride=2, padding=1, bias=bias)
+            upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, 4, stride=2, padding=1, bias=bias)
             layers = [downrelu, downconv, norm_layer(inner_nc), submodule, uprelu, upconv, norm_layer(outer_nc)]
             if dropout:
                 layers.append(nn.Dropout(0.5))

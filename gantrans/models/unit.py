@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from gantrans.errors import UsageError
 from gantrans.models.layers import check_channels, check_positive
 from gantrans.models.munit_blocks import ContentEncoder, Decoder
 from gantrans.models.registry import ArchSpec, register
@@ -36,7 +37,7 @@ class UNITConfig:
         for name in ("dim", "n_downsample", "n_res"):
             check_positive(name, getattr(self, name))
         if not 0 <= self.share <= self.n_res:
-            raise ValueError(f"share must be between 0 and n_res ({self.n_res}), got {self.share}")
+            raise UsageError(f"share must be between 0 and n_res ({self.n_res}), got {self.share}")
 
 
 class VAEGen(nn.Module):
@@ -85,7 +86,6 @@ register(
         config_cls=UNITConfig,
         build=UNIT,
         role="generator",
-        family="unit",
         pad_multiple=lambda c: 2**c.n_downsample,
         min_size=lambda c: 2 ** (c.n_downsample + 1),
         defaults={},

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gantrans.models.cpuconv import Conv2d
+from gantrans.errors import UsageError
 from gantrans.models.registry import ArchSpec, register
 
 # The VGG-19 trunk up to conv4_1: ("conv", name) or ("pool", k). Channel multipliers of `base`
@@ -51,9 +51,9 @@ class WCTConfig:
 
     def __post_init__(self) -> None:
         if not 1 <= self.levels <= MAX_LEVELS:
-            raise ValueError(f"levels must be 1..{MAX_LEVELS}, got {self.levels}")
+            raise UsageError(f"levels must be 1..{MAX_LEVELS}, got {self.levels}")
         if self.base < 1:
-            raise ValueError(f"base must be positive, got {self.base}")
+            raise UsageError(f"base must be positive, got {self.base}")
 
     def width(self, mult: int) -> int:
         return 3 if mult == 0 else self.base * mult
@@ -65,12 +65,12 @@ class VGGEncoder(nn.Module):
     def __init__(self, level: int, cfg: WCTConfig) -> None:
         super().__init__()
         self.level = level
-        self.conv0 = Conv2d(3, 3, 1, 1, 0)
+        self.conv0 = nn.Conv2d(3, 3, 1, 1, 0)
         self.ops = _trunk(level)
         for kind, name in self.ops:
             if kind == "conv":
                 cin, cout = _CHANNELS[name]
-                self.add_module(f"conv{name}", Conv2d(cfg.width(cin), cfg.width(cout), 3, 1, 0))
+                self.add_module(f"conv{name}", nn.Conv2d(cfg.width(cin), cfg.width(cout), 3, 1, 0))
 
     def _run(self, x: torch.Tensor, keep: bool) -> tuple[torch.Tensor, Pools, list[torch.Tensor]]:
         h = self.conv0(x)
@@ -107,7 +107,7 @@ class VGGDecoder(nn.Module):
         for kind, name in self.ops:
             if kind == "conv":
                 cout, cin = _CHANNELS[name]
-                self.add_module(f"conv{name}", Conv2d(cfg.width(cin), cfg.width(cout), 3, 1, 0))
+                self.add_module(f"conv{name}", nn.Conv2d(cfg.width(cin), cfg.width(cout), 3, 1, 0))
 
     def forward(self, h: torch.Tensor, pools: Pools) -> torch.Tensor:
         pending = list(pools)
@@ -154,7 +154,7 @@ for _name, _unpool, _what in (
 ):
     register(
         ArchSpec(
-            name=_name, config_cls=WCTConfig, build=WCTNet, role="stylizer", family="wct",
+            name=_name, config_cls=WCTConfig, build=WCTNet, role="stylizer",
             pad_multiple=lambda c: 1, defaults={"unpool": _unpool}, description=_what,
         )
     )  # fmt: skip

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gantrans.errors import UsageError
+
 MODELS = ("cyclegan", "pix2pix", "munit", "unit", "stargan", "wct-decoder")
 GAN_MODES = ("lsgan", "vanilla", "wgangp", "hinge")
 PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
@@ -104,7 +106,7 @@ class TrainConfig:
     def validate(self) -> "TrainConfig":
         def check(ok: bool, msg: str) -> None:
             if not ok:
-                raise ValueError(msg)
+                raise UsageError(msg)
 
         check(self.model in MODELS, f"--arch must be one of {', '.join(MODELS)}, got {self.model!r}")
         check(self.gan_mode in GAN_MODES, f"gan_mode must be one of {', '.join(GAN_MODES)}")
@@ -186,14 +188,14 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         try:
             import yaml
         except ImportError:
-            raise ValueError(f"{path}: reading YAML needs PyYAML (pip install pyyaml), or use TOML") from None
+            raise UsageError(f"{path}: reading YAML needs PyYAML (pip install pyyaml), or use TOML") from None
         data = yaml.safe_load(text) or {}
     elif path.suffix.lower() == ".json":
         data = json.loads(text)
     else:
-        raise ValueError(f"{path}: config files are .toml, .yaml/.yml or .json")
+        raise UsageError(f"{path}: config files are .toml, .yaml/.yml or .json")
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a table of settings at the top level")
+        raise UsageError(f"{path}: expected a table of settings at the top level")
     return data
 
 
@@ -209,7 +211,7 @@ def resolve_config(model: str, file: str | Path | None = None, overrides: dict[s
         for key, value in source.items():
             key = key.replace("-", "_")
             if key not in fields:
-                raise ValueError(f"{name}: unknown setting {key!r}")
+                raise UsageError(f"{name}: unknown setting {key!r}")
             values[key] = value
     values["model"] = model
     cfg = TrainConfig(**values)
@@ -234,4 +236,4 @@ def _check_types(cfg: TrainConfig) -> None:
         else:
             ok = isinstance(value, str)
         if not ok:
-            raise ValueError(f"setting {f.name!r} must be {type(default).__name__}, got {value!r}")
+            raise UsageError(f"setting {f.name!r} must be {type(default).__name__}, got {value!r}")

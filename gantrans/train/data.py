@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps
 
 from gantrans.engine.batch import IMAGE_SUFFIXES
+from gantrans.errors import UsageError
 
 log = logging.getLogger("gantrans.train")
 
@@ -27,7 +27,7 @@ LAYOUTS = """expected one of these layouts:
   images:    DATASET/**/*                          (wct-decoder: any folder of images)"""
 
 
-class DatasetError(ValueError):
+class DatasetError(UsageError):
     pass
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from gantrans.errors import UsageError
 from gantrans.train.data import DatasetError, list_images, load_rgb, sample_generator
 
 log = logging.getLogger("gantrans.train")
@@ -44,7 +45,7 @@ def parse_groups(specs: list[str]) -> dict[str, list[str]]:
         name, eq, members = spec.partition("=")
         names = [m.strip() for m in members.split(",") if m.strip()]
         if not eq or not name.strip() or len(names) < 2:
-            raise ValueError(f"group {spec!r}: expected NAME=ATTR,ATTR[,...] (two or more attributes)")
+            raise UsageError(f"group {spec!r}: expected NAME=ATTR,ATTR[,...] (two or more attributes)")
         out[name.strip()] = names
     return out
 

@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gantrans.errors import UsageError
+
 
 def gan_loss(pred: torch.Tensor, target_real: bool, mode: str, for_discriminator: bool = True) -> torch.Tensor:
     """Loss of discriminator output `pred` against real/fake, as the official GANLoss (+ hinge)."""
@@ -22,7 +24,7 @@ def gan_loss(pred: torch.Tensor, target_real: bool, mode: str, for_discriminator
         if not for_discriminator:  # generator side: raise the critic's score of fakes
             return -pred.mean()
         return F.relu(1.0 - pred).mean() if target_real else F.relu(1.0 + pred).mean()
-    raise ValueError(f"unknown gan_mode {mode!r}")
+    raise UsageError(f"unknown gan_mode {mode!r}")
 
 
 def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gantrans.errors import UsageError
 from gantrans.io.checkpoint import Checkpoint
 from gantrans.models.munit_blocks import munit_init
 from gantrans.models.registry import build_network, make_config
@@ -102,7 +103,7 @@ def _vgg(tr: "_Trainer") -> VGGPerceptual | None:
         return None
     if not hasattr(tr, "_vgg_net"):
         if not tr.cfg.vgg_weights:
-            raise ValueError("vgg_w > 0 needs vgg_weights: a torchvision VGG16 weights file (.safetensors or .pth)")
+            raise UsageError("vgg_w > 0 needs vgg_weights: a torchvision VGG16 weights file (.safetensors or .pth)")
         tr._vgg_net = VGGPerceptual(tr.cfg.vgg_weights).to(tr.device)
     return tr._vgg_net
 

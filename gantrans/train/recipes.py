@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, Callable
 import torch
 from torch import nn
 
+from gantrans.errors import UsageError
+
 if TYPE_CHECKING:
     from gantrans.io.checkpoint import Checkpoint
     from gantrans.train.config import TrainConfig
@@ -44,7 +46,7 @@ def get_recipe(model: str) -> Recipe:
     try:
         return RECIPES[model]
     except KeyError:
-        raise ValueError(f"no training recipe for {model!r}; known: {', '.join(sorted(RECIPES))}") from None
+        raise UsageError(f"no training recipe for {model!r}; known: {', '.join(sorted(RECIPES))}") from None
 
 
 def cpu_copy(net: nn.Module, fresh: nn.Module) -> nn.Module:

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from gantrans.errors import UsageError
 from gantrans.io.atomic import atomic_target, write_bytes_atomic
 
 CONFIG_FILE = "config.json"
@@ -43,7 +44,7 @@ def write_config(run: Path, config: dict[str, Any], extra: dict[str, Any]) -> No
 def read_config(run: Path) -> dict[str, Any]:
     path = run / CONFIG_FILE
     if not path.is_file():
-        raise ValueError(f"{run} is not a gantrans run directory (no {CONFIG_FILE})")
+        raise UsageError(f"{run} is not a gantrans run directory (no {CONFIG_FILE})")
     return json.loads(path.read_text())["config"]
 
 

@@ -22,12 +22,19 @@ import torch.distributed as dist
 from torch import nn
 
 from gantrans.engine.device import resolve_device, resolve_precision
+from gantrans.errors import UsageError
 from gantrans.io.checkpoint import Checkpoint, save_checkpoint
 from gantrans.train import state as S
 from gantrans.train.config import TrainConfig
-from gantrans.train.data import StreamDataset, Transform, detect, fixed_samples, make_loader
-from gantrans.train.losses import ImagePool, gan_loss, gradient_penalty
+from gantrans.train.data import (
+    StreamDataset,
+    Transform,
+    detect,
+    fixed_samples,
+    make_loader,
+)
 from gantrans.train.labels import LabelStream, load_label_sets, schema
+from gantrans.train.losses import ImagePool, gan_loss, gradient_penalty
 from gantrans.train.recipes import get_recipe
 
 # settings that may change when resuming (everything else is fixed by the run)
@@ -103,7 +110,7 @@ class _Trainer:
         ck = load_checkpoint(resolve(ref))
         found = [k for k in {**self.G, **self.D} if k in ck.networks]
         if not found:
-            raise ValueError(f"init_from {ref}: it holds {', '.join(ck.networks)}, none of {', '.join([*self.G, *self.D])}")
+            raise UsageError(f"init_from {ref}: it holds {', '.join(ck.networks)}, none of {', '.join([*self.G, *self.D])}")
         for k in found:
             net = {**self.G, **self.D}[k]
             net.load_state_dict({n: v.to(torch.float32) if v.is_floating_point() else v for n, v in ck.networks[k].state_dict().items()}, strict=True)
@@ -238,7 +245,7 @@ def _train(
     info = on_info or (lambda _m: None)
     rank, world, local_rank = S.dist_env()
     if cfg.model == "cyclegan" and cfg.input_nc != cfg.output_nc:
-        raise ValueError("cyclegan needs input_nc == output_nc (G_B maps B back to A)")
+        raise UsageError("cyclegan needs input_nc == output_nc (G_B maps B back to A)")
     device = resolve_device(cfg.device)
     if world > 1 and not dist.is_initialized():
         if device.type == "cuda":
@@ -258,7 +265,7 @@ def _train(
         if cfg.model == "cyclegan" and layout.kind != "unpaired":
             info(f"note: training cyclegan on a {layout.kind} dataset (pairs are ignored)")
         if cfg.model == "pix2pix" and layout.kind == "unpaired":
-            raise ValueError(f"pix2pix needs paired data (aligned train/ or A/ + B/); {cfg.dataset} is unpaired")
+            raise UsageError(f"pix2pix needs paired data (aligned train/ or A/ + B/); {cfg.dataset} is unpaired")
         layout_info = {"dataset_layout": layout.kind, "images": [len(layout.a), len(layout.b)], "skipped": [str(p) for p in layout.skipped]}
 
     tr = _Trainer(cfg, device, dtype, world)

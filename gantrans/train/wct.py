@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gantrans.errors import UsageError
 from gantrans.io.checkpoint import Checkpoint
 from gantrans.models.registry import build_network, make_config
 from gantrans.models.wct import WCTNet
@@ -66,7 +67,7 @@ def load_encoders(net: WCTNet, ref: str) -> str:
     if path.suffix.lower() == ".safetensors" and _is_gantrans(path):
         ck = load_checkpoint(path)
         if ck.arch not in ("photowct", "wct"):
-            raise ValueError(f"encoder {ref}: {ck.arch} is not a WCT/PhotoWCT checkpoint")
+            raise UsageError(f"encoder {ref}: {ck.arch} is not a WCT/PhotoWCT checkpoint")
         load_wct_encoders(net, ck.networks["G"])
         return f"encoders of {path.name}"
     load_vgg19_encoders(net, path)
