@@ -49,7 +49,8 @@ def test_official_defaults():
         "lsgan", 1e-4, 0.5, 0.999, 1e-4, "step", 100000, 0.5)  # fmt: skip
     assert (m.gan_w, m.recon_x_w, m.recon_s_w, m.recon_c_w, m.recon_x_cyc_w, m.vgg_w, m.style_dim, m.mlp_dim, m.n_res) == (
         1, 10, 1, 1, 0, 0, 8, 256, 4)  # fmt: skip
-    assert (m.ngf, m.ndf, m.n_layers_D, m.num_scales, m.init_type, m.batch_size, m.pool_size) == (64, 64, 4, 3, "kaiming", 1, 0)
+    assert (m.ngf, m.ndf, m.n_layers_D, m.num_scales, m.init_type, m.batch_size) == (64, 64, 4, 3, "kaiming", 1)
+    assert not hasattr(m, "pool_size")  # no image pool: the NVlabs recipes have no such setting
     u = resolve_config("unit", None, {"dataset": "d", "output": "o"})
     assert (u.gan_w, u.recon_x_w, u.recon_kl_w, u.recon_x_cyc_w, u.recon_kl_cyc_w, u.weight_decay) == (1, 10, 0.01, 10, 0.01, 1e-4)
     assert lr_factor(m, 99999) == 1.0 and lr_factor(m, 100000) == 0.5 and lr_factor(m, 200000) == 0.25

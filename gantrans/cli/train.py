@@ -10,6 +10,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from gantrans import registry
 from gantrans.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -24,7 +25,7 @@ Opt = typer.Option
 
 def train(
     dataset: Annotated[Optional[str], typer.Argument(help="Dataset folder (trainA/+trainB/, train/ with A|B images, or A/+B/; StarGAN: an attribute file or train/<domain>/).", show_default=False)] = None,
-    arch: Annotated[Optional[str], Opt("--arch", help="cyclegan | pix2pix | munit | unit | stargan | wct-decoder.")] = None,
+    arch: Annotated[Optional[str], Opt("--arch", help=" | ".join(registry.recipe_names()) + ".")] = None,
     datasets: Annotated[Optional[list[str]], Opt("--dataset", help="StarGAN multi-dataset training: attrs:PATH or folders:PATH (repeatable).")] = None,
     attrs: Annotated[Optional[str], Opt("--attrs", help="StarGAN: attributes to use from the attribute file, e.g. Black_Hair,Blond_Hair,Male.")] = None,
     groups: Annotated[Optional[list[str]], Opt("--group", help="StarGAN: an exclusive group, e.g. hair=Black_Hair,Blond_Hair,Brown_Hair (repeatable).")] = None,
@@ -100,12 +101,12 @@ def train(
             fixed = sorted(k for k, v in given.items() if k not in RESUMABLE and saved.get(k) != v)
             if fixed:
                 fail(f"--resume: cannot change {', '.join(fixed)} of an existing run (only {', '.join(sorted(RESUMABLE))})")
-            cfg = TrainConfig(**{**saved, **given, "output": resume}).validate()
+            cfg = TrainConfig.from_dict({**saved, **given, "output": resume})
         else:
             if not (dataset or datasets) or not output:
                 fail("give DATASET (or --dataset KIND:PATH ...) and -o RUN_DIR (or --resume RUN_DIR)")
             if arch is None and config is None:
-                fail("--arch cyclegan|pix2pix|munit|unit|stargan|wct-decoder is required")
+                fail(f"--arch {'|'.join(registry.recipe_names())} is required")
             cfg = resolve_config(arch or "cyclegan", config, {**flags, "model": arch})
             if (Path(output) / "train_state.pt").exists():
                 fail(f"{output} already holds a run; continue it with --resume {output} or choose another -o")

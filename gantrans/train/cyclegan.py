@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -10,103 +11,172 @@ from torch import nn
 
 from gantrans.io.checkpoint import Checkpoint
 from gantrans.models.layers import init_weights
-from gantrans.models.registry import build_network, make_config
-from gantrans.train.losses import gan_loss
-from gantrans.train.recipes import Recipe, cpu_copy, provenance, register
+from gantrans.models.registry import build_network, get_spec, make_config
+from gantrans.train.config import check
+from gantrans.train.losses import ImagePool, gan_loss, gradient_penalty
+from gantrans.train.recipes import GANOptions, Recipe, TrainContext, cpu_copy
 
 if TYPE_CHECKING:
     from gantrans.train.config import TrainConfig
-    from gantrans.train.trainer import _Trainer
+    from gantrans.train.data import Layout
 
 
-def generator_config(cfg: "TrainConfig") -> Any:
-    return make_config(cfg.netG, {"input_nc": cfg.input_nc, "output_nc": cfg.output_nc, "ngf": cfg.ngf, "norm": cfg.norm, "dropout": cfg.dropout})
+@dataclass
+class CycleGANOptions(GANOptions):
+    netG: str = "resnet_9blocks"
+    norm: str = "instance"
+    dropout: bool = False
+    n_layers_D: int = 3
+    init_gain: float = 0.02
+    lambda_A: float = 10.0
+    lambda_B: float = 10.0
+    lambda_identity: float = 0.5
+    lambda_L1: float = 100.0
+    pool_size: int = 50
+    direction: str = "a2b"  # pix2pix/aligned data: which side is the input
+
+    def validate(self, cfg: "TrainConfig") -> None:
+        super().validate(cfg)
+        check(self.direction in ("a2b", "b2a"), "direction must be a2b or b2a")
+        check(self.pool_size >= 0, "pool_size must be >= 0")
+        spec = get_spec(self.netG)
+        check(spec.role == "generator", f"netG {self.netG!r} is not a generator")
+        base = spec.config_cls(**spec.defaults)
+        need = spec.padded_size(base, cfg.crop_size)
+        check(
+            "crop" not in cfg.preprocess or need == cfg.crop_size,
+            f"{self.netG} needs a crop size that is a multiple of {spec.pad_multiple(base)} "
+            f"(and at least {spec.padded_size(base, 1)}); got {cfg.crop_size}",
+        )
 
 
-def build_networks(cfg: "TrainConfig") -> tuple[dict[str, nn.Module], dict[str, nn.Module]]:
-    gcfg = generator_config(cfg)
+class _ImageRecipe(Recipe):
+    """Shared by CycleGAN and pix2pix: the generator config, image pools, the discriminator loss."""
 
-    def D(in_nc: int) -> nn.Module:
-        dcfg = make_config("patchgan", {"input_nc": in_nc, "ndf": cfg.ndf, "n_layers": cfg.n_layers_D, "norm": cfg.norm})
-        return init_weights(build_network("patchgan", dcfg), cfg.init_type, cfg.init_gain)
+    Options = CycleGANOptions
 
-    G = {"G_A": init_weights(build_network(cfg.netG, gcfg), cfg.init_type, cfg.init_gain)}
-    if cfg.model == "cyclegan":
-        G["G_B"] = init_weights(build_network(cfg.netG, gcfg), cfg.init_type, cfg.init_gain)
-        return G, {"D_A": D(cfg.output_nc), "D_B": D(cfg.input_nc)}
-    return G, {"D": D(cfg.input_nc + cfg.output_nc)}  # conditional D sees input and output
+    def __init__(self, cfg: "TrainConfig") -> None:
+        super().__init__(cfg)
+        self.pools = {"A": ImagePool(self.opts.pool_size, cfg.seed * 2 + 1), "B": ImagePool(self.opts.pool_size, cfg.seed * 2 + 2)}
 
+    def generator_config(self) -> Any:
+        c, o = self.cfg, self.opts
+        return make_config(o.netG, {"input_nc": c.input_nc, "output_nc": c.output_nc, "ngf": c.ngf, "norm": o.norm, "dropout": o.dropout})
 
-def cyclegan_step(tr: "_Trainer", batch: dict[str, torch.Tensor]) -> dict[str, float]:
-    c, mode = tr.cfg, tr.cfg.gan_mode
-    A, B = batch["A"], batch["B"]
-    G_A, G_B, D_A, D_B = tr.G["G_A"], tr.G["G_B"], tr.D["D_A"], tr.D["D_B"]
-    tr.requires_grad(tr.D, False)
-    tr.opt_G.zero_grad(set_to_none=True)
-    with tr.autocast():
-        fake_B = G_A(A)
-        rec_A = G_B(fake_B)
-        fake_A = G_B(B)
-        rec_B = G_A(fake_A)
-        loss_idt_A = loss_idt_B = torch.zeros((), device=tr.device)
-        if c.lambda_identity > 0:
-            loss_idt_A = F.l1_loss(G_A(B).float(), B) * c.lambda_B * c.lambda_identity
-            loss_idt_B = F.l1_loss(G_B(A).float(), A) * c.lambda_A * c.lambda_identity
-        loss_G_A = gan_loss(D_A(fake_B), True, mode, for_discriminator=False)
-        loss_G_B = gan_loss(D_B(fake_A), True, mode, for_discriminator=False)
-        loss_cyc_A = F.l1_loss(rec_A.float(), A) * c.lambda_A
-        loss_cyc_B = F.l1_loss(rec_B.float(), B) * c.lambda_B
-        loss_G = loss_G_A + loss_G_B + loss_cyc_A + loss_cyc_B + loss_idt_A + loss_idt_B
-    tr.step_opt(loss_G, tr.g_params, tr.opt_G)
-    tr.requires_grad(tr.D, True)
-    tr.opt_D.zero_grad(set_to_none=True)
-    loss_D_A = tr.d_loss(D_A, B, tr.pools["B"].query(fake_B))
-    loss_D_B = tr.d_loss(D_B, A, tr.pools["A"].query(fake_A))
-    tr.step_opt(loss_D_A + loss_D_B, tr.d_params, tr.opt_D)
-    return {
-        "G_A": loss_G_A.item(), "G_B": loss_G_B.item(), "cycle_A": loss_cyc_A.item(), "cycle_B": loss_cyc_B.item(),
-        "idt_A": loss_idt_A.item(), "idt_B": loss_idt_B.item(), "D_A": loss_D_A.item(), "D_B": loss_D_B.item(),
-    }  # fmt: skip
+    def D(self, in_nc: int) -> nn.Module:
+        o = self.opts
+        dcfg = make_config("patchgan", {"input_nc": in_nc, "ndf": self.cfg.ndf, "n_layers": o.n_layers_D, "norm": o.norm})
+        return init_weights(build_network("patchgan", dcfg), self.cfg.init_type, o.init_gain)
 
+    def G(self) -> nn.Module:
+        return init_weights(build_network(self.opts.netG, self.generator_config()), self.cfg.init_type, self.opts.init_gain)
 
-def pix2pix_step(tr: "_Trainer", batch: dict[str, torch.Tensor]) -> dict[str, float]:
-    c, mode = tr.cfg, tr.cfg.gan_mode
-    A, B = batch["A"], batch["B"]
-    G, D = tr.G["G_A"], tr.D["D"]
-    with tr.autocast():
-        fake_B = G(A)
-    tr.requires_grad(tr.D, True)
-    tr.opt_D.zero_grad(set_to_none=True)
-    fake_AB = tr.pools["B"].query(torch.cat([A, fake_B], 1))
-    loss_D = tr.d_loss(D, torch.cat([A, B], 1), fake_AB)
-    tr.step_opt(loss_D, tr.d_params, tr.opt_D)
-    tr.requires_grad(tr.D, False)
-    tr.opt_G.zero_grad(set_to_none=True)
-    with tr.autocast():
-        loss_G_GAN = gan_loss(D(torch.cat([A, fake_B], 1)), True, mode, for_discriminator=False)
-        loss_L1 = F.l1_loss(fake_B.float(), B) * c.lambda_L1
-        loss_G = loss_G_GAN + loss_L1
-    tr.step_opt(loss_G, tr.g_params, tr.opt_G)
-    return {"G_GAN": loss_G_GAN.item(), "G_L1": loss_L1.item(), "D": loss_D.item()}
+    def d_loss(self, ctx: TrainContext, D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        mode = self.opts.gan_mode
+        with ctx.autocast():
+            loss = (gan_loss(D(real), True, mode) + gan_loss(D(fake.detach()), False, mode)) * 0.5
+        if mode == "wgangp":
+            loss = loss + self.opts.lambda_gp * gradient_penalty(D, real, fake)
+        return loss
+
+    def rank_state(self) -> dict[str, Any]:
+        return {"pools": {k: p.state_dict() for k, p in self.pools.items()}}
+
+    def load_rank_state(self, state: dict[str, Any]) -> None:
+        for k, p in self.pools.items():
+            p.load_state_dict(state["pools"][k])
+
+    def checkpoint(self, ctx: TrainContext, step: int, dataset: str) -> Checkpoint:
+        c, o = self.cfg, self.opts
+        nets = {k: cpu_copy(net, build_network(o.netG, self.generator_config())) for k, net in ctx.G.items()}  # plain BN, CPU
+        domains = list(c.domains) if not self.swap else list(reversed(c.domains))
+        return Checkpoint(
+            arch=o.netG, config=self.generator_config(), networks=nets, domains=domains,
+            preprocess={"size": c.crop_size, "mean": [0.5] * 3, "std": [0.5] * 3}, provenance=self.provenance(step, dataset),
+        )  # fmt: skip
 
 
-def sample_rows(tr: "_Trainer", s: dict[str, torch.Tensor]) -> list[torch.Tensor]:
-    A, B = s["A"], s["B"]
-    if tr.cfg.model == "cyclegan":
+class CycleGAN(_ImageRecipe):
+    defaults = {"netG": "resnet_9blocks", "norm": "instance", "dropout": False, "gan_mode": "lsgan", "pool_size": 50}
+
+    def check_data(self, layout: "Layout", info: Callable[[str], None]) -> None:
+        if layout.kind != "unpaired":
+            info(f"note: training cyclegan on a {layout.kind} dataset (pairs are ignored)")
+
+    def build(self) -> tuple[dict[str, nn.Module], dict[str, nn.Module]]:
+        check(self.cfg.input_nc == self.cfg.output_nc, "cyclegan needs input_nc == output_nc (G_B maps B back to A)")
+        G = {"G_A": self.G(), "G_B": self.G()}
+        return G, {"D_A": self.D(self.cfg.output_nc), "D_B": self.D(self.cfg.input_nc)}
+
+    def step(self, tr: TrainContext, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        c, mode = self.opts, self.opts.gan_mode
+        A, B = batch["A"], batch["B"]
+        G_A, G_B, D_A, D_B = tr.G["G_A"], tr.G["G_B"], tr.D["D_A"], tr.D["D_B"]
+        tr.requires_grad(tr.D, False)
+        tr.opt_G.zero_grad(set_to_none=True)
+        with tr.autocast():
+            fake_B = G_A(A)
+            rec_A = G_B(fake_B)
+            fake_A = G_B(B)
+            rec_B = G_A(fake_A)
+            loss_idt_A = loss_idt_B = torch.zeros((), device=tr.device)
+            if c.lambda_identity > 0:
+                loss_idt_A = F.l1_loss(G_A(B).float(), B) * c.lambda_B * c.lambda_identity
+                loss_idt_B = F.l1_loss(G_B(A).float(), A) * c.lambda_A * c.lambda_identity
+            loss_G_A = gan_loss(D_A(fake_B), True, mode, for_discriminator=False)
+            loss_G_B = gan_loss(D_B(fake_A), True, mode, for_discriminator=False)
+            loss_cyc_A = F.l1_loss(rec_A.float(), A) * c.lambda_A
+            loss_cyc_B = F.l1_loss(rec_B.float(), B) * c.lambda_B
+            loss_G = loss_G_A + loss_G_B + loss_cyc_A + loss_cyc_B + loss_idt_A + loss_idt_B
+        tr.step_opt(loss_G, tr.g_params, tr.opt_G)
+        tr.requires_grad(tr.D, True)
+        tr.opt_D.zero_grad(set_to_none=True)
+        loss_D_A = self.d_loss(tr, D_A, B, self.pools["B"].query(fake_B))
+        loss_D_B = self.d_loss(tr, D_B, A, self.pools["A"].query(fake_A))
+        tr.step_opt(loss_D_A + loss_D_B, tr.d_params, tr.opt_D)
+        return {
+            "G_A": loss_G_A.item(), "G_B": loss_G_B.item(), "cycle_A": loss_cyc_A.item(), "cycle_B": loss_cyc_B.item(),
+            "idt_A": loss_idt_A.item(), "idt_B": loss_idt_B.item(), "D_A": loss_D_A.item(), "D_B": loss_D_B.item(),
+        }  # fmt: skip
+
+    def sample_rows(self, tr: TrainContext, s: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        A, B = s["A"], s["B"]
         fB, fA = tr.G["G_A"](A).float(), tr.G["G_B"](B).float()
         return [A, fB, tr.G["G_B"](fB).float(), B, fA, tr.G["G_A"](fA).float()]
-    return [A, tr.G["G_A"](A).float(), B]
 
 
-def checkpoint(tr: "_Trainer", step: int, dataset: str) -> Checkpoint:
-    c = tr.cfg
-    nets = {k: cpu_copy(net, build_network(c.netG, generator_config(c))) for k, net in tr.G.items()}  # plain BN, CPU
-    domains = list(c.domains) if c.direction == "a2b" or c.model == "cyclegan" else list(reversed(c.domains))
-    return Checkpoint(
-        arch=c.netG, config=generator_config(c), networks=nets, domains=domains,
-        preprocess={"size": c.crop_size, "mean": [0.5] * 3, "std": [0.5] * 3}, provenance=provenance(tr, step, dataset),
-    )  # fmt: skip
+class Pix2Pix(_ImageRecipe):
+    defaults = {"netG": "unet_256", "norm": "batch", "dropout": True, "gan_mode": "vanilla", "pool_size": 0, "lambda_L1": 100.0}
 
+    def check_data(self, layout: "Layout", info: Callable[[str], None]) -> None:
+        check(layout.kind != "unpaired", f"pix2pix needs paired data (aligned train/ or A/ + B/); {self.cfg.dataset} is unpaired")
 
-register("cyclegan", Recipe(build_networks, cyclegan_step, sample_rows, checkpoint))
-register("pix2pix", Recipe(build_networks, pix2pix_step, sample_rows, checkpoint))
+    @property
+    def swap(self) -> bool:
+        return self.opts.direction == "b2a"
+
+    def build(self) -> tuple[dict[str, nn.Module], dict[str, nn.Module]]:
+        return {"G_A": self.G()}, {"D": self.D(self.cfg.input_nc + self.cfg.output_nc)}  # conditional D sees input and output
+
+    def step(self, tr: TrainContext, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        c, mode = self.opts, self.opts.gan_mode
+        A, B = batch["A"], batch["B"]
+        G, D = tr.G["G_A"], tr.D["D"]
+        with tr.autocast():
+            fake_B = G(A)
+        tr.requires_grad(tr.D, True)
+        tr.opt_D.zero_grad(set_to_none=True)
+        fake_AB = self.pools["B"].query(torch.cat([A, fake_B], 1))
+        loss_D = self.d_loss(tr, D, torch.cat([A, B], 1), fake_AB)
+        tr.step_opt(loss_D, tr.d_params, tr.opt_D)
+        tr.requires_grad(tr.D, False)
+        tr.opt_G.zero_grad(set_to_none=True)
+        with tr.autocast():
+            loss_G_GAN = gan_loss(D(torch.cat([A, fake_B], 1)), True, mode, for_discriminator=False)
+            loss_L1 = F.l1_loss(fake_B.float(), B) * c.lambda_L1
+            loss_G = loss_G_GAN + loss_L1
+        tr.step_opt(loss_G, tr.g_params, tr.opt_G)
+        return {"G_GAN": loss_G_GAN.item(), "G_L1": loss_L1.item(), "D": loss_D.item()}
+
+    def sample_rows(self, tr: TrainContext, s: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        return [s["A"], tr.G["G_A"](s["A"]).float(), s["B"]]

@@ -1,52 +1,176 @@
-"""One recipe per trainable model: its networks, one training step, sample rows, inference checkpoint.
+"""Training recipes: one object per run, driving a public training context.
 
-The training loop (`trainer.py`) is model-agnostic: resume, AMP, multi-process, logging and saving
-work the same for every recipe. Recipes register themselves here by model name.
+A recipe class (registered by its family, see `gantrans.registry`) declares its options dataclass
+(`Options`, validated with the run's settings), its defaults and its data kind; an instance builds the
+networks, makes one training step, the sample rows and the inference checkpoint. The training loop
+(`trainer.py`) is recipe-agnostic: resume, AMP, multi-process, logging and saving work the same for all.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+import contextlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 import torch
+import torch.distributed as dist
 from torch import nn
 
-from gantrans.errors import UsageError
+from gantrans.train import state as S
 
 if TYPE_CHECKING:
     from gantrans.io.checkpoint import Checkpoint
     from gantrans.train.config import TrainConfig
-    from gantrans.train.trainer import _Trainer
+    from gantrans.train.data import Layout
 
 
-@dataclass(frozen=True)
+class NonFiniteLoss(RuntimeError):
+    """A loss became NaN/Inf under nan_policy=stop; nothing was saved after the last good checkpoint."""
+
+
+@dataclass
+class TrainContext:
+    """What a recipe's step sees: the networks, optimizers, device, precision and the step index.
+
+    G / D: generator and discriminator networks by name; opt_G / opt_D their Adam optimizers over the
+    trainable parameters (opt_D is None for recipes without a discriminator); `step` is the 0-based
+    index of the step being made; `info` logs a line (stderr of rank 0)."""
+
+    cfg: "TrainConfig"
+    device: torch.device
+    dtype: torch.dtype
+    world: int
+    G: dict[str, nn.Module]
+    D: dict[str, nn.Module]
+    opt_G: torch.optim.Optimizer
+    opt_D: torch.optim.Optimizer | None
+    g_params: list[nn.Parameter]
+    d_params: list[nn.Parameter]
+    scaler: torch.amp.GradScaler
+    info: Callable[[str], None] = lambda _m: None
+    step: int = 0
+    skipped: int = 0  # updates skipped for non-finite losses (nan_policy=skip)
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.dtype == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.dtype)
+
+    @staticmethod
+    def requires_grad(nets: dict[str, nn.Module], flag: bool) -> None:
+        for net in nets.values():
+            net.requires_grad_(flag)
+
+    def step_opt(self, loss: torch.Tensor, params: list[nn.Parameter], opt: torch.optim.Optimizer | None) -> None:
+        """Backward (with loss scaling), all-reduce the gradients across ranks, optimizer step; a NaN/Inf
+        loss stops the run or skips this update (nan_policy)."""
+        assert opt is not None
+        finite = torch.isfinite(loss.detach()).float().view(1)
+        if self.world > 1:  # all ranks must take the same branch
+            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+        if finite.item() < 1:
+            if self.cfg.nan_policy == "stop":
+                raise NonFiniteLoss("a loss became NaN or Inf")
+            self.skipped += 1  # skip this update; the other optimizer still steps
+            return
+        self.scaler.scale(loss).backward()
+        S.allreduce_grads(params, self.world)
+        self.scaler.step(opt)
+
+
+@dataclass
+class Options:
+    """Base of the recipes' option dataclasses."""
+
+    def validate(self, cfg: "TrainConfig") -> None:
+        """Raise UsageError on settings this recipe cannot train with."""
+
+
 class Recipe:
-    # cfg -> (generators, discriminators), each {name: module}
-    build: Callable[["TrainConfig"], tuple[dict[str, nn.Module], dict[str, nn.Module]]]
-    # (trainer, batch on the device) -> losses
-    step: Callable[["_Trainer", dict[str, torch.Tensor]], dict[str, float]]
-    # (trainer, fixed samples on the device) -> rows of a sample grid, each (n, C, H, W) in [-1, 1]
-    sample_rows: Callable[["_Trainer", dict[str, torch.Tensor]], list[torch.Tensor]]
-    # (trainer, step, dataset) -> inference checkpoint (CPU copies)
-    checkpoint: Callable[["_Trainer", int, str], "Checkpoint"]
-    data: str = "pairs"  # "pairs": batches {"A", "B"}; "labels": {"image", "label", ...}; "images": {"A"}
+    """Base class of the training recipes (one instance per run)."""
+
+    Options: ClassVar[type] = Options
+    defaults: ClassVar[dict[str, Any]] = {}  # run and option defaults of this recipe (the official ones)
+    data: ClassVar[str] = "pairs"  # "pairs": batches {"A", "B"}; "labels": {"image", "label", "ds"}; "images": {"A"}
+
+    def __init__(self, cfg: "TrainConfig") -> None:
+        self.cfg = cfg
+        self.opts: Any = cfg.options
+
+    # -- data ----------------------------------------------------------------------------------------
+    def open_data(self, info: Callable[[str], None]) -> dict[str, Any]:
+        """Find the dataset (`cfg.dataset`); returns its summary for config.json."""
+        from gantrans.train.data import detect
+
+        self.layout = layout = detect(self.cfg.dataset, self.cfg.phase, images=self.data == "images")
+        if layout.skipped:
+            info(f"skipped {len(layout.skipped)} unreadable image(s)")
+        self.check_data(layout, info)
+        return {"dataset_layout": layout.kind, "images": [len(layout.a), len(layout.b)], "skipped": [str(p) for p in layout.skipped]}
+
+    def check_data(self, layout: "Layout", info: Callable[[str], None]) -> None:
+        """Refuse (UsageError) or note a dataset layout this recipe does not expect."""
+
+    def stream(self) -> torch.utils.data.Dataset:
+        """The sample stream: item i is a function of (seed, i) (see data.StreamDataset)."""
+        from gantrans.train.data import StreamDataset, Transform
+
+        c = self.cfg
+        return StreamDataset(self.layout, Transform(c.preprocess, c.load_size, c.crop_size, c.flip), c.seed, c.input_nc, c.output_nc, self.swap)
+
+    def samples(self) -> dict[str, torch.Tensor]:
+        """Fixed inputs of the sample grids."""
+        from gantrans.train.data import fixed_samples
+
+        return fixed_samples(self.layout, self.cfg.crop_size, self.cfg.input_nc, self.cfg.output_nc, self.swap)
+
+    @property
+    def swap(self) -> bool:
+        """Feed the dataset's B side as the input (pix2pix --direction b2a)."""
+        return False
+
+    # -- networks ------------------------------------------------------------------------------------
+    def build(self) -> tuple[dict[str, nn.Module], dict[str, nn.Module]]:
+        """(generators, discriminators), each {name: module}, freshly initialised (the global RNG is seeded)."""
+        raise NotImplementedError
+
+    def setup(self, ctx: TrainContext) -> None:
+        """After networks and optimizers exist (image pools, perceptual networks, ...)."""
+
+    def step(self, ctx: TrainContext, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        """One training step on a batch on the device -> losses."""
+        raise NotImplementedError
+
+    def sample_rows(self, ctx: TrainContext, samples: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        """Rows of a sample grid, each (n, C, H, W) in [-1, 1]."""
+        raise NotImplementedError
+
+    def checkpoint(self, ctx: TrainContext, step: int, dataset: str) -> "Checkpoint":
+        """The inference checkpoint (CPU copies with plain layers)."""
+        raise NotImplementedError
+
+    # -- per-rank state (e.g. image pools) -----------------------------------------------------------
+    def rank_state(self) -> dict[str, Any]:
+        return {}
+
+    def load_rank_state(self, state: dict[str, Any]) -> None:
+        pass
+
+    def provenance(self, step: int, dataset: str) -> dict[str, Any]:
+        return {"trained_by": "gantrans train", "model": self.cfg.model, "steps": step, "dataset": dataset}
 
 
-RECIPES: dict[str, Recipe] = {}
+@dataclass
+class GANOptions(Options):
+    """Options every adversarial recipe has."""
 
+    gan_mode: str = "lsgan"
+    lambda_gp: float = 10.0
 
-def register(name: str, recipe: Recipe) -> None:
-    RECIPES[name] = recipe
+    def validate(self, cfg: "TrainConfig") -> None:
+        from gantrans.train.config import GAN_MODES, check
 
-
-def get_recipe(model: str) -> Recipe:
-    from gantrans.train import cyclegan, munit, stargan, wct  # noqa: F401 - registers the recipes
-
-    try:
-        return RECIPES[model]
-    except KeyError:
-        raise UsageError(f"no training recipe for {model!r}; known: {', '.join(sorted(RECIPES))}") from None
+        check(self.gan_mode in GAN_MODES, f"gan_mode must be one of {', '.join(GAN_MODES)}")
 
 
 def cpu_copy(net: nn.Module, fresh: nn.Module) -> nn.Module:
@@ -55,5 +179,5 @@ def cpu_copy(net: nn.Module, fresh: nn.Module) -> nn.Module:
     return fresh
 
 
-def provenance(tr: "_Trainer", step: int, dataset: str) -> dict[str, Any]:
-    return {"trained_by": "gantrans train", "model": tr.cfg.model, "steps": step, "dataset": dataset}
+def list_field(default: list[str] | None = None) -> Any:
+    return field(default_factory=lambda: list(default or []))

@@ -9,7 +9,8 @@ outputs are classified (mask vector training).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -18,39 +19,145 @@ from torch import nn
 from gantrans.engine.labels import LabelSchema
 from gantrans.io.checkpoint import Checkpoint
 from gantrans.models.registry import build_network, make_config
-from gantrans.train.labels import label_dim, load_label_sets, schema
+from gantrans.train.config import check
+from gantrans.train.labels import (
+    LabelStream,
+    full_label,
+    label_dim,
+    load_label_sets,
+    schema,
+)
 from gantrans.train.losses import gradient_penalty
-from gantrans.train.recipes import Recipe, cpu_copy, provenance, register
+from gantrans.train.recipes import (
+    GANOptions,
+    Recipe,
+    TrainContext,
+    cpu_copy,
+    list_field,
+)
 
 if TYPE_CHECKING:
     from gantrans.train.config import TrainConfig
-    from gantrans.train.trainer import _Trainer
 
 
-def configs(cfg: "TrainConfig") -> tuple[Any, Any, dict]:
-    sets = load_label_sets(cfg)
-    n_attrs = sum(len(s.attrs) for s in sets)
-    g = make_config("stargan", {"c_dim": label_dim(sets), "conv_dim": cfg.ngf, "repeat_num": cfg.repeat_num, "image_nc": cfg.input_nc})
-    d = make_config("stargan_dis", {"image_size": cfg.crop_size, "c_dim": n_attrs, "conv_dim": cfg.ndf, "repeat_num": cfg.d_repeat_num, "image_nc": cfg.input_nc})
-    return g, d, schema(sets)
+@dataclass
+class StarGANOptions(GANOptions):
+    gan_mode: str = "wgangp"
+    attrs: list[str] = list_field()  # selected attributes (attribute-file datasets)
+    groups: list[str] = list_field()  # exclusive groups, "hair=Black_Hair,Blond_Hair"
+    datasets: list[str] = list_field()  # multi-dataset: "attrs:PATH", "folders:PATH"
+    lambda_cls: float = 1.0
+    lambda_rec: float = 10.0
+    n_critic: int = 5
+    repeat_num: int = 6  # generator residual blocks
+    d_repeat_num: int = 6  # discriminator stride-2 convs (its classifier kernel is crop_size / 2**this)
+    center_crop: int = 0  # centre-crop to this size before resizing (CelebA: 178); 0 = none
+
+    def validate(self, cfg: "TrainConfig") -> None:
+        check(self.gan_mode == "wgangp", "stargan trains with gan_mode wgangp (the official WGAN-GP critic)")
+        check(self.n_critic >= 1, "n_critic must be >= 1")
+        m = 2**self.d_repeat_num  # the classifier kernel fixes the multiple
+        check(cfg.crop_size % m == 0, f"stargan needs a crop size that is a multiple of {m}; got {cfg.crop_size}")
 
 
-def build_networks(cfg: "TrainConfig") -> tuple[dict[str, nn.Module], dict[str, nn.Module]]:
-    g, d, _ = configs(cfg)  # PyTorch's default init, as the official code
-    return {"G": build_network("stargan", g)}, {"D": build_network("stargan_dis", d)}
+class StarGAN(Recipe):
+    Options = StarGANOptions
+    # yunjey/stargan: WGAN-GP, Adam 1e-4, batch 16, 128 px, linear decay over the second half
+    defaults = {
+        "lr": 1e-4, "batch_size": 16, "load_size": 128, "crop_size": 128, "lr_policy": "linear", "lr_decay_start": 0.5,
+        "steps": 200000, "flip": True,
+    }  # fmt: skip
+    data = "labels"
 
+    def __init__(self, cfg: "TrainConfig") -> None:
+        super().__init__(cfg)
+        self.sets = load_label_sets(cfg)  # the dataset files are read once per run
+        n_attrs = sum(len(s.attrs) for s in self.sets)
+        o = self.opts
+        self.g_config = make_config("stargan", {"c_dim": label_dim(self.sets), "conv_dim": cfg.ngf, "repeat_num": o.repeat_num, "image_nc": cfg.input_nc})
+        self.d_config = make_config(
+            "stargan_dis", {"image_size": cfg.crop_size, "c_dim": n_attrs, "conv_dim": cfg.ndf, "repeat_num": o.d_repeat_num, "image_nc": cfg.input_nc}
+        )  # fmt: skip
+        self.label_schema = schema(self.sets)
+        self.schema = LabelSchema(self.label_schema)
 
-def _configs(tr: "_Trainer") -> tuple[Any, Any, dict]:
-    """The run's configs and label schema, read from the dataset files once per run (not per save)."""
-    if not hasattr(tr, "_stargan_configs"):
-        tr._stargan_configs = configs(tr.cfg)
-    return tr._stargan_configs
+    def open_data(self, info: Callable[[str], None]) -> dict[str, Any]:
+        return {"dataset_layout": "labels", "images": [len(s.items) for s in self.sets], "label_sets": self.label_schema["datasets"]}
 
+    def stream(self) -> torch.utils.data.Dataset:
+        c = self.cfg
+        return LabelStream(self.sets, c.crop_size, self.opts.center_crop, c.flip, c.input_nc, c.seed, c.batch_size)
 
-def _schema(tr: "_Trainer") -> LabelSchema:
-    if not hasattr(tr, "_label_schema"):
-        tr._label_schema = LabelSchema(_configs(tr)[2])
-    return tr._label_schema
+    def samples(self, n: int = 4) -> dict[str, torch.Tensor]:
+        """The first n images of the first dataset, centre-processed."""
+        stream = LabelStream(self.sets[:1], self.cfg.crop_size, self.opts.center_crop, False, self.cfg.input_nc, self.cfg.seed, n)
+        items = self.sets[0].items[:n]
+        return {
+            "image": torch.stack([stream.image(p, False) for p, _ in items]),
+            "label": torch.stack([torch.from_numpy(full_label(self.sets, 0, own)) for _, own in items]),
+            "ds": torch.zeros(len(items), dtype=torch.long),
+        }
+
+    def build(self) -> tuple[dict[str, nn.Module], dict[str, nn.Module]]:
+        # PyTorch's default init, as the official code
+        return {"G": build_network("stargan", self.g_config)}, {"D": build_network("stargan_dis", self.d_config)}
+
+    def step(self, tr: TrainContext, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        c = self.opts
+        G, D, sch = tr.G["G"], tr.D["D"], self.schema
+        x_real, label_org = batch["image"], batch["label"].float()
+        ds = int(batch["ds"][0])
+        perm = torch.randperm(x_real.shape[0])  # CPU generator: part of the saved RNG state
+        label_trg = label_org[perm.to(label_org.device)]
+        # -- critic
+        tr.requires_grad(tr.D, True)
+        tr.opt_D.zero_grad(set_to_none=True)
+        with tr.autocast():
+            out_src, out_cls = D(x_real)
+            d_real = -out_src.float().mean()
+            d_cls = cls_loss(sch, out_cls, label_org, ds)
+            with torch.no_grad():
+                x_fake = G(x_real, label_trg)
+            d_fake = D(x_fake.detach())[0].float().mean()
+        d_gp = gradient_penalty(lambda x: D(x)[0], x_real, x_fake)
+        d_loss = d_real + d_fake + c.lambda_cls * d_cls + c.lambda_gp * d_gp
+        tr.step_opt(d_loss, tr.d_params, tr.opt_D)
+        out = {"D_real": d_real.item(), "D_fake": d_fake.item(), "D_cls": d_cls.item(), "D_gp": d_gp.item()}
+        # -- generator, every n_critic steps (official: (i + 1) % n_critic == 0)
+        if tr.step % c.n_critic == c.n_critic - 1:
+            tr.requires_grad(tr.D, False)
+            tr.opt_G.zero_grad(set_to_none=True)
+            with tr.autocast():
+                x_fake = G(x_real, label_trg)
+                out_src, out_cls = D(x_fake)
+                g_fake = -out_src.float().mean()
+                g_cls = cls_loss(sch, out_cls, label_trg, ds)
+                g_rec = (x_real.float() - G(x_fake, label_org).float()).abs().mean()
+                g_loss = g_fake + c.lambda_rec * g_rec + c.lambda_cls * g_cls
+            tr.step_opt(g_loss, tr.g_params, tr.opt_G)
+            out.update(G_fake=g_fake.item(), G_cls=g_cls.item(), G_rec=g_rec.item())
+        return out
+
+    def sample_rows(self, tr: TrainContext, s: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        """Columns are samples: the input, then one row per single-attribute change of the first sample."""
+        sch, G = self.schema, tr.G["G"]
+        x, labels, ds = s["image"], s["label"], int(s["ds"][0])
+        current = labels[0, : sch.n_attrs].cpu()
+        rows = [x]
+        for change in sch.single_changes(current, ds):
+            trg = torch.stack([sch.target(labels[i, : sch.n_attrs].cpu(), change, ds) for i in range(x.shape[0])]).to(x.device)
+            rows.append(G(x, trg))
+        return [r if r.shape[1] == 3 else r.repeat(1, 3, 1, 1) for r in rows]
+
+    def checkpoint(self, tr: TrainContext, step: int, dataset: str) -> Checkpoint:
+        g, d, c = self.g_config, self.d_config, self.cfg
+        return Checkpoint(
+            arch="stargan", config=g,
+            networks={"G": cpu_copy(tr.G["G"], build_network("stargan", g)), "D": cpu_copy(tr.D["D"], build_network("stargan_dis", d))},
+            aux={"D": ("stargan_dis", d)}, labels=self.label_schema, domains=[s["name"] for s in self.label_schema["datasets"]],
+            preprocess={"size": c.crop_size, "center_crop": self.opts.center_crop, "mean": [0.5] * 3, "std": [0.5] * 3},
+            provenance=self.provenance(step, dataset),
+        )  # fmt: skip
 
 
 def cls_loss(schema: LabelSchema, logits: torch.Tensor, target: torch.Tensor, ds: int) -> torch.Tensor:
@@ -68,67 +175,3 @@ def cls_loss(schema: LabelSchema, logits: torch.Tensor, target: torch.Tensor, ds
     if free:
         loss = loss + F.binary_cross_entropy_with_logits(logits[:, free], target[:, free], reduction="sum") / logits.shape[0]
     return loss
-
-
-def stargan_step(tr: "_Trainer", batch: dict[str, torch.Tensor]) -> dict[str, float]:
-    c = tr.cfg
-    G, D, sch = tr.G["G"], tr.D["D"], _schema(tr)
-    x_real, label_org = batch["image"], batch["label"].float()
-    ds = int(batch["ds"][0])
-    perm = torch.randperm(x_real.shape[0])  # CPU generator: part of the saved RNG state
-    label_trg = label_org[perm.to(label_org.device)]
-    # -- critic
-    tr.requires_grad(tr.D, True)
-    tr.opt_D.zero_grad(set_to_none=True)
-    with tr.autocast():
-        out_src, out_cls = D(x_real)
-        d_real = -out_src.float().mean()
-        d_cls = cls_loss(sch, out_cls, label_org, ds)
-        with torch.no_grad():
-            x_fake = G(x_real, label_trg)
-        d_fake = D(x_fake.detach())[0].float().mean()
-    d_gp = gradient_penalty(lambda x: D(x)[0], x_real, x_fake)
-    d_loss = d_real + d_fake + c.lambda_cls * d_cls + c.lambda_gp * d_gp
-    tr.step_opt(d_loss, tr.d_params, tr.opt_D)
-    out = {"D_real": d_real.item(), "D_fake": d_fake.item(), "D_cls": d_cls.item(), "D_gp": d_gp.item()}
-    # -- generator, every n_critic steps (official: (i + 1) % n_critic == 0)
-    if tr.step_index % c.n_critic == c.n_critic - 1:
-        tr.requires_grad(tr.D, False)
-        tr.opt_G.zero_grad(set_to_none=True)
-        with tr.autocast():
-            x_fake = G(x_real, label_trg)
-            out_src, out_cls = D(x_fake)
-            g_fake = -out_src.float().mean()
-            g_cls = cls_loss(sch, out_cls, label_trg, ds)
-            g_rec = (x_real.float() - G(x_fake, label_org).float()).abs().mean()
-            g_loss = g_fake + c.lambda_rec * g_rec + c.lambda_cls * g_cls
-        tr.step_opt(g_loss, tr.g_params, tr.opt_G)
-        out.update(G_fake=g_fake.item(), G_cls=g_cls.item(), G_rec=g_rec.item())
-    return out
-
-
-def sample_rows(tr: "_Trainer", s: dict[str, torch.Tensor]) -> list[torch.Tensor]:
-    """Columns are samples: the input, then one row per single-attribute change of the first sample."""
-    sch, G = _schema(tr), tr.G["G"]
-    x, labels, ds = s["image"], s["label"], int(s["ds"][0])
-    current = labels[0, : sch.n_attrs].cpu()
-    rows = [x]
-    for change in sch.single_changes(current, ds):
-        trg = torch.stack([sch.target(labels[i, : sch.n_attrs].cpu(), change, ds) for i in range(x.shape[0])]).to(x.device)
-        rows.append(G(x, trg))
-    return [r if r.shape[1] == 3 else r.repeat(1, 3, 1, 1) for r in rows]
-
-
-def checkpoint(tr: "_Trainer", step: int, dataset: str) -> Checkpoint:
-    g, d, sch = _configs(tr)
-    c = tr.cfg
-    return Checkpoint(
-        arch="stargan", config=g,
-        networks={"G": cpu_copy(tr.G["G"], build_network("stargan", g)), "D": cpu_copy(tr.D["D"], build_network("stargan_dis", d))},
-        aux={"D": ("stargan_dis", d)}, labels=sch, domains=[s["name"] for s in sch["datasets"]],
-        preprocess={"size": c.crop_size, "center_crop": c.center_crop, "mean": [0.5] * 3, "std": [0.5] * 3},
-        provenance=provenance(tr, step, dataset),
-    )  # fmt: skip
-
-
-register("stargan", Recipe(build_networks, stargan_step, sample_rows, checkpoint, data="labels"))

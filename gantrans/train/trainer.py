@@ -1,4 +1,4 @@
-"""The training loop for CycleGAN and pix2pix: resumable to the bit, AMP, multi-process via torchrun.
+"""The training loop for every recipe: resumable to the bit, AMP, multi-process via torchrun.
 
 `train(cfg)` is a plain function: progress goes to callbacks, nothing is printed. Everything a step
 depends on — networks, optimizers, GradScaler, image pools, RNG states and the step itself — is in
@@ -21,28 +21,20 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from gantrans import registry
 from gantrans.engine.device import resolve_device, resolve_precision
-from gantrans.errors import UsageError
 from gantrans.io.checkpoint import Checkpoint, save_checkpoint
+from gantrans.errors import UsageError
+from gantrans.models import cpuconv
 from gantrans.train import state as S
 from gantrans.train.config import TrainConfig
-from gantrans.train.data import (
-    StreamDataset,
-    Transform,
-    detect,
-    fixed_samples,
-    make_loader,
-)
-from gantrans.train.labels import LabelStream, load_label_sets, schema
-from gantrans.train.losses import ImagePool, gan_loss, gradient_penalty
-from gantrans.train.recipes import get_recipe
+from gantrans.train.data import make_loader
+from gantrans.train.recipes import NonFiniteLoss, Recipe, TrainContext
+
+__all__ = ["Interrupted", "NonFiniteLoss", "TrainResult", "Trainer", "lr_factor", "train"]
 
 # settings that may change when resuming (everything else is fixed by the run)
 RESUMABLE = {"steps", "device", "precision", "workers", "save_every", "sample_every", "log_every", "tensorboard", "channels_last", "nan_policy"}
-
-
-class NonFiniteLoss(RuntimeError):
-    """A loss became NaN/Inf under nan_policy=stop; nothing was saved after the last good checkpoint."""
 
 
 class Interrupted(Exception):
@@ -72,121 +64,84 @@ def lr_factor(cfg: TrainConfig, step: int) -> float:
     return 1.0 - max(0, step - start) / float(cfg.steps - start + 1)
 
 
-class _Trainer:
-    def __init__(self, cfg: TrainConfig, device: torch.device, dtype: torch.dtype, world: int) -> None:
-        self.cfg, self.device, self.dtype, self.world = cfg, device, dtype, world
-        self.recipe = get_recipe(cfg.model)
+class Trainer:
+    """A run's recipe and its training context (networks, optimizers, scaler) on a device."""
+
+    def __init__(self, cfg: TrainConfig, device: torch.device, dtype: torch.dtype, world: int, info: Callable[[str], None]) -> None:
+        self.recipe: Recipe = registry.recipe_class(cfg.model)(cfg)
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-        self.G, self.D = self.recipe.build(cfg)
+        G, D = self.recipe.build()
         # SyncBatchNorm runs on GPUs only; on CPUs (gloo) running stats are averaged after each step
-        self.avg_bn_stats = world > 1 and cfg.norm == "batch" and device.type != "cuda"
-        if world > 1 and cfg.norm == "batch" and device.type == "cuda":
-            self.G = {k: nn.SyncBatchNorm.convert_sync_batchnorm(v) for k, v in self.G.items()}
-            self.D = {k: nn.SyncBatchNorm.convert_sync_batchnorm(v) for k, v in self.D.items()}
+        batch_norm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for net in (*G.values(), *D.values()) for m in net.modules())
+        self.avg_bn_stats = world > 1 and batch_norm and device.type != "cuda"
+        if world > 1 and batch_norm and device.type == "cuda":
+            G = {k: nn.SyncBatchNorm.convert_sync_batchnorm(v) for k, v in G.items()}
+            D = {k: nn.SyncBatchNorm.convert_sync_batchnorm(v) for k, v in D.items()}
         if cfg.init_from:
-            self._init_from(cfg.init_from)
+            _init_from({**G, **D}, cfg.init_from)
         fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
-        for net in itertools.chain(self.G.values(), self.D.values()):
+        for net in G.values():
+            cpuconv.accelerate(net)  # its no-grad passes (fakes for D, sample grids) take the CPU fast paths
+        for net in itertools.chain(G.values(), D.values()):
             net.to(device, memory_format=fmt).train()
         if world > 1:
-            S.broadcast_modules([*self.G.values(), *self.D.values()])
-        betas = (cfg.beta1, cfg.beta2)
+            S.broadcast_modules([*G.values(), *D.values()])
+        betas, wd = (cfg.beta1, cfg.beta2), cfg.weight_decay
         # frozen parts (a WCT decoder's encoder) stay out of the optimizer
-        self.g_params = [p for net in self.G.values() for p in net.parameters() if p.requires_grad]
-        self.d_params = [p for net in self.D.values() for p in net.parameters()]
-        wd = cfg.weight_decay
-        self.opt_G = torch.optim.Adam(self.g_params, lr=cfg.lr, betas=betas, weight_decay=wd)
-        # recipes without a discriminator (wct-decoder) have no D optimizer
-        self.opt_D = torch.optim.Adam(self.d_params, lr=cfg.lr, betas=betas, weight_decay=wd) if self.d_params else None
-        self.scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-        self.skipped = 0  # updates skipped for non-finite losses (nan_policy=skip)
-        self.pools = {"A": ImagePool(cfg.pool_size, cfg.seed * 2 + 1), "B": ImagePool(cfg.pool_size, cfg.seed * 2 + 2)}
-
-    def _init_from(self, ref: str) -> None:
-        """Weights of every network the checkpoint holds under the same name (strict per network)."""
-        from gantrans.io.checkpoint import load_checkpoint
-        from gantrans.io.hub import resolve
-
-        ck = load_checkpoint(resolve(ref))
-        found = [k for k in {**self.G, **self.D} if k in ck.networks]
-        if not found:
-            raise UsageError(f"init_from {ref}: it holds {', '.join(ck.networks)}, none of {', '.join([*self.G, *self.D])}")
-        for k in found:
-            net = {**self.G, **self.D}[k]
-            net.load_state_dict({n: v.to(torch.float32) if v.is_floating_point() else v for n, v in ck.networks[k].state_dict().items()}, strict=True)
-
-    def autocast(self) -> contextlib.AbstractContextManager[Any]:
-        if self.dtype == torch.float32:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.dtype)
-
-    @staticmethod
-    def requires_grad(nets: dict[str, nn.Module], flag: bool) -> None:
-        for net in nets.values():
-            net.requires_grad_(flag)
-
-    def d_loss(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-        mode = self.cfg.gan_mode
-        with self.autocast():
-            loss = (gan_loss(D(real), True, mode) + gan_loss(D(fake.detach()), False, mode)) * 0.5
-        if mode == "wgangp":
-            loss = loss + self.cfg.lambda_gp * gradient_penalty(D, real, fake)
-        return loss
-
-    def step_opt(self, loss: torch.Tensor, params: list[nn.Parameter], opt: torch.optim.Optimizer) -> None:
-        finite = torch.isfinite(loss.detach()).float().view(1)
-        if self.world > 1:  # all ranks must take the same branch
-            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
-        if finite.item() < 1:
-            if self.cfg.nan_policy == "stop":
-                raise NonFiniteLoss("a loss became NaN or Inf")
-            self.skipped += 1  # skip this update; the other optimizer still steps
-            return
-        self.scaler.scale(loss).backward()
-        S.allreduce_grads(params, self.world)
-        self.scaler.step(opt)
+        g_params = [p for net in G.values() for p in net.parameters() if p.requires_grad]
+        d_params = [p for net in D.values() for p in net.parameters()]
+        self.ctx = TrainContext(
+            cfg=cfg, device=device, dtype=dtype, world=world, G=G, D=D,
+            opt_G=torch.optim.Adam(g_params, lr=cfg.lr, betas=betas, weight_decay=wd),
+            # recipes without a discriminator (wct-decoder) have no D optimizer
+            opt_D=torch.optim.Adam(d_params, lr=cfg.lr, betas=betas, weight_decay=wd) if d_params else None,
+            g_params=g_params, d_params=d_params, scaler=torch.amp.GradScaler(device.type, enabled=dtype == torch.float16), info=info,
+        )  # fmt: skip
+        self.recipe.setup(self.ctx)
 
     def step(self, batch: dict[str, torch.Tensor], lr: float, index: int = 0) -> dict[str, float]:
         """One training step (0-based `index`: StarGAN updates G every n_critic steps)."""
-        self.step_index = index
-        for opt in (o for o in (self.opt_G, self.opt_D) if o is not None):
+        ctx = self.ctx
+        ctx.step = index
+        for opt in (o for o in (ctx.opt_G, ctx.opt_D) if o is not None):
             for group in opt.param_groups:
                 group["lr"] = lr
-        fmt = torch.channels_last if self.cfg.channels_last else torch.contiguous_format
+        fmt = torch.channels_last if ctx.cfg.channels_last else torch.contiguous_format
         batch = {
-            k: v.to(self.device, non_blocking=True).contiguous(memory_format=fmt) if v.ndim == 4 else v.to(self.device)
+            k: v.to(ctx.device, non_blocking=True).contiguous(memory_format=fmt) if v.ndim == 4 else v.to(ctx.device)
             for k, v in batch.items()
         }  # fmt: skip
-        out = self.recipe.step(self, batch)
-        self.scaler.update()
+        out = self.recipe.step(ctx, batch)
+        ctx.scaler.update()
         if self.avg_bn_stats:
-            S.average_buffers([*self.G.values(), *self.D.values()], self.world)
+            S.average_buffers([*ctx.G.values(), *ctx.D.values()], ctx.world)
         return out
 
     # -- state -----------------------------------------------------------------------------
     def shared_state(self, step: int) -> dict[str, Any]:
+        ctx = self.ctx
         return {
             "step": step,
-            "nets": {k: v.state_dict() for k, v in {**self.G, **self.D}.items()},
-            "opt_G": self.opt_G.state_dict(),
-            "opt_D": self.opt_D.state_dict() if self.opt_D is not None else None,
-            "scaler": self.scaler.state_dict(),
+            "nets": {k: v.state_dict() for k, v in {**ctx.G, **ctx.D}.items()},
+            "opt_G": ctx.opt_G.state_dict(),
+            "opt_D": ctx.opt_D.state_dict() if ctx.opt_D is not None else None,
+            "scaler": ctx.scaler.state_dict(),
         }
 
     def rank_state(self) -> dict[str, Any]:
-        return {"pools": {k: p.state_dict() for k, p in self.pools.items()}, "rng": S.rng_state(self.device)}
+        return {**self.recipe.rank_state(), "rng": S.rng_state(self.ctx.device)}
 
     def load(self, shared: dict[str, Any], rank: dict[str, Any] | None) -> int:
-        for k, net in {**self.G, **self.D}.items():
+        ctx = self.ctx
+        for k, net in {**ctx.G, **ctx.D}.items():
             net.load_state_dict(shared["nets"][k], strict=True)
-        self.opt_G.load_state_dict(shared["opt_G"])
-        if self.opt_D is not None:
-            self.opt_D.load_state_dict(shared["opt_D"])
-        self.scaler.load_state_dict(shared["scaler"])
+        ctx.opt_G.load_state_dict(shared["opt_G"])
+        if ctx.opt_D is not None:
+            ctx.opt_D.load_state_dict(shared["opt_D"])
+        ctx.scaler.load_state_dict(shared["scaler"])
         if rank is not None:
-            for k, p in self.pools.items():
-                p.load_state_dict(rank["pools"][k])
-            S.set_rng_state(rank["rng"], self.device)
+            self.recipe.load_rank_state(rank)
+            S.set_rng_state(rank["rng"], ctx.device)
         return int(shared["step"])
 
     @torch.no_grad()
@@ -195,12 +150,13 @@ class _Trainer:
 
         from gantrans.io.images import encode, to_pil
 
-        nets = list(self.G.values())
+        ctx = self.ctx
+        nets = list(ctx.G.values())
         for net in nets:
             net.eval()
-        samples = {k: v.to(self.device) for k, v in samples.items()}
-        with self.autocast():
-            rows = [r.float() for r in self.recipe.sample_rows(self, samples)]
+        samples = {k: v.to(ctx.device) for k, v in samples.items()}
+        with ctx.autocast():
+            rows = [r.float() for r in self.recipe.sample_rows(ctx, samples)]
         for net in nets:
             net.train()
         rows = [r if r.shape[1] == 3 else r.repeat(1, 3, 1, 1) for r in rows]
@@ -211,7 +167,20 @@ class _Trainer:
     def inference_checkpoint(self, step: int, dataset: str) -> Checkpoint:
         # building the CPU copies draws initial weights: keep that off the training RNG stream
         with torch.random.fork_rng(devices=[]):
-            return self.recipe.checkpoint(self, step, dataset)
+            return self.recipe.checkpoint(self.ctx, step, dataset)
+
+
+def _init_from(nets: dict[str, nn.Module], ref: str) -> None:
+    """Weights of every network the checkpoint holds under the same name (strict per network)."""
+    from gantrans.io.checkpoint import load_checkpoint
+    from gantrans.io.hub import resolve
+
+    ck = load_checkpoint(resolve(ref))
+    found = [k for k in nets if k in ck.networks]
+    if not found:
+        raise UsageError(f"init_from {ref}: it holds {', '.join(ck.networks)}, none of {', '.join(nets)}")
+    for k in found:
+        nets[k].load_state_dict({n: v.to(torch.float32) if v.is_floating_point() else v for n, v in ck.networks[k].state_dict().items()}, strict=True)
 
 
 def train(
@@ -244,8 +213,6 @@ def _train(
 ) -> TrainResult:
     info = on_info or (lambda _m: None)
     rank, world, local_rank = S.dist_env()
-    if cfg.model == "cyclegan" and cfg.input_nc != cfg.output_nc:
-        raise UsageError("cyclegan needs input_nc == output_nc (G_B maps B back to A)")
     device = resolve_device(cfg.device)
     if world > 1 and not dist.is_initialized():
         if device.type == "cuda":
@@ -254,21 +221,9 @@ def _train(
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     dtype = resolve_precision(cfg.precision, device) if cfg.precision != "auto" else torch.float32
     run = Path(cfg.output)
-    recipe = get_recipe(cfg.model)
-    if recipe.data == "labels":
-        sets = load_label_sets(cfg)
-        layout_info = {"dataset_layout": "labels", "images": [len(s.items) for s in sets], "label_sets": schema(sets)["datasets"]}
-    else:
-        layout = detect(cfg.dataset, cfg.phase, images=recipe.data == "images")
-        if layout.skipped:
-            info(f"skipped {len(layout.skipped)} unreadable image(s)")
-        if cfg.model == "cyclegan" and layout.kind != "unpaired":
-            info(f"note: training cyclegan on a {layout.kind} dataset (pairs are ignored)")
-        if cfg.model == "pix2pix" and layout.kind == "unpaired":
-            raise UsageError(f"pix2pix needs paired data (aligned train/ or A/ + B/); {cfg.dataset} is unpaired")
-        layout_info = {"dataset_layout": layout.kind, "images": [len(layout.a), len(layout.b)], "skipped": [str(p) for p in layout.skipped]}
-
-    tr = _Trainer(cfg, device, dtype, world)
+    tr = Trainer(cfg, device, dtype, world, info)
+    recipe = tr.recipe
+    layout_info = recipe.open_data(info)
     start = 0
     if resume:
         shared = torch.load(run / S.STATE_FILE, map_location=device, weights_only=True)
@@ -287,21 +242,11 @@ def _train(
             S.truncate_metrics(run, start)
             for tmp in run.rglob(".*.tmp"):  # left by a process killed while saving
                 tmp.unlink()
-    swap = cfg.direction == "b2a" and cfg.model == "pix2pix"
-    if recipe.data == "labels":
-        ds: torch.utils.data.Dataset = LabelStream(sets, cfg.crop_size, cfg.center_crop, cfg.flip, cfg.input_nc, cfg.seed, cfg.batch_size)
-    else:
-        ds = StreamDataset(layout, Transform(cfg.preprocess, cfg.load_size, cfg.crop_size, cfg.flip), cfg.seed, cfg.input_nc, cfg.output_nc, swap)
     # Pinned host buffers were measured to slow small GAN batches down (allocation stalls): not used.
-    loader = make_loader(ds, start, cfg.steps, cfg.batch_size, rank, world, cfg.workers, pin=False)
+    loader = make_loader(recipe.stream(), start, cfg.steps, cfg.batch_size, rank, world, cfg.workers, pin=False)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed training shapes: let cuDNN pick its fastest kernels
-    samples = None
-    if rank == 0:
-        if recipe.data == "labels":
-            samples = label_samples(sets, cfg)
-        else:
-            samples = fixed_samples(layout, cfg.crop_size, cfg.input_nc, cfg.output_nc, swap)
+    samples = recipe.samples() if rank == 0 else None
     writer = _tensorboard(run, info) if (cfg.tensorboard and rank == 0) else None
 
     def save(step: int) -> Path | None:
@@ -317,7 +262,9 @@ def _train(
             dist.barrier()
         return run / S.MODEL_FILE
 
-    step, sums, counts, count, t0 = start, {}, {}, 0, time.perf_counter()
+    step, count, t0 = start, 0, time.perf_counter()
+    sums: dict[str, float] = {}
+    counts: dict[str, int] = {}
     model_path = None
     for batch in loader:
         try:
@@ -337,8 +284,8 @@ def _train(
         if rank == 0 and (step % cfg.log_every == 0 or step == cfg.steps):
             dt = time.perf_counter() - t0
             row = {"step": step, "lr": cfg.lr * lr_factor(cfg, step - 1), **{k: round(v / counts[k], 6) for k, v in sums.items()}, "it_s": round(count / dt, 4), "time": round(time.time(), 3)}
-            if tr.skipped:
-                row["skipped_updates"] = tr.skipped
+            if tr.ctx.skipped:
+                row["skipped_updates"] = tr.ctx.skipped
             S.append_metrics(run, row)
             if writer is not None:
                 for k, v in row.items():
@@ -361,26 +308,13 @@ def _train(
                 save(step)
             raise Interrupted(step)
     if world > 1:
-        digests = [None] * world
-        dist.all_gather_object(digests, S.digest({**tr.G, **tr.D}))
+        digests: list[Any] = [None] * world
+        dist.all_gather_object(digests, S.digest({**tr.ctx.G, **tr.ctx.D}))
         if rank == 0:
             S.atomic_write_bytes(run / "ranks.json", (json.dumps({"digests": digests, "in_sync": len(set(digests)) == 1}) + "\n").encode())
     if writer is not None:
         writer.close()
     return TrainResult(run, step, model_path)
-
-
-def label_samples(sets: list, cfg: TrainConfig, n: int = 4) -> dict[str, torch.Tensor]:
-    """The first n images of the first dataset, centre-processed, for sample grids."""
-    stream = LabelStream(sets[:1], cfg.crop_size, cfg.center_crop, False, cfg.input_nc, cfg.seed, n)
-    from gantrans.train.labels import full_label
-
-    items = sets[0].items[:n]
-    return {
-        "image": torch.stack([stream.image(p, False) for p, _ in items]),
-        "label": torch.stack([torch.from_numpy(full_label(sets, 0, own)) for _, own in items]),
-        "ds": torch.zeros(len(items), dtype=torch.long),
-    }
 
 
 def _tensorboard(run: Path, info: Callable[[str], None]) -> Any:
