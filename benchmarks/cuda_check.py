@@ -11,9 +11,9 @@ import time
 import numpy as np
 import torch
 from PIL import Image
+from translate_bench import condition as cond  # noqa: E402 - benchmarks/ is on sys.path when run as a script
 
 import gantrans
-from translate_bench import condition as cond  # noqa: E402 - benchmarks/ is on sys.path when run as a script
 
 
 def images(n: int, size: tuple[int, int]) -> list[Image.Image]:

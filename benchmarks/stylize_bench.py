@@ -25,7 +25,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.translate_bench import write_section  # noqa: E402
 from gantrans.engine.smooth import matting_propagate  # noqa: E402
-from gantrans.engine.stylize import Stylizer, StylizeOptions  # noqa: E402
+from gantrans.engine.stylize import StylizeOptions, Stylizer  # noqa: E402
 from gantrans.io.checkpoint import Checkpoint  # noqa: E402
 from gantrans.models import build_network, make_config  # noqa: E402
 from gantrans.train.wct import random_encoders  # noqa: E402

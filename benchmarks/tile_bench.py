@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from translate_bench import write_section
 
 import gantrans
-from translate_bench import write_section
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

@@ -26,7 +26,6 @@ from PIL import Image
 import gantrans
 from gantrans.engine.batch import BatchOptions, collect_inputs, translate_items
 from gantrans.engine.metrics import paired, read_rgb8
-from gantrans.engine.translator import forward_family
 from gantrans.models import cpuconv
 
 HERE = Path(__file__).resolve().parent
@@ -47,12 +46,8 @@ def sync(device: torch.device) -> None:
 
 
 def condition(model, n: int) -> torch.Tensor | None:
-    """MUNIT: one seeded style code per image; StarGAN: one target label per image; else None."""
-    if model.family == "munit":
-        return model.random_styles(range(n))
-    if model.family == "stargan":
-        return torch.eye(model.checkpoint.config.c_dim)[torch.arange(n) % model.checkpoint.config.c_dim]
-    return None
+    """The family's condition for n images (MUNIT: seeded style codes; StarGAN: target labels), else None."""
+    return model.family.example_cond(model, n, 0)
 
 
 def time_generator(model, size: int, batch: int, reps: int) -> float:
@@ -123,7 +118,7 @@ def time_naive(model, folder: Path, out: Path) -> float:
         img = Image.open(f).convert("RGB")
         x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 127.5 - 1).permute(2, 0, 1)[None].to(dev)
         with torch.no_grad():
-            y = forward_family(model.family, gen, x, "a2b", c)
+            y = model.family.forward(gen, x, "a2b", c)
         arr = ((y[0].permute(1, 2, 0).cpu().numpy() + 1) * 127.5).astype(np.uint8)
         Image.fromarray(arr).save(out / f"{f.stem}.png")
 
@@ -177,7 +172,7 @@ def measure(args, precision: str, model_path: Path, small: Path, large: Path, tm
     r = {"gen": gen, "best": best, "rate": conv_rate(model.device, model.dtype), "dtype": model.dtype, "describe": model.describe()}
     out_s, out_l = tmp / f"out-{precision}-small", tmp / f"out-{precision}-large"
     n_s, n_l = len(list(small.iterdir())), len(list(large.iterdir()))
-    if model.family == "stargan" or args.compile:
+    if "translate" not in model.family.commands or args.compile:
         # StarGAN: `gantrans edit` needs attribute names; compiled: compile time varies by seconds between
         # processes, more than the difference measures. The engine in process, warmed up.
         items_s, items_l = collect_inputs([str(small)]), collect_inputs([str(large)])
@@ -227,7 +222,7 @@ def main() -> None:
         naive = time_naive(model, large, out)
         flops = generator_flops(model, args.size)
         startup = None
-        if model.family != "stargan":
+        if "translate" in model.family.commands:
             startup = time_cli(model_path, one, out, 1, args.device, precisions[0], [])
         res = {p: measure(args, p, model_path, small, large, tmp) for p in precisions}
         mad = {p: mean_abs_diff(res[precisions[0]]["out_small"], res[p]["out_small"]) for p in precisions[1:]}

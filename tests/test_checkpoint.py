@@ -7,13 +7,12 @@ import pickle
 
 import pytest
 import torch
+from helpers import FileCreator, tiny
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 import gantrans
 from gantrans.io.checkpoint import CheckpointError, load_checkpoint, read_metadata
-
-from helpers import FileCreator, tiny
 
 
 def test_header_describes_the_model(model_path):

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import FileCreator
 from PIL import Image
 from safetensors import safe_open
 from typer.testing import CliRunner
@@ -22,8 +23,6 @@ from typer.testing import CliRunner
 import gantrans
 from gantrans.cli.main import app
 from gantrans.models import build_network, make_config
-
-from helpers import FileCreator
 
 runner = CliRunner()
 

@@ -6,16 +6,14 @@ import io
 from pathlib import Path
 
 import numpy as np
-
-import gantrans
 import pytest
 import torch
+from helpers import tiny
 from PIL import Image
 
+import gantrans
 from gantrans.engine.translator import DirectionError, pad_to
 from gantrans.io.images import ImageError, open_image
-
-from helpers import tiny
 
 
 def noise(size, mode="RGB", seed=0):

@@ -10,14 +10,26 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import skimage_photo
 from PIL import Image
 from typer.testing import CliRunner
 
-from helpers import skimage_photo
 from gantrans.cli.main import app
-from gantrans.engine.smooth import MattingAffinity, guided_filter, guided_filter_tiled, matting_propagate
-from gantrans.engine.stylize import Stylizer, StylizeOptions
-from gantrans.engine.wct import StyleLevel, colouring, transfer, usable_labels, wct, whiten
+from gantrans.engine.smooth import (
+    MattingAffinity,
+    guided_filter,
+    guided_filter_tiled,
+    matting_propagate,
+)
+from gantrans.engine.stylize import StylizeOptions, Stylizer
+from gantrans.engine.wct import (
+    StyleLevel,
+    colouring,
+    transfer,
+    usable_labels,
+    wct,
+    whiten,
+)
 from gantrans.io.checkpoint import Checkpoint, save_checkpoint
 from gantrans.models import build_network, make_config
 from gantrans.train.wct import random_encoders

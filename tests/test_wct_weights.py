@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import skimage_photo
 from PIL import Image
 from typer.testing import CliRunner
 
-from helpers import skimage_photo
 from gantrans.cli.main import app
 from gantrans.engine.convert_wct import IMAGENET_MEAN, IMAGENET_STD, VGG19_INDEX
-from gantrans.engine.stylize import Stylizer, StylizeOptions
+from gantrans.engine.stylize import StylizeOptions, Stylizer
 from gantrans.io.checkpoint import load_checkpoint
 from gantrans.models import build_network, make_config
 

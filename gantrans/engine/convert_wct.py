@@ -8,20 +8,14 @@ normalisation becomes each encoder's 1x1 `conv0`, so the network still takes RGB
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import torch
 
 from gantrans.engine.convert import (
-    ConvertOptions,
-    ConvertResult,
-    file_sha256,
     read_features,
-    read_official,
 )
-from gantrans.io.checkpoint import Checkpoint, CheckpointError, load_strict
-from gantrans.models.registry import build_network, make_config
+from gantrans.io.checkpoint import CheckpointError
 from gantrans.models.wct import WCTNet
 
 # torchvision vgg19().features indices of the convolutions the encoders use
@@ -29,25 +23,6 @@ VGG19_INDEX = {"1_1": 0, "1_2": 2, "2_1": 5, "2_2": 7, "3_1": 10, "3_2": 12, "3_
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 WCT_PREPROCESS = {"size": 0, "mean": [0.0] * 3, "std": [1.0] * 3}  # RGB in [0, 1]; any size
-
-
-def convert_photowct(src: Path, opts: ConvertOptions) -> ConvertResult:
-    """FastPhotoStyle `photo_wct.pth` (80 tensors) -> a `photowct` checkpoint."""
-    state = read_official(src)
-    levels = sorted(int(m.group(1)) for k in state if (m := re.fullmatch(r"e(\d)\.conv0\.weight", k)))
-    if not levels or levels != list(range(1, len(levels) + 1)) or "e1.conv1_1.weight" not in state:
-        raise CheckpointError(f"{src}: not a PhotoWCT state dict (expected e1..e4 / d1..d4 keys, e.g. e1.conv0.weight)")
-    base = state["e1.conv1_1.weight"].shape[0]
-    cfg = make_config("photowct", {"levels": len(levels), "base": base})
-    net = build_network("photowct", cfg)
-    load_strict(net, state, f"{src} [G, arch=photowct, config={cfg}]")
-    notes = [f"{src.name}: {len(levels)} encoder/decoder levels, VGG width {base}, max-unpooling decoders ({len(state)} tensors)"]
-    ckpt = Checkpoint(
-        arch="photowct", config=cfg, networks={"G": net}, domains=["content"], preprocess=dict(WCT_PREPROCESS),
-        provenance={"converted_from": "photowct", "sources": [{"file": src.name, "sha256": file_sha256(src), "role": "G"}]},
-        license=opts.license,
-    )  # fmt: skip
-    return ConvertResult(ckpt, notes)
 
 
 def read_vgg19(path: Path) -> dict[str, torch.Tensor]:

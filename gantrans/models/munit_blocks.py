@@ -90,6 +90,12 @@ def num_adain_params(model: nn.Module) -> int:
     return sum(2 * m.num_features for m in model.modules() if isinstance(m, AdaptiveInstanceNorm2d))
 
 
+class StyleHead(nn.Conv2d):
+    """The style encoder's 1x1 output convolution on pooled (B, C, 1, 1) features. Its own class so that the
+    engine's CPU fast paths (cpuconv.accelerate, for stock nn.Conv2d only) leave it on PyTorch's call: a
+    matrix-vector product gains nothing there, and the style codes stay bit-identical to PyTorch's."""
+
+
 class Conv2dBlock(nn.Module):
     def __init__(
         self, in_dim: int, out_dim: int, kernel: int, stride: int, padding: int = 0,
@@ -178,7 +184,7 @@ class StyleEncoder(nn.Module):
             dim *= 2
         for _ in range(n_down - 2):
             layers.append(Conv2dBlock(dim, dim, 4, 2, 1, norm=norm, activ=activ, pad_type=pad_type))
-        layers += [nn.AdaptiveAvgPool2d(1), nn.Conv2d(dim, style_dim, 1, 1, 0)]
+        layers += [nn.AdaptiveAvgPool2d(1), StyleHead(dim, style_dim, 1, 1, 0)]
         self.model = nn.Sequential(*layers)
         self.output_dim = dim
 

@@ -23,8 +23,8 @@ from torch import nn
 
 from gantrans import registry
 from gantrans.engine.device import resolve_device, resolve_precision
-from gantrans.io.checkpoint import Checkpoint, save_checkpoint
 from gantrans.errors import UsageError
+from gantrans.io.checkpoint import Checkpoint, save_checkpoint
 from gantrans.models import cpuconv
 from gantrans.train import state as S
 from gantrans.train.config import TrainConfig
