@@ -100,6 +100,7 @@ def evaluate(
                 fail(f"paired metrics: {len(missing)} generated image(s) have no same-named real image, e.g. {missing[0]}")
             rows = []
             for r, f in pairs:
+                assert r is not None
                 a, b = read_rgb8(r), read_rgb8(f)
                 if a.shape != b.shape:
                     fail(f"paired metrics: {f} is {b.shape[1]}x{b.shape[0]}, {r} is {a.shape[1]}x{a.shape[0]}")

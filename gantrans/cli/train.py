@@ -163,7 +163,9 @@ class _Progress:
     """A rich progress line on a terminal, else one plain line per logged step (stderr)."""
 
     def __init__(self, enabled: bool) -> None:
-        self.enabled, self.bar, self.task = enabled, None, None
+        self.enabled = enabled
+        self.bar: Any = None
+        self.task: Any = None
 
     def log(self, row: dict[str, Any]) -> None:
         if not self.enabled:

@@ -224,11 +224,11 @@ def translate_items(
         if sink is None:
             assert outdir is not None
             out = output_path(it, outdir, opts)
-            key = Path(os.path.abspath(out))
-            if key in claimed:
-                report(ItemResult(it.display, show_path(out), "failed", f"output name collides with that of {claimed[key]}"))
+            claim = Path(os.path.abspath(out))
+            if claim in claimed:
+                report(ItemResult(it.display, show_path(out), "failed", f"output name collides with that of {claimed[claim]}"))
                 continue
-            claimed[key] = it.display
+            claimed[claim] = it.display
             if it.source is not None and out.exists() and out.resolve() == it.source.resolve():
                 report(ItemResult(it.display, show_path(out), "failed", "output would overwrite the input"))
                 continue
@@ -251,7 +251,7 @@ def translate_items(
 
     def do_decode(job: _Job) -> _Job:
         t0 = time.perf_counter()
-        img, notes = open_image(job.item.data if job.item.source is None else job.item.source, opts.max_pixels)
+        img, notes = open_image(job.item.data or b"" if job.item.source is None else job.item.source, opts.max_pixels)
         job.decoded = translator.prepare(img, opts.size, opts.direction)
         job.decoded.notes = notes + job.decoded.notes
         job.ms += (time.perf_counter() - t0) * 1000
@@ -311,7 +311,8 @@ def translate_items(
         share = (time.perf_counter() - t0) * 1000 / len(group)
         for j, arr in zip(group, arrays):
             j.ms += share
-            j.decoded.pixels = np.empty(0)  # type: ignore[union-attr] - free the input early
+            assert j.decoded is not None
+            j.decoded.pixels = np.empty(0)  # free the input early
             encodes.append((j, submit(do_encode, j, arr)))
         drain(block=False)
 
@@ -338,8 +339,8 @@ def translate_items(
                 flush(key)
             elif sum(len(b) for b in buckets.values()) > 4 * opts.batch_size:
                 flush(max(buckets, key=lambda k: len(buckets[k])))  # bound memory with many sizes
-        for key in list(buckets):
-            flush(key)
+        for rest in list(buckets):
+            flush(rest)
         drain(block=True)
     finally:
         if pool is not None:

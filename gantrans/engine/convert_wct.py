@@ -43,6 +43,7 @@ def load_vgg19_encoders(net: WCTNet, path: Path) -> list[str]:
     for level in range(1, net.config.levels + 1):
         enc = net.encoder(level)
         with torch.no_grad():
+            assert enc.conv0.bias is not None
             enc.conv0.weight.copy_(torch.diag(1.0 / std).view(3, 3, 1, 1))  # (x - mean) / std
             enc.conv0.bias.copy_(-mean / std)
             for kind, name in enc.ops:

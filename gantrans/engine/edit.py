@@ -32,7 +32,7 @@ class Editor:
         """(N, C, H, W) uint8 -> (N, n_attrs) 0/1, from the discriminator's classifier at its image size."""
         if self.classifier is None:
             raise LabelError("this model stores no attribute classifier")
-        size = self.classifier.config.image_size
+        size: int = self.classifier.config.image_size  # type: ignore[union-attr,assignment]
         x = x.to(self.t.device).float() / 255.0
         if x.shape[-2:] != (size, size):
             x = F.interpolate(x, size=(size, size), mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)

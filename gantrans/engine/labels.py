@@ -92,8 +92,9 @@ class LabelSchema:
         for a, v in self.parse(specs):
             if v == "toggle":
                 raise LabelError("--source values are 1, 0 or a group member, not toggle")
-            if self.attrs[a].group:
-                for m in self.groups[self.attrs[a].group]:
+            group = self.attrs[a].group
+            if group:
+                for m in self.groups[group]:
                     out[m] = 0.0
             out[a] = float(v)
         return out

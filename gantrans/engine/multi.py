@@ -119,7 +119,7 @@ def run_multi(
             continue
         t0 = time.perf_counter()
         try:
-            img, notes = open_image(it.data if it.source is None else it.source, opts.max_pixels)
+            img, notes = open_image(it.data or b"" if it.source is None else it.source, opts.max_pixels)
             d = prepare(img, opts.size, it)
         except Exception as e:  # noqa: BLE001 - one bad file never stops the batch
             report(ItemResult(it.display, None, "failed", _reason(e)))

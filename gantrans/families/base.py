@@ -10,7 +10,7 @@ Family modules import no torch at module level: `gantrans --help` lists their na
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
 
@@ -127,16 +127,3 @@ class Family:
     def describe(self, ckpt: "Checkpoint") -> dict[str, Any]:
         """Extra facts for `gantrans info`."""
         return {}
-
-
-def conv_shape(state: Any, key: str) -> tuple[int, ...] | None:
-    """The shape of `state[key]` if the state dict has that tensor."""
-    t = state.get(key) if isinstance(state, dict) else None
-    return tuple(t.shape) if hasattr(t, "shape") else None
-
-
-@dataclass
-class FamilyNotes:
-    """Human-readable notes gathered while converting (what was inferred)."""
-
-    lines: list[str] = field(default_factory=list)

@@ -70,7 +70,10 @@ def convert(sources: list[Path], opts: "ConvertOptions") -> "ConvertResult":
         if role in roles:
             raise UsageError(f"two files for {role}: {roles[role].name} and {src.name}")
         roles[role] = src
-    networks, notes, provenance = {}, [], {"converted_from": opts.source, "sources": []}
+    networks: dict[str, Any] = {}
+    notes: list[str] = []
+    sources_prov: list[dict[str, str]] = []
+    provenance: dict[str, Any] = {"converted_from": opts.source, "sources": sources_prov}
     arch = config = None
     for role, src in sorted(roles.items()):
         state = read_official(src)
@@ -88,7 +91,7 @@ def convert(sources: list[Path], opts: "ConvertOptions") -> "ConvertResult":
         load_strict(net, state, f"{src} [{role}, arch={a}, config={cfg}]")
         networks[role] = net
         notes += [f"{src.name} ({role}): " + "; ".join(n + dropped)]
-        provenance["sources"].append({"file": src.name, "sha256": file_sha256(src), "role": role})
+        sources_prov.append({"file": src.name, "sha256": file_sha256(src), "role": role})
     assert arch is not None and get_spec(arch).role == "generator"
     ckpt = Checkpoint(
         arch=arch, config=config, networks=networks, domains=two_domains(opts),

@@ -58,8 +58,9 @@ def convert(sources: list[Path], opts: "ConvertOptions") -> "ConvertResult":
         raise UsageError(f"--from {opts.source} takes one gen_*.pt file (it holds both domains)")
     src = sources[0]
     both = read_official(src, nested=True)
-    arch, cfg_a, notes = infer_nvlabs(both["a"], opts.source)
-    _, cfg_b, _ = infer_nvlabs(both["b"], opts.source)
+    source = opts.source or "munit"
+    arch, cfg_a, notes = infer_nvlabs(both["a"], source)
+    _, cfg_b, _ = infer_nvlabs(both["b"], source)
     if cfg_a != cfg_b:
         raise CheckpointError(f"{src}: domains a and b have different generator configs ({cfg_a} vs {cfg_b})")
     enc = "enc_content" if arch == "munit" else "enc"
@@ -120,7 +121,7 @@ class MUNITFamily(_TwoDomains):
     converters = {"munit": Converter("munit", "gen_N.pt (MUNIT)", lambda obj: _nested(obj, True), convert)}
 
     def forward(self, gen: "nn.Module", x: "torch.Tensor", direction: str, cond: "torch.Tensor | None") -> "torch.Tensor":
-        return gen.translate(x, cond, direction)
+        return gen.translate(x, cond, direction)  # type: ignore[operator]
 
     def cond_shape(self, config: Any) -> tuple[int, ...]:
         return (config.style_dim, 1, 1)
@@ -151,7 +152,7 @@ class UNITFamily(_TwoDomains):
     converters = {"unit": Converter("unit", "gen_N.pt (UNIT)", lambda obj: _nested(obj, False), convert)}
 
     def forward(self, gen: "nn.Module", x: "torch.Tensor", direction: str, cond: "torch.Tensor | None") -> "torch.Tensor":
-        return gen.translate(x, direction)
+        return gen.translate(x, direction)  # type: ignore[operator]
 
 
 register_family(MUNITFamily())

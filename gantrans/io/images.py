@@ -55,7 +55,7 @@ def open_image(source: Path | bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS
                     "(raise it with --max-pixels)"
                 )
             if getattr(img, "n_frames", 1) > 1:
-                notes.append(f"has {img.n_frames} frames; using the first")
+                notes.append(f"has {getattr(img, 'n_frames')} frames; using the first")
             img.load()
     except ImageError:
         raise
@@ -66,7 +66,7 @@ def open_image(source: Path | bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS
     except Image.DecompressionBombError as e:
         raise ImageError(str(e)) from None
     try:
-        img = ImageOps.exif_transpose(img)
+        img = ImageOps.exif_transpose(img)  # type: ignore[assignment]
     except Exception as e:  # a malformed EXIF block must not lose the image
         notes.append(f"EXIF orientation ignored ({e})")
     return img, notes
