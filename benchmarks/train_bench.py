@@ -34,7 +34,8 @@ from gantrans.engine.device import resolve_device  # noqa: E402
 from gantrans.models.layers import init_weights  # noqa: E402
 from gantrans.models.registry import build_network, make_config  # noqa: E402
 from gantrans.train.config import resolve_config  # noqa: E402
-from gantrans.train.trainer import _Trainer, train  # noqa: E402
+from gantrans import registry  # noqa: E402
+from gantrans.train.trainer import Trainer, train  # noqa: E402
 
 
 def texture(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -75,17 +76,11 @@ def end_to_end(cfg) -> float:
 
 
 def step_alone(cfg, steps: int) -> float:
-    from gantrans.train.data import StreamDataset, Transform, detect
-
     dev = resolve_device(cfg.device)
-    tr = _Trainer(cfg, dev, torch.float32, 1)
-    if cfg.model == "stargan":
-        from gantrans.train.labels import LabelStream, load_label_sets
-
-        ds = LabelStream(load_label_sets(cfg), cfg.crop_size, cfg.center_crop, cfg.flip, cfg.input_nc, cfg.seed, cfg.batch_size)
-    else:
-        ds = StreamDataset(detect(cfg.dataset, cfg.phase, images=cfg.model == "wct-decoder"),
-                           Transform(cfg.preprocess, cfg.load_size, cfg.crop_size, cfg.flip), cfg.seed, 3, 3, False)  # fmt: skip
+    recipe = registry.recipe_class(cfg.model)(cfg)
+    recipe.open_data(lambda _m: None)
+    tr = Trainer(recipe, dev, torch.float32, 1, lambda _m: None)
+    ds = recipe.stream()
     batch = torch.utils.data.default_collate([ds[i] for i in range(cfg.batch_size)])
     tr.step(batch, cfg.lr, 0)  # warm-up
     t0 = time.perf_counter()

@@ -79,9 +79,9 @@ def family_of(arch: str) -> "Family":
     raise KeyError(f"unknown architecture {arch!r}; known: {', '.join(arch_names())}")
 
 
-def arch_names(main_only: bool = False) -> list[str]:
+def arch_names() -> list[str]:
     discover()
-    return sorted(a for f in FAMILIES.values() for a in (f.archs if main_only else f.archs + f.aux_archs))
+    return sorted(a for f in FAMILIES.values() for a in f.archs + f.aux_archs)
 
 
 def recipe_names() -> list[str]:

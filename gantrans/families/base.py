@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 
     from gantrans.engine.convert import ConvertOptions, ConvertResult
     from gantrans.engine.translator import Translator
-    from gantrans.io.checkpoint import Checkpoint
 
 # direction -> checkpoint network prefix (CycleGAN convention: G_A maps A to B, G_B maps B to A)
 DIRECTIONS = {"a2b": "G_A", "b2a": "G_B"}
@@ -122,8 +121,3 @@ class Family:
         if style_from:
             raise UsageError(f"--style-from needs a MUNIT model; {t.arch} has no style codes")
         return None
-
-    # -- checkpoints made by this family -------------------------------------------------------
-    def describe(self, ckpt: "Checkpoint") -> dict[str, Any]:
-        """Extra facts for `gantrans info`."""
-        return {}

@@ -6,6 +6,7 @@ Converters read the official `latest_net_G*.pth` files; the architecture is infe
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,8 +52,11 @@ def infer_generator(state: dict[str, Any]) -> tuple[str, dict[str, Any], list[st
     return arch, cfg, notes
 
 
-def convert(sources: list[Path], opts: "ConvertOptions") -> "ConvertResult":
-    """One or two official generator files (G_A and/or G_B, told apart by 'G_B' in the name)."""
+def convert(sources: list[Path], opts: "ConvertOptions", unet_dropout: bool = False) -> "ConvertResult":
+    """One or two official generator files (G_A and/or G_B, told apart by 'G_B' in the name).
+
+    `unet_dropout`: record dropout for a U-Net unless --dropout/--no-dropout says (pix2pix's default;
+    dropout has no weights and is off at inference)."""
     from gantrans.engine.convert import (
         ConvertResult,
         drop_stale,
@@ -79,8 +83,8 @@ def convert(sources: list[Path], opts: "ConvertOptions") -> "ConvertResult":
         state = read_official(src)
         a, inferred, n = infer_generator(state)
         overrides = {k: v for k, v in {"norm": opts.norm, "ngf": opts.ngf, "dropout": opts.dropout}.items() if v is not None}
-        if opts.source == "pix2pix" and opts.dropout is None and a.startswith("unet"):
-            overrides["dropout"] = True  # pix2pix's default; dropout has no weights and is off at inference
+        if unet_dropout and opts.dropout is None and a.startswith("unet"):
+            overrides["dropout"] = True
         a = opts.netG or a
         cfg = make_config(a, {**{k: v for k, v in inferred.items() if k in ("ngf", "input_nc", "output_nc", "norm", "dropout")}, **overrides})
         if arch is not None and (a, cfg) != (arch, config):
@@ -119,7 +123,7 @@ class ImageFamily(Family):
     converters = {
         # auto-detection asks in this order: a ResNet generator is most likely CycleGAN's, a U-Net pix2pix's
         "cyclegan": Converter("cyclegan", "latest_net_G.pth | latest_net_G_A.pth latest_net_G_B.pth", _is_resnet, convert),
-        "pix2pix": Converter("pix2pix", "latest_net_G.pth (pix2pix)", _is_unet, convert),
+        "pix2pix": Converter("pix2pix", "latest_net_G.pth (pix2pix)", _is_unet, functools.partial(convert, unet_dropout=True)),
     }
 
 

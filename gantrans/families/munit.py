@@ -6,6 +6,7 @@ latent mean, as the official test. Converters read the official `gen_*.pt` files
 
 from __future__ import annotations
 
+import functools
 import re
 import zlib
 from pathlib import Path
@@ -22,14 +23,14 @@ if TYPE_CHECKING:
     from gantrans.engine.translator import Translator
 
 
-def infer_nvlabs(state: dict[str, Any], source: str) -> tuple[str, dict[str, Any], list[str]]:
-    """MUNIT (AdaINGen) or UNIT (VAEGen) config from one domain's keys and shapes."""
+def infer_nvlabs(state: dict[str, Any], arch: str, styled: bool) -> tuple[dict[str, Any], list[str]]:
+    """MUNIT (AdaINGen, `styled`) or UNIT (VAEGen) config from one domain's keys and shapes."""
     from gantrans.io.checkpoint import CheckpointError
 
     munit = any(k.startswith("enc_style.") for k in state)
-    if (source == "munit") != munit:
-        raise CheckpointError(f"--from {source}, but the file holds {'MUNIT (AdaINGen)' if munit else 'UNIT (VAEGen)'} generators")
-    enc = "enc_content" if munit else "enc"
+    if styled != munit:
+        raise CheckpointError(f"--from {arch}, but the file holds {'MUNIT (AdaINGen)' if munit else 'UNIT (VAEGen)'} generators")
+    enc = enc_prefix(styled)
     first = state[f"{enc}.model.0.conv.weight"]  # (dim, in, 7, 7)
     n_down = sum(1 for k, v in state.items() if re.fullmatch(rf"{enc}\.model\.\d+\.conv\.weight", k) and v.shape[-1] == 4)
     res = {int(m.group(1)) for k in state if (m := re.match(rf"{enc}\.model\.{n_down + 1}\.model\.(\d+)\.", k))}
@@ -38,11 +39,16 @@ def infer_nvlabs(state: dict[str, Any], source: str) -> tuple[str, dict[str, Any
         last = max(int(m.group(1)) for k in state if (m := re.fullmatch(r"enc_style\.model\.(\d+)\.weight", k)))
         cfg.update(style_dim=state[f"enc_style.model.{last}.weight"].shape[0], mlp_dim=state["mlp.model.0.fc.weight"].shape[0])
     notes = [", ".join(f"{k} {v}" for k, v in cfg.items())]
-    return source, cfg, notes
+    return cfg, notes
 
 
-def convert(sources: list[Path], opts: "ConvertOptions") -> "ConvertResult":
-    """An NVlabs MUNIT/UNIT gen_*.pt ({'a', 'b'}) -> one `G` network holding gen_a and gen_b."""
+def enc_prefix(styled: bool) -> str:
+    """The content encoder's key prefix: MUNIT's AdaINGen has enc_content (beside enc_style), UNIT's VAEGen enc."""
+    return "enc_content" if styled else "enc"
+
+
+def convert(sources: list[Path], opts: "ConvertOptions", arch: str = "munit", styled: bool = True) -> "ConvertResult":
+    """An NVlabs MUNIT/UNIT gen_*.pt ({'a', 'b'}) -> one `G` network (`arch`) holding gen_a and gen_b."""
     from gantrans.engine.convert import (
         ConvertResult,
         drop_stale,
@@ -58,12 +64,11 @@ def convert(sources: list[Path], opts: "ConvertOptions") -> "ConvertResult":
         raise UsageError(f"--from {opts.source} takes one gen_*.pt file (it holds both domains)")
     src = sources[0]
     both = read_official(src, nested=True)
-    source = opts.source or "munit"
-    arch, cfg_a, notes = infer_nvlabs(both["a"], source)
-    _, cfg_b, _ = infer_nvlabs(both["b"], source)
+    cfg_a, notes = infer_nvlabs(both["a"], arch, styled)
+    cfg_b, _ = infer_nvlabs(both["b"], arch, styled)
     if cfg_a != cfg_b:
         raise CheckpointError(f"{src}: domains a and b have different generator configs ({cfg_a} vs {cfg_b})")
-    enc = "enc_content" if arch == "munit" else "enc"
+    enc = enc_prefix(styled)
     cfg = make_config(arch, {**cfg_a, "input_nc": both["a"][f"{enc}.model.0.conv.weight"].shape[1], "output_nc": both["b"][f"{enc}.model.0.conv.weight"].shape[1]})
     net = build_network(arch, cfg)
     state = {f"gen_{d}.{k}": v for d in ("a", "b") for k, v in both[d].items()}
@@ -118,7 +123,7 @@ class MUNITFamily(_TwoDomains):
     cond = "style"
     commands = frozenset({"translate", "style-sample", "export"})
     recipes = {"munit": "gantrans.train.munit:MUNIT"}
-    converters = {"munit": Converter("munit", "gen_N.pt (MUNIT)", lambda obj: _nested(obj, True), convert)}
+    converters = {"munit": Converter("munit", "gen_N.pt (MUNIT)", lambda obj: _nested(obj, True), functools.partial(convert, arch="munit", styled=True))}
 
     def forward(self, gen: "nn.Module", x: "torch.Tensor", direction: str, cond: "torch.Tensor | None") -> "torch.Tensor":
         return gen.translate(x, cond, direction)  # type: ignore[operator]
@@ -149,7 +154,7 @@ class UNITFamily(_TwoDomains):
     archs = ("unit",)
     model_modules = ("gantrans.models.unit", "gantrans.models.msdis")
     recipes = {"unit": "gantrans.train.munit:UNIT"}
-    converters = {"unit": Converter("unit", "gen_N.pt (UNIT)", lambda obj: _nested(obj, False), convert)}
+    converters = {"unit": Converter("unit", "gen_N.pt (UNIT)", lambda obj: _nested(obj, False), functools.partial(convert, arch="unit", styled=False))}
 
     def forward(self, gen: "nn.Module", x: "torch.Tensor", direction: str, cond: "torch.Tensor | None") -> "torch.Tensor":
         return gen.translate(x, direction)  # type: ignore[operator]

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class CycleGANOptions(GANOptions):
+    lambda_gp: float = 10.0  # gan_mode wgangp
     netG: str = "resnet_9blocks"
     norm: str = "instance"
     dropout: bool = False

@@ -165,7 +165,6 @@ class GANOptions(Options):
     """Options every adversarial recipe has."""
 
     gan_mode: str = "lsgan"
-    lambda_gp: float = 10.0
 
     def validate(self, cfg: "TrainConfig") -> None:
         from gantrans.train.config import GAN_MODES, check

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 @dataclass
 class StarGANOptions(GANOptions):
     gan_mode: str = "wgangp"
+    lambda_gp: float = 10.0
     attrs: list[str] = list_field()  # selected attributes (attribute-file datasets)
     groups: list[str] = list_field()  # exclusive groups, "hair=Black_Hair,Blond_Hair"
     datasets: list[str] = list_field()  # multi-dataset: "attrs:PATH", "folders:PATH"

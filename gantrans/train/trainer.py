@@ -67,8 +67,9 @@ def lr_factor(cfg: TrainConfig, step: int) -> float:
 class Trainer:
     """A run's recipe and its training context (networks, optimizers, scaler) on a device."""
 
-    def __init__(self, cfg: TrainConfig, device: torch.device, dtype: torch.dtype, world: int, info: Callable[[str], None]) -> None:
-        self.recipe: Recipe = registry.recipe_class(cfg.model)(cfg)
+    def __init__(self, recipe: Recipe, device: torch.device, dtype: torch.dtype, world: int, info: Callable[[str], None]) -> None:
+        self.recipe = recipe
+        cfg = recipe.cfg
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         G, D = self.recipe.build()
         # SyncBatchNorm runs on GPUs only; on CPUs (gloo) running stats are averaged after each step
@@ -221,9 +222,9 @@ def _train(
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     dtype = resolve_precision(cfg.precision, device) if cfg.precision != "auto" else torch.float32
     run = Path(cfg.output)
-    tr = Trainer(cfg, device, dtype, world, info)
-    recipe = tr.recipe
-    layout_info = recipe.open_data(info)
+    recipe: Recipe = registry.recipe_class(cfg.model)(cfg)
+    layout_info = recipe.open_data(info)  # dataset errors before any network is built
+    tr = Trainer(recipe, device, dtype, world, info)
     start = 0
     if resume:
         shared = torch.load(run / S.STATE_FILE, map_location=device, weights_only=True)
