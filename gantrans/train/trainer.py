@@ -84,7 +84,7 @@ class Trainer:
         for net in G.values():
             cpuconv.accelerate(net)  # its no-grad passes (fakes for D, sample grids) take the CPU fast paths
         for net in itertools.chain(G.values(), D.values()):
-            net.to(device, memory_format=fmt).train()
+            net.to(device, memory_format=fmt).train()  # type: ignore[call-overload]
         if world > 1:
             S.broadcast_modules([*G.values(), *D.values()])
         betas, wd = (cfg.beta1, cfg.beta2), cfg.weight_decay
