@@ -30,11 +30,11 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.translate_bench import write_section  # noqa: E402
+from gantrans import registry  # noqa: E402
 from gantrans.engine.device import resolve_device  # noqa: E402
 from gantrans.models.layers import init_weights  # noqa: E402
 from gantrans.models.registry import build_network, make_config  # noqa: E402
 from gantrans.train.config import resolve_config  # noqa: E402
-from gantrans import registry  # noqa: E402
 from gantrans.train.trainer import Trainer, train  # noqa: E402
 
 

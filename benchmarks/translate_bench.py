@@ -24,8 +24,9 @@ import torch
 from PIL import Image
 
 import gantrans
-from gantrans.engine.batch import BatchOptions, collect_inputs, translate_items
+from gantrans.engine.batch import BatchOptions, translate_items
 from gantrans.engine.metrics import paired, read_rgb8
+from gantrans.io.images import collect_inputs
 from gantrans.models import cpuconv
 
 HERE = Path(__file__).resolve().parent

@@ -163,6 +163,14 @@ def test_ctrl_c_saves_and_exits_130(unpaired, tmp_path):
     assert torch.load(run / "train_state.pt", weights_only=True)["step"] == state["step"] + 2
     r = runner.invoke(app, ["train", "--resume", str(run), "--ngf", "8"])
     assert r.exit_code == 2 and "cannot change ngf" in r.stderr
+    # a run of an earlier version saved every family's settings (e.g. MUNIT's style_dim for a CycleGAN)
+    conf = json.loads((run / "config.json").read_text())
+    conf["config"].update(style_dim=8, recon_kl_w=0.01)
+    (run / "config.json").write_text(json.dumps(conf))
+    r = runner.invoke(app, ["train", "--resume", str(run), "--steps", str(state["step"] + 3)])
+    assert r.exit_code == 0, r.output
+    assert "ignoring 2 saved setting(s) cyclegan does not use (recon_kl_w, style_dim)" in r.stderr
+    assert torch.load(run / "train_state.pt", weights_only=True)["step"] == state["step"] + 3
 
 
 def test_torchrun_two_processes_gloo(paired, tmp_path):

@@ -12,11 +12,12 @@ from PIL import Image
 from safetensors.torch import load_file
 
 import gantrans
+from gantrans.errors import UsageError
 from gantrans.train.config import resolve_config
 from gantrans.train.trainer import lr_factor, train
 
 TINY = {
-    "ngf": 8, "ndf": 4, "n_layers_D": 2, "num_scales": 2, "n_res": 1, "mlp_dim": 16, "crop_size": 32, "load_size": 32,
+    "ngf": 8, "ndf": 4, "n_layers_D": 2, "num_scales": 2, "n_res": 1, "crop_size": 32, "load_size": 32,
     "workers": 0, "log_every": 1, "device": "cpu", "steps": 4, "save_every": 2, "sample_every": 2, "lr": 1e-3,
 }  # fmt: skip
 
@@ -39,8 +40,17 @@ def glyphs(tmp_path_factory) -> Path:
 
 def cfg(dataset, out, model, **over):
     base = dict(TINY, dataset=str(dataset), output=str(out))
+    if model == "munit":
+        base["mlp_dim"] = 16  # MUNIT's own key: UNIT refuses it
     base.update(over)
     return resolve_config(model, None, base)
+
+
+def test_munit_and_unit_refuse_each_others_settings():
+    with pytest.raises(UsageError, match="unknown setting 'mlp_dim' for unit"):
+        resolve_config("unit", None, {"dataset": "d", "output": "o", "mlp_dim": 16})
+    with pytest.raises(UsageError, match="unknown setting 'recon_kl_w' for munit"):
+        resolve_config("munit", None, {"dataset": "d", "output": "o", "recon_kl_w": 0.1})
 
 
 def test_official_defaults():

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Iterator, NoReturn, Optional
 
 import typer
@@ -24,6 +26,11 @@ BatchOpt = Annotated[Optional[int], typer.Option("--batch-size", "-b", min=1, he
 WorkersOpt = Annotated[int, typer.Option("--workers", min=0, help="Threads decoding/encoding in parallel with compute (0: inline).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object per item on stdout.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors on stderr.")]
+ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads for compute (default: OMP_NUM_THREADS, else the cores this process may use, divided among torchrun processes on this host).", show_default=False)]
+OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (default: skip them).")]
+ExtOpt = Annotated[str, typer.Option("--ext", help="auto (keep png/jpg/webp, else png) | png | jpg | webp.")]
+SizeOpt = Annotated[Optional[int], typer.Option("--size", min=1, help="Resize the shorter side to N first (default: keep the input size).", show_default=False)]
+MaxPixelsOpt = Annotated[int, typer.Option("--max-pixels", min=1, help="Refuse images declaring more pixels than this.")]
 
 
 def reporter(json_out: bool, quiet: bool, device: str, to_stdout: bool = False):
@@ -45,6 +52,49 @@ def reporter(json_out: bool, quiet: bool, device: str, to_stdout: bool = False):
             emit(r.output)
 
     return on_result
+
+
+def find_inputs(specs: list[str], outdir: Path | None, stdin: bytes | None = None) -> list:
+    """Input items of files/folders/globs/-, the output folder excluded; none found is a usage error."""
+    from gantrans.io.images import collect_inputs
+
+    items = collect_inputs(specs, exclude=outdir, stdin=stdin)
+    if not items:
+        fail("no image files found in the given inputs")
+    return items
+
+
+def run_task(task, items: list, outdir: Path | None, opts, *, verb: str, device: str, json_out: bool, quiet: bool, sink=None) -> NoReturn:
+    """Run a pipeline task with the shared reporting (results on stdout, progress on a TTY, a summary line)
+    and exit 0, or 1 when any output failed."""
+    from gantrans.engine.pipeline import run_pipeline
+
+    report = reporter(json_out, quiet, device, sink is not None)
+    progress = None
+    if err.is_terminal and not quiet and not json_out:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        progress = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err, transient=True)
+        bar = progress.add_task(verb, total=len(items))
+    seen: set[str] = set()
+
+    def on_result(r) -> None:
+        report(r)
+        if progress is not None and r.input not in seen:  # the bar counts inputs, not outputs
+            seen.add(r.input)
+            progress.advance(bar)
+
+    t0 = time.perf_counter()
+    try:
+        if progress is not None:
+            progress.start()
+        summary = run_pipeline(task, items, outdir, opts, sink=sink, on_result=on_result)
+    finally:
+        if progress is not None:
+            progress.stop()
+    if not quiet or summary.failed:
+        print(summary_line(verb, summary, time.perf_counter() - t0), file=sys.stderr)
+    raise typer.Exit(EXIT_FAILED if summary.failed else EXIT_OK)
 
 
 def emit(line: str, stream=None) -> None:
@@ -70,6 +120,15 @@ def require(model, command: str, name: str, hint: str) -> None:
 
     if command not in model.family.commands:
         fail(f"{command} needs a {titles(command)} model; {name} is {model.arch} ({hint})")
+
+
+def use_threads(threads: int | None) -> None:
+    """Apply the thread policy (gantrans.engine.threads) before any compute; shown with GANTRANS_DEBUG=1."""
+    from gantrans.engine.threads import apply
+
+    p = apply(threads)
+    if debug():
+        print(f"gantrans: {p.describe()}", file=sys.stderr)
 
 
 def debug() -> bool:

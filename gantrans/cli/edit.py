@@ -3,26 +3,28 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from gantrans.cli.common import (
-    EXIT_FAILED,
     EXIT_OK,
     BatchOpt,
     DeviceOpt,
+    ExtOpt,
     JsonOpt,
     ModelOpt,
+    OverwriteOpt,
     PrecisionOpt,
     QuietOpt,
+    ThreadsOpt,
     fail,
+    find_inputs,
     handle_errors,
-    reporter,
     require,
-    summary_line,
+    run_task,
+    use_threads,
 )  # fmt: skip
 
 Opt = typer.Option
@@ -39,9 +41,10 @@ def edit(
     batch_size: BatchOpt = None,
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
+    threads: ThreadsOpt = None,
     size: Annotated[Optional[int], Opt("--size", min=0, help="Resize the shorter side to N first (default: the model's training size; 0 keeps the input size).")] = None,
-    ext: Annotated[str, Opt("--ext", help="png | jpg | webp.")] = "png",
-    overwrite: Annotated[bool, Opt("--overwrite", help="Replace existing outputs (default: skip them).")] = False,
+    ext: ExtOpt = "png",
+    overwrite: OverwriteOpt = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -54,8 +57,9 @@ def edit(
       gantrans edit face.png -m person_emoji_stargan -o out --all
     """
     with handle_errors():
+        use_threads(threads)
         import gantrans
-        from gantrans.engine.edit import Editor, edit_producer
+        from gantrans.engine.edit import Editor, EditTask
         from gantrans.io.hub import resolve
 
         path = resolve(model)
@@ -77,23 +81,14 @@ def edit(
         ops = ed.schema.parse(sets or [])
         given = ed.schema.parse_source(source or [])
 
-        from gantrans.engine.batch import collect_inputs, default_batch_size
-        from gantrans.engine.multi import MultiOptions, run_multi
+        from gantrans.engine.pipeline import OutputOptions, default_batch_size
 
         outdir = Path(output)
-        items = collect_inputs(inputs, exclude=outdir)
-        if not items:
-            fail("no image files found in the given inputs")
+        items = find_inputs(inputs, outdir)
         train_size = t.checkpoint.preprocess.get("size")
         size = train_size if size is None else (size or None)
-        opts = MultiOptions(ext=ext, overwrite=overwrite, grid=all_changes, files=True, size=size)
-        bs = batch_size or default_batch_size(t.device)
-        opts.group = bs
+        opts = OutputOptions(ext=ext, overwrite=overwrite, grid=all_changes, files=True)
         if not quiet:
             print(f"gantrans: {path.name} ({t.arch}) {t.describe()}", file=sys.stderr)
-        t0 = time.perf_counter()
-        produce = edit_producer(ed, ops, given, all_changes, bs)
-        summary = run_multi(items, outdir, opts, lambda img, sz, _: t.prepare(img, sz), produce, reporter(json_out, quiet, str(t.device)))
-        if not quiet or summary.failed:
-            print(summary_line("wrote", summary, time.perf_counter() - t0), file=sys.stderr)
-        raise typer.Exit(EXIT_FAILED if summary.failed else EXIT_OK)
+        task = EditTask(ed, ops, given, all_changes, size, batch_size or default_batch_size(t.device))
+        run_task(task, items, outdir, opts, verb="wrote", device=str(t.device), json_out=json_out, quiet=quiet)

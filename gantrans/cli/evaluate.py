@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from gantrans.cli.common import DeviceOpt, JsonOpt, QuietOpt, fail, handle_errors
+from gantrans.cli.common import DeviceOpt, JsonOpt, QuietOpt, ThreadsOpt, fail, handle_errors, use_threads
 
 PAIRED = ("l1", "psnr", "ssim")
 ALL = ("fid", "kid", *PAIRED, "domain", "diversity")
@@ -29,6 +29,7 @@ def evaluate(
     kid_subset_size: Annotated[int, typer.Option("--kid-subset-size", min=2)] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the KID subsets.")] = 0,
     device: DeviceOpt = "auto",
+    threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -46,6 +47,7 @@ def evaluate(
       gantrans eval samples/ --metrics diversity --lpips-backbone vgg16-397923af.pth --lpips-weights vgg.pth
     """
     with handle_errors():
+        use_threads(threads)
         wanted = [m.strip().lower() for m in metrics.split(",") if m.strip()]
         bad = [m for m in wanted if m not in ALL]
         if bad or not wanted:
@@ -63,9 +65,8 @@ def evaluate(
             fid,
             find_inception,
             kid,
-            paired,
         )
-        from gantrans.train.data import list_images
+        from gantrans.io.images import list_images
 
         real_files, fake_files = list_images(real), list_images(fake)
         if not real_files or not fake_files:
@@ -89,27 +90,11 @@ def evaluate(
                 mean, std = kid(fr, ff, kid_subsets, kid_subset_size, seed)
                 result["kid"], result["kid_std"] = round(mean, 6), round(std, 6)
         if any(m in wanted for m in PAIRED):
-            import numpy as np
+            from gantrans.engine.metrics import paired_folders
 
-            from gantrans.engine.metrics import read_rgb8
-
-            by_key = {p.relative_to(real).with_suffix("").as_posix(): p for p in real_files}
-            pairs = [(by_key.get(p.relative_to(fake).with_suffix("").as_posix()), p) for p in fake_files]
-            missing = [str(f) for r, f in pairs if r is None]
-            if missing:
-                fail(f"paired metrics: {len(missing)} generated image(s) have no same-named real image, e.g. {missing[0]}")
-            rows = []
-            for r, f in pairs:
-                assert r is not None
-                a, b = read_rgb8(r), read_rgb8(f)
-                if a.shape != b.shape:
-                    fail(f"paired metrics: {f} is {b.shape[1]}x{b.shape[0]}, {r} is {a.shape[1]}x{a.shape[0]}")
-                rows.append(paired(np.asarray(a), np.asarray(b)))
-            for m in PAIRED:
-                if m in wanted:
-                    vals = [row[m] for row in rows]
-                    result[m] = round(float(np.mean(vals)), 4)
-            result["pairs"] = len(rows)
+            pm = paired_folders(real, fake, real_files, fake_files)
+            result.update({m: round(pm[m], 4) for m in PAIRED if m in wanted})
+            result["pairs"] = int(pm["pairs"])
         if "domain" in wanted:
             if source is None or not source.is_dir():
                 fail("--metrics domain needs --source DIR: real images of the source domain")

@@ -3,26 +3,28 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from gantrans.cli.common import (
-    EXIT_FAILED,
-    EXIT_OK,
     BatchOpt,
     DeviceOpt,
+    ExtOpt,
     JsonOpt,
     ModelOpt,
+    OverwriteOpt,
     PrecisionOpt,
     QuietOpt,
+    SizeOpt,
+    ThreadsOpt,
     fail,
+    find_inputs,
     handle_errors,
-    reporter,
     require,
-    summary_line,
+    run_task,
+    use_threads,
 )  # fmt: skip
 
 Opt = typer.Option
@@ -44,9 +46,10 @@ def style_sample(
     batch_size: BatchOpt = None,
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
-    size: Annotated[Optional[int], Opt("--size", min=1, help="Resize the shorter side to N first.")] = None,
-    ext: Annotated[str, Opt("--ext", help="png | jpg | webp.")] = "png",
-    overwrite: Annotated[bool, Opt("--overwrite", help="Replace existing outputs (default: skip them).")] = False,
+    threads: ThreadsOpt = None,
+    size: SizeOpt = None,
+    ext: ExtOpt = "png",
+    overwrite: OverwriteOpt = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -61,24 +64,15 @@ def style_sample(
       gantrans style-sample A.png -m glyphs_munit -o out --interpolate --seeds 1,2 --steps 10
     """
     with handle_errors():
+        use_threads(threads)
         if output is None:
             fail("missing -o/--output folder")
-        from gantrans.engine.batch import collect_inputs, default_batch_size
-        from gantrans.engine.multi import MultiOptions, run_multi
-        from gantrans.engine.styles import (
-            Style,
-            parse_seeds,
-            reference_styles,
-            seed_styles,
-            style_producer,
-        )
-        from gantrans.engine.styles import interpolate as walk
+        from gantrans.engine.pipeline import OutputOptions, default_batch_size
+        from gantrans.engine.styles import StyleTask, parse_seeds, plan_styles
 
-        opts = MultiOptions(ext=ext, overwrite=overwrite, grid=grid, files=not grid, size=size)
+        opts = OutputOptions(ext=ext, overwrite=overwrite, grid=grid, files=not grid)
         outdir = Path(output)
-        items = collect_inputs(inputs, exclude=outdir)
-        if not items:
-            fail("no image files found in the given inputs")
+        items = find_inputs(inputs, outdir)
         seed_list = parse_seeds(seeds) if seeds else None
         if style_from and seed_list:
             fail("give --seeds or --style-from, not both")
@@ -92,29 +86,6 @@ def style_sample(
         t.generator(direction)
         if not quiet:
             print(f"gantrans: {path.name} ({t.arch}, {direction}) {t.describe()}", file=sys.stderr)
-
-        if style_from:
-            shared: list[Style] | None = reference_styles(t, style_from, direction)
-        elif seed_list is not None:
-            shared = seed_styles(t, seed_list)
-        elif synchronized or interpolate:
-            shared = seed_styles(t, range(seed, seed + (2 if interpolate else num_styles)))
-        else:
-            shared = None  # input i: seeds seed + i*K ... seed + i*K + K-1
-        if interpolate:
-            if shared is None or len(shared) != 2:
-                fail("--interpolate walks between exactly two styles: --seeds A,B or two --style-from images")
-            shared = walk(shared[0], shared[1], steps)
-
-        def styles_for(i: int) -> list[Style]:
-            return shared if shared is not None else seed_styles(t, range(seed + i * num_styles, seed + (i + 1) * num_styles))
-
-        k = len(shared) if shared is not None else num_styles
-        bs = batch_size or default_batch_size(t.device)
-        opts.group = max(1, bs // k)
-        produce = style_producer(t, direction, styles_for, bs)
-        t0 = time.perf_counter()
-        summary = run_multi(items, outdir, opts, lambda img, sz, _: t.prepare(img, sz, direction), produce, reporter(json_out, quiet, str(t.device)))
-        if not quiet or summary.failed:
-            print(summary_line("wrote", summary, time.perf_counter() - t0), file=sys.stderr)
-        raise typer.Exit(EXIT_FAILED if summary.failed else EXIT_OK)
+        plan = plan_styles(t, direction, num_styles, seed_list, seed, style_from, synchronized, interpolate, steps)
+        task = StyleTask(t, plan, direction, size, batch_size or default_batch_size(t.device))
+        run_task(task, items, outdir, opts, verb="wrote", device=str(t.device), json_out=json_out, quiet=quiet)

@@ -15,9 +15,11 @@ from gantrans.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     QuietOpt,
+    ThreadsOpt,
     err,
     fail,
     handle_errors,
+    use_threads,
 )
 
 Opt = typer.Option
@@ -61,6 +63,7 @@ def train(
     init_from: Annotated[Optional[str], Opt("--init-from", help="Fine-tune: start from this checkpoint's weights (path, bundled name, hf://).")] = None,
     sets: Annotated[Optional[list[str]], Opt("--set", help="Any other setting: --set lambda_identity=0 (repeatable).")] = None,
     dry_run: Annotated[bool, Opt("--dry-run", help="Print the resolved config as JSON and exit.")] = False,
+    threads: ThreadsOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Train a CycleGAN/MUNIT/UNIT (unpaired), pix2pix (paired) or StarGAN (labelled) model; the run's model.safetensors is what `translate`/`style-sample`/`edit -m` take.
@@ -74,6 +77,7 @@ def train(
       torchrun --nproc_per_node 4 -m gantrans train data --arch cyclegan -o runs/x
     """
     with handle_errors():
+        use_threads(threads)
         from gantrans.train.config import TrainConfig, resolve_config
 
         flags: dict[str, Any] = {
@@ -97,6 +101,13 @@ def train(
             from gantrans.train.trainer import RESUMABLE
 
             saved = read_config(Path(resume))
+            if saved.get("model") in registry.recipe_names():
+                # runs of earlier versions saved every family's settings: those this recipe lacks had no effect
+                known = TrainConfig.known(saved["model"])
+                stale = sorted(k for k in saved if k not in known)
+                saved = {k: v for k, v in saved.items() if k in known}
+                if stale and not quiet:
+                    print(f"note: --resume: ignoring {len(stale)} saved setting(s) {saved['model']} does not use ({', '.join(stale[:6])}{', ...' if len(stale) > 6 else ''})", file=sys.stderr)
             given = {k: v for k, v in flags.items() if v is not None and k not in ("output",)}
             fixed = sorted(k for k, v in given.items() if k not in RESUMABLE and saved.get(k) != v)
             if fixed:

@@ -4,27 +4,29 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from gantrans.cli.common import (
-    EXIT_FAILED,
-    EXIT_OK,
     BatchOpt,
     DeviceOpt,
+    ExtOpt,
     JsonOpt,
+    MaxPixelsOpt,
     ModelOpt,
+    OverwriteOpt,
     PrecisionOpt,
     QuietOpt,
+    SizeOpt,
+    ThreadsOpt,
     WorkersOpt,
-    err,
     fail,
+    find_inputs,
     handle_errors,
-    reporter,
-    summary_line,
+    run_task,
+    use_threads,
 )
 
 
@@ -38,14 +40,15 @@ def translate(
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
     workers: WorkersOpt = 2,
-    size: Annotated[Optional[int], typer.Option("--size", min=1, help="Resize the shorter side to N first (default: keep the input size).")] = None,
+    threads: ThreadsOpt = None,
+    size: SizeOpt = None,
     tile: Annotated[Optional[int], typer.Option("--tile", min=1, help="Process images larger than N pixels in N x N tiles (bounded memory).")] = None,
     tile_overlap: Annotated[int, typer.Option("--tile-overlap", min=0, help="Overlap between tiles, blended linearly.")] = 32,
     tile_stats: Annotated[int, typer.Option("--tile-stats-size", min=0, help="With --tile: instance-norm statistics from the whole image downscaled to N px a side (0: per tile).")] = 1024,
     suffix: Annotated[str, typer.Option("--suffix", help="Appended to each output's stem.")] = "",
-    ext: Annotated[str, typer.Option("--ext", help="auto (keep png/jpg/webp, else png) | png | jpg | webp.")] = "auto",
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (default: skip them).")] = False,
-    max_pixels: Annotated[int, typer.Option("--max-pixels", min=1, help="Refuse images declaring more pixels than this.")] = 178_956_970,
+    ext: ExtOpt = "auto",
+    overwrite: OverwriteOpt = False,
+    max_pixels: MaxPixelsOpt = 178_956_970,
     style_from: Annotated[Optional[str], typer.Option("--style-from", help="MUNIT: take the style from this image of the target domain.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="MUNIT: seed of each image's random style (drawn on the CPU: the same on any device).")] = 0,
     compile_: Annotated[bool, typer.Option("--compile", help="torch.compile the generator (first batch compiles; on CPU needs a C++ compiler).")] = False,
@@ -78,18 +81,9 @@ def translate(
         if to_stdout and (len(specs) != 1 or (specs[0] != "-" and not Path(specs[0]).is_file())):
             fail("-o - writes one image to stdout: give exactly one input file or -")
 
-        if workers > 0:
-            # Before torch loads OpenMP: idle compute threads sleep instead of spinning, so the decode/encode
-            # workers get the cores. unet_256 on 2 cores, end to end: 13.8-14.6 img/s vs 12.7-14.2 spinning
-            # (default) and 6.4 with OMP_WAIT_POLICY=ACTIVE (benchmarks/RESULTS.md). A user's setting wins.
-            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-        from gantrans.engine.batch import (
-            BatchOptions,
-            ItemResult,
-            collect_inputs,
-            default_batch_size,
-            translate_items,
-        )
+        use_threads(threads)
+        from gantrans.engine.batch import BatchOptions, TranslateTask
+        from gantrans.engine.pipeline import default_batch_size
 
         opts = BatchOptions(
             direction=direction, batch_size=batch_size or 1, size=size, tile=tile, tile_overlap=tile_overlap, tile_stats=tile_stats,
@@ -97,12 +91,10 @@ def translate(
         )  # fmt: skip
         outdir = None if to_stdout else Path(output)
         stdin_bytes = sys.stdin.buffer.read() if "-" in specs else None
-        items = collect_inputs(specs, exclude=outdir, stdin=stdin_bytes)
-        if not items:
-            fail("no image files found in the given inputs")
+        items = find_inputs(specs, outdir, stdin_bytes)
         index, count = _shard(shard)
         if count > 1:
-            from gantrans.engine.batch import shard_items
+            from gantrans.io.images import shard_items
 
             items = shard_items(items, index, count)
             if device == "auto":
@@ -123,34 +115,12 @@ def translate(
             opts.batch_size = default_batch_size(translator.device)
         if not quiet:
             print(f"gantrans: {path.name} ({translator.arch}, {direction}) {translator.describe()}" + (" channels_last" if channels_last else "") + (" compiled" if compile_ else ""), file=sys.stderr)
-
-        progress = _progress(len(items)) if (err.is_terminal and not quiet and not json_out) else None
-        sink = sys.stdout.buffer if to_stdout else None
-        dev = str(translator.device)
-
-        report = reporter(json_out, quiet, dev, to_stdout)
-
-        def on_result(r: ItemResult) -> None:
-            report(r)
-            if progress is not None:
-                progress[0].advance(progress[1])
-
-        t0 = time.perf_counter()
-        try:
-            if progress is not None:
-                progress[0].start()
-            summary = translate_items(translator, items, outdir, opts, sink=sink, on_result=on_result)
-        finally:
-            if progress is not None:
-                progress[0].stop()
-        if not quiet or summary.failed:
-            print(summary_line("translated", summary, time.perf_counter() - t0), file=sys.stderr)
-        raise typer.Exit(EXIT_FAILED if summary.failed else EXIT_OK)
+        run_task(TranslateTask(translator, opts), items, outdir, opts.output(), verb="translated", device=str(translator.device),
+                 json_out=json_out, quiet=quiet, sink=sys.stdout.buffer if to_stdout else None)
 
 
 def _shard(spec: str | None) -> tuple[int, int]:
     """--shard I/N, else torchrun's RANK/WORLD_SIZE, else (0, 1)."""
-    import os
 
     if spec is None:
         return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
@@ -162,7 +132,6 @@ def _shard(spec: str | None) -> tuple[int, int]:
 
 def _local_device() -> str:
     """Under torchrun each process takes its own GPU (LOCAL_RANK)."""
-    import os
 
     import torch
 
@@ -176,15 +145,3 @@ def _read_list(path: str) -> str:
         return Path(path).read_text()
     except OSError as e:
         fail(f"--from-list {path}: {e.strerror}")
-
-
-def _progress(total: int):  # -> (Progress, task id)
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TimeRemainingColumn,
-    )
-
-    p = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err, transient=True)
-    return p, p.add_task("translating", total=total)

@@ -12,10 +12,8 @@ from pathlib import Path
 
 import torch
 
-from gantrans.engine.convert import (
-    read_features,
-)
 from gantrans.io.checkpoint import CheckpointError
+from gantrans.io.weights import read_features
 from gantrans.models.wct import WCTNet
 
 # torchvision vgg19().features indices of the convolutions the encoders use

@@ -1,5 +1,5 @@
 """StarGAN attribute editing: the input's current attributes (given, or predicted by the classifier
-stored in the checkpoint), target labels from edits, and the producer for `gantrans edit`."""
+stored in the checkpoint), target labels from edits, and the task of `gantrans edit`."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from typing import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from gantrans.engine.labels import LabelError, LabelSchema
-from gantrans.engine.multi import Producer
+from gantrans.engine.pipeline import Output, Task, Work
 from gantrans.engine.translator import Translator, to_uint8
 from gantrans.errors import UsageError
-from gantrans.io.images import Decoded
+from gantrans.io.images import Decoded, InputItem
 from gantrans.registry import titles
 
 
@@ -70,26 +71,32 @@ class Editor:
         return cur
 
 
-def edit_producer(ed: Editor, ops: list[tuple[str, str]], given: dict[str, float], strip_all: bool, batch_size: int) -> Producer:
-    """Producer for run_multi: per input the requested edit, or (strip_all) every single-attribute change."""
-    sch = ed.schema
-    ds = sch.dataset_of(ops) if ops else 0
+class EditTask(Task):
+    """Per input the requested edit (tag: the changes made), or (strip_all) every single-attribute change."""
 
-    def produce(decoded: Sequence[Decoded]) -> list[list[tuple[str, np.ndarray]]]:
-        x = torch.from_numpy(np.stack([d.pixels for d in decoded])).permute(0, 3, 1, 2)  # (N, C, H, W)
-        cur = ed.current(x, given, ops, ds)
+    def __init__(self, ed: Editor, ops: list[tuple[str, str]], given: dict[str, float], strip_all: bool = False,
+                 size: int | None = None, batch_size: int = 1) -> None:
+        self.ed, self.ops, self.given, self.strip_all, self.size = ed, ops, given, strip_all, size
+        self.batch_size = self.group = max(1, batch_size)
+        self.ds = ed.schema.dataset_of(ops) if ops else 0
+
+    def prepare(self, image: Image.Image, item: InputItem) -> Decoded:
+        return self.ed.t.prepare(image, self.size)
+
+    def produce(self, works: Sequence[Work]) -> list[list[Output]]:
+        sch, bs = self.ed.schema, self.batch_size
+        x = torch.from_numpy(np.stack([w.decoded.pixels for w in works])).permute(0, 3, 1, 2)  # type: ignore[union-attr]  # (N, C, H, W)
+        cur = self.ed.current(x, self.given, self.ops, self.ds)
         jobs: list[tuple[int, str, torch.Tensor]] = []  # (input, tag, target label)
-        for i in range(len(decoded)):
-            changes = sch.single_changes(cur[i], ds) if strip_all else [ops]
+        for i in range(len(works)):
+            changes = sch.single_changes(cur[i], self.ds) if self.strip_all else [self.ops]
             for change in changes:
-                trg = sch.target(cur[i], change, ds)
+                trg = sch.target(cur[i], change, self.ds)
                 jobs.append((i, sch.name_changes(cur[i], trg), trg))
-        outs: list[list[tuple[str, np.ndarray]]] = [[] for _ in decoded]
-        for start in range(0, len(jobs), max(1, batch_size)):
-            chunk = jobs[start : start + batch_size]
-            y = to_uint8(ed.t.run(x[[i for i, _, _ in chunk]], "a2b", torch.stack([c for _, _, c in chunk])))
+        outs: list[list[Output]] = [[] for _ in works]
+        for start in range(0, len(jobs), bs):
+            chunk = jobs[start : start + bs]
+            y = to_uint8(self.ed.t.run(x[[i for i, _, _ in chunk]], "a2b", torch.stack([c for _, _, c in chunk])))
             for (i, tag, _), arr in zip(chunk, y):
                 outs[i].append((tag, arr))
         return outs
-
-    return produce

@@ -16,8 +16,8 @@ from typing import Callable, Sequence
 
 import torch
 
-from gantrans.engine.convert import read_features, read_weights
 from gantrans.errors import UsageError
+from gantrans.io.weights import read_features, read_weights
 
 # torchvision `features` indices of the ReLU outputs LPIPS taps
 TAPS = {"vgg16": (3, 8, 15, 22, 29), "alexnet": (1, 4, 7, 9, 11)}

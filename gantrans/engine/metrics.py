@@ -154,6 +154,32 @@ def paired(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
     return {"l1": float(np.abs(diff).mean()), "psnr": float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse), "ssim": ssim(x, y)}
 
 
+def paired_folders(real: Path, fake: Path, real_files: Sequence[Path] | None = None,
+                   fake_files: Sequence[Path] | None = None) -> dict[str, float]:
+    """Mean L1/PSNR/SSIM over same-named pairs (relative path without suffix); every fake needs its real."""
+    from gantrans.io.images import list_images
+
+    real_files = list_images(real) if real_files is None else real_files
+    fake_files = list_images(fake) if fake_files is None else fake_files
+    by_key = {p.relative_to(real).with_suffix("").as_posix(): p for p in real_files}
+    pairs = [(by_key.get(p.relative_to(fake).with_suffix("").as_posix()), p) for p in fake_files]
+    missing = [str(f) for r, f in pairs if r is None]
+    if missing:
+        raise MetricError(f"paired metrics: {len(missing)} generated image(s) have no same-named real image, e.g. {missing[0]}")
+    rows = []
+    for r, f in pairs:
+        assert r is not None
+        a, b = read_rgb8(r), read_rgb8(f)
+        if a.shape != b.shape:
+            raise MetricError(f"paired metrics: {f} is {b.shape[1]}x{b.shape[0]}, {r} is {a.shape[1]}x{a.shape[0]}")
+        rows.append(paired(np.asarray(a), np.asarray(b)))
+    if not rows:
+        raise MetricError("paired metrics: no pairs")
+    out = {m: float(np.mean([row[m] for row in rows])) for m in rows[0]}
+    out["pairs"] = len(rows)
+    return out
+
+
 def _load_small(paths: Sequence[Path], size: int) -> torch.Tensor:
     """Images -> (N, 3, size, size) float in [-1, 1] (resized, RGB)."""
     from PIL import Image

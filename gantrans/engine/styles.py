@@ -1,20 +1,21 @@
 """MUNIT style sampling: style codes from seeds (CPU generator) or reference images, interpolation,
-and the producer that decodes every input with every style."""
+and the task that decodes every input with every style."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
+from PIL import Image
 
-from gantrans.engine.multi import Producer
+from gantrans.engine.pipeline import Output, Task, Work
 from gantrans.engine.translator import Translator, to_uint8
 from gantrans.errors import UsageError
-from gantrans.io.images import Decoded, open_image
+from gantrans.io.images import Decoded, InputItem, open_image
 
 
 def parse_seeds(spec: str) -> list[int]:
@@ -65,25 +66,74 @@ def interpolate(a: Style, b: Style, steps: int) -> list[Style]:
     return [Style(f"{name}-{i:02d}", torch.lerp(a.code, b.code, i / (steps - 1))) for i in range(steps)]
 
 
-def style_producer(t: Translator, direction: str, styles_for: Callable[[int], list[Style]], batch_size: int) -> Producer:
-    """Producer for run_multi: each decoded input x its styles (styles_for(index) -> list[Style])."""
-    counter = {"n": 0}
+@dataclass
+class StylePlan:
+    """Which styles each input gets: `shared` for every input, or seeds first + i*k ... for input i."""
 
-    def produce(decoded: Sequence[Decoded]) -> list[list[tuple[str, np.ndarray]]]:
+    shared: list[Style] | None
+    per_input: int  # styles per input
+    first_seed: int = 0
+
+    def styles_for(self, t: Translator, index: int) -> list[Style]:
+        if self.shared is not None:
+            return self.shared
+        first = self.first_seed + index * self.per_input
+        return seed_styles(t, range(first, first + self.per_input))
+
+
+def plan_styles(
+    t: Translator,
+    direction: str = "a2b",
+    num_styles: int = 8,
+    seeds: Sequence[int] | None = None,
+    seed: int = 0,
+    style_from: Sequence[str | Path] | None = None,
+    synchronized: bool = False,
+    walk: bool = False,
+    steps: int = 8,
+) -> StylePlan:
+    """The styles of `gantrans style-sample`: reference images, explicit seeds, K shared seeds
+    (synchronized), each input its own K seeds, or a walk between two styles."""
+    if style_from and seeds:
+        raise UsageError("give --seeds or --style-from, not both")
+    shared: list[Style] | None
+    if style_from:
+        shared = reference_styles(t, style_from, direction)
+    elif seeds is not None:
+        shared = seed_styles(t, seeds)
+    elif synchronized or walk:
+        shared = seed_styles(t, range(seed, seed + (2 if walk else num_styles)))
+    else:
+        shared = None  # input i: seeds seed + i*K ... seed + i*K + K-1
+    if walk:
+        if shared is None or len(shared) != 2:
+            raise UsageError("--interpolate walks between exactly two styles: --seeds A,B or two --style-from images")
+        shared = interpolate(shared[0], shared[1], steps)
+    return StylePlan(shared, len(shared) if shared is not None else num_styles, seed)
+
+
+class StyleTask(Task):
+    """Each input decoded with each of its styles: outputs tagged s0042, ref-NAME, interp-...."""
+
+    def __init__(self, t: Translator, plan: StylePlan, direction: str = "a2b", size: int | None = None, batch_size: int = 1) -> None:
+        self.t, self.plan, self.direction, self.size, self.batch_size = t, plan, direction, size, batch_size
+        self.group = max(1, batch_size // plan.per_input)  # inputs x styles per forward pass ~ batch_size
+
+    def check(self) -> None:
+        self.t.generator(self.direction)
+
+    def prepare(self, image: Image.Image, item: InputItem) -> Decoded:
+        return self.t.prepare(image, self.size, self.direction)
+
+    def produce(self, works: Sequence[Work]) -> list[list[Output]]:
+        x = torch.from_numpy(np.stack([w.decoded.pixels for w in works])).permute(0, 3, 1, 2)  # type: ignore[union-attr]  # (N, C, H, W)
+        if self.plan.shared is not None:
+            codes = torch.stack([s.code for s in self.plan.shared])  # (K, style_dim, 1, 1)
+            y = self.t.run_styles(x, codes, self.direction, self.batch_size)  # (N, K, C, H, W)
+            return [[(s.tag, to_uint8(y[i, k : k + 1])[0]) for k, s in enumerate(self.plan.shared)] for i in range(len(works))]
         per = []
-        first = counter["n"]
-        counter["n"] += len(decoded)
-        x = torch.from_numpy(np.stack([d.pixels for d in decoded])).permute(0, 3, 1, 2)  # (N, C, H, W)
-        style_lists = [styles_for(first + i) for i in range(len(decoded))]
-        if all(sl is style_lists[0] or [s.tag for s in sl] == [s.tag for s in style_lists[0]] for sl in style_lists):
-            codes = torch.stack([s.code for s in style_lists[0]])  # (K, style_dim, 1, 1) shared
-            y = t.run_styles(x, codes, direction, batch_size)  # (N, K, C, H, W)
-            for i in range(len(decoded)):
-                per.append([(s.tag, to_uint8(y[i, k : k + 1])[0]) for k, s in enumerate(style_lists[i])])
-            return per
-        for i, sl in enumerate(style_lists):  # each input its own styles
-            y = t.run_styles(x[i : i + 1], torch.stack([s.code for s in sl]), direction, batch_size)
+        for i, w in enumerate(works):  # each input its own styles
+            sl = self.plan.styles_for(self.t, w.index)
+            y = self.t.run_styles(x[i : i + 1], torch.stack([s.code for s in sl]), self.direction, self.batch_size)
             per.append([(s.tag, to_uint8(y[0, k : k + 1])[0]) for k, s in enumerate(sl)])
         return per
-
-    return produce

@@ -10,7 +10,7 @@ computed once per style, whatever the number of content images. Then optional sm
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Sequence
 
 import numpy as np
@@ -20,6 +20,7 @@ from PIL import Image
 
 from gantrans import registry
 from gantrans.engine.device import describe, resolve_device, resolve_precision
+from gantrans.engine.pipeline import Output, Task, Work
 from gantrans.engine.smooth import (
     BETA,
     GIF_EPS,
@@ -36,7 +37,7 @@ from gantrans.engine.wct import (
 )
 from gantrans.errors import UsageError
 from gantrans.io.checkpoint import Checkpoint, CheckpointError
-from gantrans.io.images import Decoded, as_uint8, open_image
+from gantrans.io.images import Decoded, InputItem, as_uint8, decode, open_image
 from gantrans.models import cpuconv
 
 SMOOTH_MODES = ("auto", "none", "fast", "exact")
@@ -227,3 +228,56 @@ def stylizer(ref: str, device: str = "auto", precision: str = "auto") -> Stylize
     from gantrans.io.hub import resolve
 
     return Stylizer(load_checkpoint(resolve(ref)), device=device, precision=precision)
+
+
+SEG_EXTS = (".png", ".pgm", ".bmp", ".tif", ".tiff", ".gif", ".jpg", ".jpeg", ".webp")
+
+
+def find_seg(seg: Path, rel: PurePosixPath, single: bool) -> Path:
+    """The label map of one content item: SEG itself (one content input) or SEG/<rel>.<ext>."""
+    if seg.is_file():
+        if not single:
+            raise UsageError(f"--content-seg {seg} is one file but there are several content images; give a folder of maps named like the images")
+        return seg
+    for ext in SEG_EXTS:
+        cand = seg.joinpath(*rel.parent.parts, rel.name + ext)
+        if cand.is_file():
+            return cand
+    raise UsageError(f"no label map for it in {seg} (looked for {rel.name}.png/.pgm/...)")
+
+
+def load_styles(s: Stylizer, refs: Sequence[str | Path], segs: Sequence[str | Path] | None, opts: StylizeOptions) -> list[Style]:
+    """Style statistics of each reference image (named by its stem; repeated stems get -1, -2, ...)."""
+    if segs and len(segs) != len(refs):
+        raise UsageError(f"give one --style-seg per --style ({len(refs)} styles, {len(segs)} label maps)")
+    stems = [Path(r).stem for r in refs]
+    styles = []
+    for i, ref in enumerate(refs):
+        img, _ = open_image(Path(ref))
+        seg = load_labels(segs[i], img.size) if segs else None
+        name = stems[i] if stems.count(stems[i]) == 1 else f"{stems[i]}-{i + 1}"
+        styles.append(s.prepare_style(img, seg, name, opts.max_size))
+    return styles
+
+
+class StylizeTask(Task):
+    """Each content image with each style: outputs tagged by the style's name."""
+
+    def __init__(self, s: Stylizer, styles: Sequence[Style], opts: StylizeOptions, content_seg: Path | None = None,
+                 single_input: bool = False, batch_size: int = 1) -> None:
+        self.s, self.styles, self.opts, self.seg_root, self.single_input = s, list(styles), opts, content_seg, single_input
+        self.group = max(1, batch_size)
+
+    def prepare(self, image: Image.Image, item: InputItem) -> Decoded:
+        d = decode(image, 3)
+        seg = load_labels(find_seg(self.seg_root, item.rel, self.single_input), image.size) if self.seg_root else None
+        return ContentDecoded(d.pixels, d.alpha, d.notes, seg=seg)
+
+    def produce(self, works: Sequence[Work]) -> list[list[Output]]:
+        decoded = [w.decoded for w in works]
+        outs: list[list[Output]] = [[] for _ in works]
+        for st in self.styles:
+            arrays = self.s.stylize_arrays([d.pixels for d in decoded], st, self.opts, [getattr(d, "seg", None) for d in decoded])  # type: ignore[union-attr]
+            for k, arr in enumerate(arrays):
+                outs[k].append((st.name, arr))
+        return outs

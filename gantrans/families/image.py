@@ -60,12 +60,11 @@ def convert(sources: list[Path], opts: "ConvertOptions", unet_dropout: bool = Fa
     from gantrans.engine.convert import (
         ConvertResult,
         drop_stale,
-        file_sha256,
-        read_official,
         two_domains,
     )
     from gantrans.errors import UsageError
     from gantrans.io.checkpoint import Checkpoint, CheckpointError, load_strict
+    from gantrans.io.weights import file_sha256, read_official
     from gantrans.models.registry import build_network, get_spec, make_config
 
     roles: dict[str, Path] = {}

@@ -52,12 +52,11 @@ def convert(sources: list[Path], opts: "ConvertOptions", arch: str = "munit", st
     from gantrans.engine.convert import (
         ConvertResult,
         drop_stale,
-        file_sha256,
-        read_official,
         two_domains,
     )
     from gantrans.errors import UsageError
     from gantrans.io.checkpoint import Checkpoint, CheckpointError, load_strict
+    from gantrans.io.weights import file_sha256, read_official
     from gantrans.models.registry import build_network, make_config
 
     if len(sources) != 1:

@@ -26,11 +26,10 @@ def convert(sources: list[Path], opts: "ConvertOptions") -> "ConvertResult":
     from gantrans.engine.convert import (
         ConvertResult,
         drop_stale,
-        file_sha256,
-        read_official,
     )
     from gantrans.errors import UsageError
     from gantrans.io.checkpoint import Checkpoint, CheckpointError, load_strict
+    from gantrans.io.weights import file_sha256, read_official
     from gantrans.models.registry import build_network, make_config
 
     g_files = [p for p in sources if not re.search(r"-D\.ckpt$|(^|[_-])D\.", p.name)]

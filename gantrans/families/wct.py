@@ -16,9 +16,10 @@ if TYPE_CHECKING:
 
 def _convert_one(src: Path, opts: "ConvertOptions") -> "ConvertResult":
     """FastPhotoStyle `photo_wct.pth` (80 tensors) -> a `photowct` checkpoint."""
-    from gantrans.engine.convert import ConvertResult, file_sha256, read_official
+    from gantrans.engine.convert import ConvertResult
     from gantrans.engine.convert_wct import WCT_PREPROCESS
     from gantrans.io.checkpoint import Checkpoint, CheckpointError, load_strict
+    from gantrans.io.weights import file_sha256, read_official
     from gantrans.models.registry import build_network, make_config
 
     state = read_official(src)

@@ -1,21 +1,28 @@
-"""Image decoding and encoding: EXIF orientation, explicit mode conversion, atomic writes."""
+"""Images: finding input files, decoding (EXIF orientation, explicit mode conversion), encoding, atomic writes."""
 
 from __future__ import annotations
 
+import glob
 import io
+import os
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import Sequence
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from gantrans.errors import DataError
+from gantrans.errors import DataError, UsageError
 from gantrans.io.atomic import write_bytes_atomic
 
 # Pillow's own bomb guard is a warning below 2x its limit; we turn it into one clear error instead.
 DEFAULT_MAX_PIXELS = 178_956_970
 SAVE_FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP"}
+IMAGE_SUFFIXES = {
+    ".png", ".jpg", ".jpeg", ".jfif", ".webp", ".bmp", ".tif", ".tiff", ".gif",
+    ".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".ico", ".jp2",
+}  # fmt: skip
 
 
 class ImageError(DataError):
@@ -138,3 +145,91 @@ def encode(img: Image.Image, fmt: str) -> bytes:
 def write_atomic(path: Path, data: bytes, overwrite: bool = False) -> None:
     """Write an output image atomically; without `overwrite` an existing file is kept (FileExistsError)."""
     write_bytes_atomic(path, data, overwrite)
+
+
+# -- finding inputs ------------------------------------------------------------------------------
+def show_path(p: str | os.PathLike) -> str:
+    """A printable form of a path, whatever bytes its name holds."""
+    return os.fsencode(p).decode("utf-8", "backslashreplace")
+
+
+@dataclass
+class InputItem:
+    source: Path | None  # None: the image bytes are in `data` (stdin)
+    rel: PurePosixPath  # output location under OUTDIR, without suffix and extension
+    data: bytes | None = None
+    error: str | None = None  # discovery already failed (missing file, broken link, empty glob)
+
+    @property
+    def display(self) -> str:
+        return "-" if self.source is None else show_path(self.source)
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files under `folder` (recursive, sorted; hidden files skipped)."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+
+
+def _walk(root: Path, exclude: Path | None) -> list[InputItem]:
+    items = []
+    excl = exclude.resolve() if exclude else None
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and (here / d).resolve() != excl)
+        for name in sorted(filenames):
+            path = here / name
+            if name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            rel = PurePosixPath(*path.relative_to(root).with_suffix("").parts)
+            err = "broken symbolic link" if path.is_symlink() and not path.exists() else None
+            items.append(InputItem(path, rel, error=err))
+    return items
+
+
+def collect_inputs(specs: Sequence[str], exclude: Path | None = None, stdin: bytes | None = None) -> list[InputItem]:
+    """Files, directories (recursive, structure mirrored), globs and `-` (stdin) -> input items.
+
+    `exclude` (the output folder) is never walked, so outputs are not re-read as inputs.
+    """
+    items: list[InputItem] = []
+    for spec in specs:
+        if spec == "-":
+            items.append(InputItem(None, PurePosixPath("stdin"), data=stdin or b""))
+            continue
+        path = Path(spec)
+        if path.is_dir():
+            items += _walk(path, exclude)
+        elif path.is_symlink() and not path.exists():
+            items.append(InputItem(path, PurePosixPath(path.stem), error="broken symbolic link"))
+        elif path.exists():
+            items.append(InputItem(path, PurePosixPath(path.stem)))
+        elif glob.has_magic(spec):
+            matches = sorted(glob.glob(spec, recursive=True))
+            if not matches:
+                items.append(InputItem(path, PurePosixPath(path.stem), error="no files match this pattern"))
+            for m in matches:
+                mp = Path(m)
+                if mp.is_dir():
+                    items += _walk(mp, exclude)
+                elif not (exclude and exclude.resolve() in mp.resolve().parents):
+                    items.append(InputItem(mp, PurePosixPath(mp.stem)))
+        else:
+            items.append(InputItem(path, PurePosixPath(path.stem), error="no such file or directory"))
+    seen: set[Path] = set()
+    unique = []
+    for it in items:  # the same file named twice is translated once
+        key = it.source.resolve() if it.source is not None and it.error is None else None
+        if key is not None and key in seen:
+            continue
+        if key is not None:
+            seen.add(key)
+        unique.append(it)
+    return unique
+
+
+def shard_items(items: Sequence[InputItem], index: int, count: int) -> list[InputItem]:
+    """Shard `index` of `count`: every count-th item of the (deterministically ordered) input list,
+    so N processes over the same inputs translate each image exactly once."""
+    if not 0 <= index < count:
+        raise UsageError(f"shard {index} of {count} does not exist")
+    return [it for k, it in enumerate(items) if k % count == index]

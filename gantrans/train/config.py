@@ -101,6 +101,13 @@ class TrainConfig(RunOptions):
         _check_types(cfg.options)
         return cfg.validate()
 
+    @staticmethod
+    def known(model: str) -> set[str]:
+        """Every setting `model` takes: the run options and its recipe's own."""
+        from gantrans import registry
+
+        return set(RUN_FIELDS) | {f.name for f in dataclasses.fields(registry.recipe_class(model).Options)}
+
     def validate(self) -> "TrainConfig":
         check(self.preprocess in PREPROCESS, f"preprocess must be one of {', '.join(PREPROCESS)}")
         check(self.lr_policy in LR_POLICIES, f"lr_policy must be one of {', '.join(LR_POLICIES)}")

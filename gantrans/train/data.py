@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from gantrans.engine.batch import IMAGE_SUFFIXES
 from gantrans.errors import UsageError
+from gantrans.io.images import list_images
 
 log = logging.getLogger("gantrans.train")
 
@@ -29,10 +29,6 @@ LAYOUTS = """expected one of these layouts:
 
 class DatasetError(UsageError):
     pass
-
-
-def list_images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
 
 
 def _readable(paths: list[Path]) -> tuple[list[Path], list[Path]]:

@@ -21,7 +21,8 @@ import torch
 from PIL import Image
 
 from gantrans.errors import UsageError
-from gantrans.train.data import DatasetError, list_images, load_rgb, sample_generator
+from gantrans.io.images import list_images
+from gantrans.train.data import DatasetError, load_rgb, sample_generator
 
 log = logging.getLogger("gantrans.train")
 ATTR_FILES = ("list_attr_celeba.txt", "list_attr.txt", "attributes.txt")

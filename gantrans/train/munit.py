@@ -27,21 +27,14 @@ if TYPE_CHECKING:
 
 @dataclass
 class NVlabsOptions(GANOptions):
-    """MUNIT's and UNIT's settings (the NVlabs yaml keys; ngf/ndf are the generator/discriminator dims)."""
+    """Settings MUNIT and UNIT share (the NVlabs yaml keys; ngf/ndf are the generator/discriminator dims)."""
 
-    style_dim: int = 8
     n_res: int = 4
-    mlp_dim: int = 256
     n_layers_D: int = 4
     num_scales: int = 3
-    share: int = 0  # UNIT: residual blocks shared between the domains (paper: 1; official code: 0)
     gan_w: float = 1.0
     recon_x_w: float = 10.0
-    recon_s_w: float = 1.0
-    recon_c_w: float = 1.0
     recon_x_cyc_w: float = 0.0
-    recon_kl_w: float = 0.01
-    recon_kl_cyc_w: float = 0.01
     vgg_w: float = 0.0
     vgg_weights: str = ""  # torchvision VGG16 weights file for the perceptual loss (vgg_w > 0)
 
@@ -50,6 +43,25 @@ class NVlabsOptions(GANOptions):
         check(self.vgg_w <= 0 or bool(self.vgg_weights), "vgg_w > 0 needs vgg_weights (a torchvision VGG16 weights file)")
         m = 2 ** (self.n_layers_D + self.num_scales - 1)  # the coarsest discriminator scale fixes the multiple
         check(cfg.crop_size % m == 0, f"{cfg.model} needs a crop size that is a multiple of {m}; got {cfg.crop_size}")
+
+
+@dataclass
+class MUNITOptions(NVlabsOptions):
+    """MUNIT's own keys: the style code and its MLP, the style/content reconstruction weights."""
+
+    style_dim: int = 8
+    mlp_dim: int = 256
+    recon_s_w: float = 1.0
+    recon_c_w: float = 1.0
+
+
+@dataclass
+class UNITOptions(NVlabsOptions):
+    """UNIT's own keys: shared residual blocks and the VAE KL weights."""
+
+    share: int = 0  # residual blocks shared between the domains (paper: 1; official code: 0)
+    recon_kl_w: float = 0.01
+    recon_kl_cyc_w: float = 0.01
 
 
 # NVlabs MUNIT/UNIT configs (edges2handbags / unit_gta2city): Adam 1e-4, wd 1e-4, lr x0.5 every 100k
@@ -192,6 +204,8 @@ class _NVlabs(Recipe):
 
 
 class MUNIT(_NVlabs):
+    Options = MUNITOptions
+    opts: MUNITOptions
     defaults = {**_NVLABS, "recon_x_cyc_w": 0.0}
 
     def arch_values(self) -> dict[str, Any]:
@@ -251,6 +265,8 @@ class MUNIT(_NVlabs):
 
 
 class UNIT(_NVlabs):
+    Options = UNITOptions
+    opts: UNITOptions
     defaults = {**_NVLABS, "recon_x_cyc_w": 10.0}
 
     def arch_values(self) -> dict[str, Any]:

@@ -1,0 +1,333 @@
+"""The one batch pipeline behind every image command: decode, group, run the model, encode, write, report.
+
+A command is a `Task`: how to prepare a decoded input, which inputs may share a forward pass, and what
+outputs a group of inputs gives. The pipeline does the rest the same way for all of them: decoding
+and encoding in a thread pool while the model runs on the calling thread (torch releases the GIL), so
+I/O overlaps compute; inputs grouped by a size key so a folder of mixed sizes still runs in batches;
+atomic writes that never replace a file without `overwrite`; one result per output, and one bad file
+failing only its own outputs.
+
+Naming: a one-output task (translate, upscale, inpaint) writes `{stem}{suffix}.{ext}` (or PNG bytes to
+a sink); a many-output task (style-sample, edit, stylize) writes `{stem}_{tag}.{ext}` per output and,
+with `grid`, one `{stem}_grid.png` strip (input | outputs).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, Callable, Hashable, Sequence
+
+import numpy as np
+from PIL import Image
+
+from gantrans.errors import UsageError
+from gantrans.io.images import (
+    DEFAULT_MAX_PIXELS,
+    SAVE_FORMATS,
+    Decoded,
+    InputItem,
+    as_uint8,
+    encode,
+    open_image,
+    show_path,
+    to_pil,
+    write_atomic,
+)
+
+EXTS = ("auto", "png", "jpg", "jpeg", "webp")
+Output = tuple[str, np.ndarray]  # (tag, (H, W, C) uint8); a one-output task's tag is ""
+
+
+class _Alone:
+    """Bucket-key marker of an input that runs by itself (e.g. a tiled image)."""
+
+
+def default_batch_size(device: Any) -> int:
+    """Measured: batching helps on GPUs, not on CPUs (benchmarks/RESULTS.md)."""
+    return 1 if getattr(device, "type", str(device)) == "cpu" else 16
+
+
+@dataclass
+class OutputOptions:
+    """Where and how outputs are written (shared by every command)."""
+
+    ext: str = "auto"  # auto: keep png/jpg/webp inputs' format, else png
+    suffix: str = ""  # one-output tasks: appended to the stem
+    overwrite: bool = False
+    grid: bool = False  # many-output tasks: one strip per input (input | outputs)
+    files: bool = True  # many-output tasks: one file per output
+    workers: int = 2  # decode/encode threads (0: inline)
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
+
+    def __post_init__(self) -> None:
+        if self.ext not in EXTS:
+            raise UsageError(f"--ext must be one of {', '.join(EXTS)}")
+        if "/" in self.suffix or "\\" in self.suffix:
+            raise UsageError("--suffix must not contain path separators")
+        if self.workers < 0:
+            raise UsageError("--workers must be >= 0")
+
+
+@dataclass
+class ItemResult:
+    input: str
+    output: str | None
+    status: str  # "ok" | "skipped" | "failed"
+    message: str | None = None
+    size: tuple[int, int] | None = None  # (width, height) of the output
+    ms: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Summary:
+    ok: int = 0
+    skipped: int = 0
+    failed: int = 0
+
+    def add(self, r: ItemResult) -> None:
+        setattr(self, r.status, getattr(self, r.status) + 1)
+
+
+@dataclass
+class Work:
+    """One input on its way through the pipeline."""
+
+    item: InputItem
+    index: int  # position in the input list: per-input seeds do not shift when another input fails
+    out: Path | None = None  # one-output tasks: the output path, claimed before decoding
+    decoded: Decoded | None = None
+    ms: float = 0.0
+    data: bytes | None = None  # encoded output bound for the sink
+
+
+class Task:
+    """What a command does to each input; subclasses set `single`/`group` and implement prepare/produce."""
+
+    single: bool = False  # exactly one output per input, named {stem}{suffix}.{ext}
+    group: int = 1  # the most inputs passed to one produce() call
+
+    def check(self) -> None:
+        """Raise a UsageError before any work (e.g. a wrong direction)."""
+
+    def prepare(self, image: Image.Image, item: InputItem) -> Decoded:
+        raise NotImplementedError
+
+    def key(self, work: Work) -> Hashable | None:
+        """Inputs with equal keys may share a produce() call; None: this input runs alone."""
+        assert work.decoded is not None
+        return work.decoded.pixels.shape
+
+    def produce(self, works: Sequence[Work]) -> list[list[Output]]:
+        """Per input (in order), its outputs."""
+        raise NotImplementedError
+
+
+def strip(arrays: Sequence[np.ndarray], gap: int = 2) -> np.ndarray:
+    """Images side by side on white (channels matched), 2 px apart."""
+    c = max(a.shape[2] for a in arrays)
+    h = max(a.shape[0] for a in arrays)
+    arrays = [np.repeat(a, 3, axis=2) if a.shape[2] == 1 and c == 3 else a for a in arrays]
+    w = sum(a.shape[1] for a in arrays) + gap * (len(arrays) - 1)
+    out = np.full((h, w, c), 255, np.uint8)
+    x = 0
+    for a in arrays:
+        out[: a.shape[0], x : x + a.shape[1]] = a
+        x += a.shape[1] + gap
+    return out
+
+
+def output_path(item: InputItem, outdir: Path, opts: OutputOptions, tag: str = "") -> Path:
+    """`{stem}{suffix}.{ext}` (tag ""), `{stem}_grid.png`, or `{stem}_{tag}.{ext}`, mirroring sub-folders."""
+    ext = "png" if tag == "grid" else opts.ext
+    if ext == "auto":
+        src = item.source.suffix.lower().lstrip(".") if item.source is not None else "png"
+        ext = src if src in SAVE_FORMATS else "png"
+    name = f"{item.rel.name}{opts.suffix}" if not tag else f"{item.rel.name}_{tag}"
+    return outdir.joinpath(*item.rel.parent.parts, f"{name}.{ext}")
+
+
+def reason(e: BaseException) -> str:
+    """A one-line cause for an item's failure."""
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror + (f": {show_path(e.filename)}" if e.filename else "")
+    return str(e) or type(e).__name__
+
+
+def run_pipeline(
+    task: Task,
+    items: Sequence[InputItem],
+    outdir: Path | None,
+    opts: OutputOptions,
+    sink: BinaryIO | None = None,
+    on_result: Callable[[ItemResult], None] | None = None,
+) -> Summary:
+    """Run `task` over `items` into `outdir` (or, one-output tasks with one item, PNG bytes into `sink`).
+
+    Every output ends as exactly one ItemResult passed to `on_result`; the Summary counts them.
+    """
+    task.check()
+    if sink is not None and not task.single:
+        raise UsageError("only one-output commands can write to a stream")
+    summary = Summary()
+
+    def report(r: ItemResult) -> None:
+        summary.add(r)
+        if on_result:
+            on_result(r)
+
+    works: list[Work] = []
+    claimed: dict[Path, str] = {}
+    for index, it in enumerate(items):
+        if it.error:
+            report(ItemResult(it.display, None, "failed", it.error))
+            continue
+        work = Work(it, index)
+        if task.single and sink is None:
+            assert outdir is not None
+            out = output_path(it, outdir, opts)
+            claim = Path(os.path.abspath(out))
+            if claim in claimed:
+                report(ItemResult(it.display, show_path(out), "failed", f"output name collides with that of {claimed[claim]}"))
+                continue
+            claimed[claim] = it.display
+            if it.source is not None and out.exists() and out.resolve() == it.source.resolve():
+                report(ItemResult(it.display, show_path(out), "failed", "output would overwrite the input"))
+                continue
+            if out.exists() and not opts.overwrite:
+                report(ItemResult(it.display, show_path(out), "skipped", "exists (use --overwrite)"))
+                continue
+            work.out = out
+        works.append(work)
+
+    pool = ThreadPoolExecutor(opts.workers) if opts.workers > 0 else None
+
+    def submit(fn: Callable[..., Any], *args: object) -> Future:
+        if pool is not None:
+            return pool.submit(fn, *args)
+        f: Future = Future()
+        try:
+            f.set_result(fn(*args))
+        except BaseException as e:  # noqa: BLE001 - delivered through the future like the pool does
+            f.set_exception(e)
+        return f
+
+    def do_decode(work: Work) -> Work:
+        t0 = time.perf_counter()
+        it = work.item
+        img, notes = open_image(it.data or b"" if it.source is None else it.source, opts.max_pixels)
+        work.decoded = task.prepare(img, it)
+        work.decoded.notes = notes + work.decoded.notes
+        work.ms += (time.perf_counter() - t0) * 1000
+        return work
+
+    def write_one(work: Work, out: Path | None, arr: np.ndarray, alpha: np.ndarray | None, ms: float, notes: list[str]) -> ItemResult:
+        """Encode and write (or keep for the sink) one output; never raises."""
+        shown = show_path(out) if out is not None else "-"
+        if out is not None and not opts.overwrite and out.exists():
+            return ItemResult(work.item.display, shown, "skipped", "exists (use --overwrite)")
+        t0 = time.perf_counter()
+        try:
+            img = to_pil(arr, alpha if alpha is not None and alpha.shape[:2] == arr.shape[:2] else None)
+            fmt = out.suffix.lstrip(".") if out is not None else "png"
+            notes = list(notes)
+            if alpha is not None and SAVE_FORMATS[fmt] == "JPEG":
+                notes.append("alpha dropped (JPEG has none)")
+            data = encode(img, fmt)
+            if out is not None:
+                write_atomic(out, data, overwrite=opts.overwrite)
+            else:
+                work.data = data  # handed to the sink on the calling thread
+        except FileExistsError:  # another writer made it first: same as an existing output
+            return ItemResult(work.item.display, shown, "skipped", "exists (use --overwrite)")
+        except Exception as e:  # noqa: BLE001 - a failed write fails this output only
+            return ItemResult(work.item.display, shown, "failed", reason(e))
+        ms += (time.perf_counter() - t0) * 1000
+        return ItemResult(work.item.display, shown, "ok", None, img.size, round(ms, 1), notes)
+
+    def do_write(work: Work, outputs: list[Output], share: float) -> list[ItemResult]:
+        d = work.decoded
+        assert d is not None
+        if task.single:
+            ((_, arr),) = outputs
+            return [write_one(work, work.out, arr, d.alpha, work.ms + share, d.notes)]
+        assert outdir is not None
+        results = []
+        per = (work.ms + share) / max(1, len(outputs))
+        notes = d.notes  # said once per input, with its first output
+        if opts.grid:
+            grid = strip([as_uint8(d.pixels)] + [a for _, a in outputs])
+            results.append(write_one(work, output_path(work.item, outdir, opts, "grid"), grid, None, work.ms + share, notes))
+            notes = []
+        if opts.files:
+            for tag, arr in outputs:
+                results.append(write_one(work, output_path(work.item, outdir, opts, tag), arr, d.alpha, per, notes))
+                notes = []
+        return results
+
+    writes: deque[tuple[Work, Future]] = deque()
+
+    def drain(block: bool) -> None:
+        while writes and (block or writes[0][1].done()):
+            work, fut = writes.popleft()
+            for r in fut.result():
+                if sink is not None and work.data is not None and r.status == "ok":
+                    sink.write(work.data)
+                    sink.flush()
+                report(r)
+
+    buckets: dict[Hashable, list[Work]] = {}
+
+    def flush(key: Hashable) -> None:
+        group = buckets.pop(key)
+        t0 = time.perf_counter()
+        try:
+            outputs = task.produce(group)
+        except (RuntimeError, ValueError) as e:  # e.g. out of memory: the group fails, the batch goes on
+            for w in group:
+                report(ItemResult(w.item.display, None, "failed", f"translation failed: {reason(e)}"))
+            return
+        share = (time.perf_counter() - t0) * 1000 / len(group)
+        for w, outs in zip(group, outputs):
+            if task.single and w.decoded is not None:
+                w.decoded.pixels = np.empty(0)  # free the input early (grids need it)
+            writes.append((w, submit(do_write, w, outs, share)))
+        drain(block=False)
+
+    lookahead = max(2 * task.group, 2 * max(opts.workers, 1))
+    decodes: deque[tuple[Work, Future]] = deque()
+    pending = deque(works)
+    alone = 0
+    try:
+        while pending or decodes:
+            while pending and len(decodes) < lookahead:
+                work = pending.popleft()
+                decodes.append((work, submit(do_decode, work)))
+            work, fut = decodes.popleft()
+            try:
+                fut.result()
+            except Exception as e:  # noqa: BLE001 - one bad file never stops the batch
+                report(ItemResult(work.item.display, None, "failed", reason(e)))
+                continue
+            key = task.key(work)
+            by_itself = key is None
+            if by_itself:
+                alone += 1
+                key = (_Alone, alone)
+            buckets.setdefault(key, []).append(work)
+            if by_itself or len(buckets[key]) >= task.group:
+                flush(key)
+            elif sum(len(b) for b in buckets.values()) > 4 * task.group:
+                flush(max(buckets, key=lambda k: len(buckets[k])))  # bound memory with many sizes
+        for rest in list(buckets):
+            flush(rest)
+        drain(block=True)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return summary
