@@ -7,16 +7,18 @@
 (b) the same translate beside 1 and 2 busy-loop processes, against the fair share (the CPU time a
     process with T compute threads gets beside k single-thread loops on C cores: slowdown (T + k) / T
     when T = C, i.e. 1.5x / 2x on 2 cores), target <= 1.25x the fair share;
-(c) the same for `gantrans train` (steps/s of a small CycleGAN).
+(c) the same for `gantrans train` (steady-state steps/s of a small CycleGAN, from its metrics rows).
 
 `--src DIR` runs the gantrans of another checkout (PYTHONPATH=DIR), so a before/after pair is two runs
 of this script on the same machine. Each figure is the best of `--repeats` runs (least disturbed).
+Translate figures are wall time of whole processes (start-up included: what a shell script sees).
 Writes the section "Contention (LABEL)" of benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import subprocess
@@ -83,7 +85,8 @@ def main() -> None:
     ap.add_argument("--src", type=Path, default=None, help="checkout whose gantrans to run (default: this one)")
     ap.add_argument("--images", type=int, default=24)
     ap.add_argument("--size", type=int, default=256)
-    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--steps", type=int, default=60, help="training steps per run (metrics every steps/5)")
+    ap.add_argument("--train-size", type=int, default=128)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--model", default="noto2emojione")
     ap.add_argument("--no-write", action="store_true")
@@ -116,33 +119,37 @@ def main() -> None:
             rows.append((f"translate beside {k} busy loop{'s' if k > 1 else ''}", f"{s:.1f} s",
                          f"slowdown {s / alone:.2f}x vs fair {fair:.2f}x: {s / alone / fair:.2f}x fair (target <= 1.25)"))
 
-        # (c) training: a small CycleGAN, steps/s from wall time minus a 1-step run (start-up cancels)
-        make_images(t / "data" / "trainA", 8, 64)
-        make_images(t / "data" / "trainB", 8, 64)
+        # (c) training: steady-state steps/s from the run's own metrics rows (start-up and the first rows excluded)
+        make_images(t / "data" / "trainA", 8, a.train_size)
+        make_images(t / "data" / "trainB", 8, a.train_size)
 
-        def train(steps: int, busy: int = 0) -> float:
-            out = t / f"run{steps}_{busy}"
-            args = ["train", str(t / "data"), "--arch", "cyclegan", "-o", str(out), "--steps", str(steps), "--size", "64",
+        def train(busy: int = 0) -> float:
+            out = t / f"run_{busy}"
+            args = ["train", str(t / "data"), "--arch", "cyclegan", "-o", str(out), "--steps", str(a.steps), "--size", str(a.train_size),
                     "--netG", "resnet_6blocks", "--ngf", "16", "--ndf", "16", "--workers", "0", "--device", "cpu",
-                    "--save-every", "100000", "--sample-every", "100000", "--log-every", "100000", "-q"]  # fmt: skip
-            s = timed([args], env, busy)
+                    "--save-every", "100000", "--sample-every", "100000", "--log-every", str(a.steps // 5), "-q"]  # fmt: skip
+            timed([args], env, busy)
+            rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
             subprocess.run(["rm", "-rf", str(out)], check=True)
-            return s
+            its = [r["it_s"] for r in rows[1:]]  # the first row holds warm-up
+            return len(its) / sum(1 / x for x in its)  # harmonic mean: total steps / total time
 
-        base = best(lambda: train(1), a.repeats)
-        t_alone = best(lambda: train(a.steps + 1), a.repeats) - base
-        rows.append((f"train: {a.steps} steps alone", f"{t_alone:.1f} s", f"{a.steps / t_alone:.2f} it/s"))
+        def best_rate(fn) -> float:
+            return max(fn() for _ in range(a.repeats))
+
+        alone_its = best_rate(lambda: train())
+        rows.append((f"train: cyclegan {a.train_size}px, steady state alone", "", f"{alone_its:.2f} it/s"))
         for k in (1, 2):
-            s = best(lambda: train(a.steps + 1, busy=k), a.repeats) - best(lambda: train(1, busy=k), 1)
+            its = best_rate(lambda: train(busy=k))
             fair = (cores + k) / cores
-            rows.append((f"train beside {k} busy loop{'s' if k > 1 else ''}", f"{s:.1f} s",
-                         f"{a.steps / s:.2f} it/s, slowdown {s / t_alone:.2f}x vs fair {fair:.2f}x: {s / t_alone / fair:.2f}x fair (target <= 1.25)"))
+            slow = alone_its / its
+            rows.append((f"train beside {k} busy loop{'s' if k > 1 else ''}", "", f"{its:.2f} it/s, slowdown {slow:.2f}x vs fair {fair:.2f}x: {slow / fair:.2f}x fair (target <= 1.25)"))
 
     src = f"PYTHONPATH={a.src} " if a.src else ""
     lines = [
         f"{platform.processor() or platform.machine()}, {cores} usable cores, Python {platform.python_version()}; "
         f"{a.images} images {a.size}x{a.size}, model {a.model}; best of {a.repeats}.",
-        f"Command: `{src}python benchmarks/contention_bench.py --label {a.label} --images {a.images} --size {a.size} --steps {a.steps} --repeats {a.repeats}`",
+        f"Command: `{src}python benchmarks/contention_bench.py --label {a.label} --images {a.images} --size {a.size} --steps {a.steps} --train-size {a.train_size} --repeats {a.repeats}`",
         "",
         "| case | wall | result |",
         "|---|---|---|",

@@ -1,6 +1,11 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+# Before torch loads (as the CLI does): idle OpenMP threads sleep instead of spinning, so the suite does not
+# collapse beside other CPU load, and the subprocesses it starts inherit the policy.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pytest
 import torch

@@ -89,6 +89,23 @@ def test_synchronized_and_per_input_seeds(munit_path, inputs, tmp_path):
     assert (tmp_path / "s" / "a_s0005.png").read_bytes() == (tmp_path / "u" / "a_s0005.png").read_bytes()
 
 
+def test_per_input_seeds_follow_the_input_order_whatever_fails_or_batches(munit_path, inputs, tmp_path):
+    """Input i gets seeds seed + i*K...: a broken input before it, or inputs of other sizes batched
+    around it, do not shift its seeds."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "0_broken.png").write_bytes((inputs / "a.png").read_bytes()[:100])
+    (folder / "1_a.png").write_bytes((inputs / "a.png").read_bytes())
+    Image.fromarray(np.full((20, 30, 3), 90, np.uint8)).save(folder / "2_small.png")  # another size
+    (folder / "3_b.png").write_bytes((inputs / "b.png").read_bytes())
+    r = run(str(folder), "-m", str(munit_path), "-o", str(tmp_path / "o"), "-n", "2", "-b", "4")
+    assert r.exit_code == 1
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [
+        "1_a_s0002.png", "1_a_s0003.png", "2_small_s0004.png", "2_small_s0005.png", "3_b_s0006.png", "3_b_s0007.png"]
+    r = run(str(inputs / "a.png"), "-m", str(munit_path), "-o", str(tmp_path / "ref"), "--seeds", "2,3")
+    assert (tmp_path / "ref" / "a_s0002.png").read_bytes() == (tmp_path / "o" / "1_a_s0002.png").read_bytes()
+
+
 def test_grid_layout_and_interpolation(munit_path, inputs, tmp_path):
     r = run(str(inputs / "a.png"), "-m", str(munit_path), "-o", str(tmp_path / "g"), "--seeds", "1,2,3", "--grid")
     assert r.exit_code == 0, r.output

@@ -57,7 +57,10 @@ def reporter(json_out: bool, quiet: bool, device: str, to_stdout: bool = False):
 def find_inputs(specs: list[str], outdir: Path | None, stdin: bytes | None = None) -> list:
     """Input items of files/folders/globs/-, the output folder excluded; none found is a usage error."""
     from gantrans.io.images import collect_inputs
+    from gantrans.io.images import show_path as show
 
+    if outdir is not None and outdir.exists() and not outdir.is_dir():
+        fail(f"-o {show(outdir)} exists and is not a folder")
     items = collect_inputs(specs, exclude=outdir, stdin=stdin)
     if not items:
         fail("no image files found in the given inputs")
@@ -92,6 +95,8 @@ def run_task(task, items: list, outdir: Path | None, opts, *, verb: str, device:
     finally:
         if progress is not None:
             progress.stop()
+    if summary.cleaned and not quiet:
+        print(f"note: removed {summary.cleaned} temp file(s) left by an interrupted earlier run", file=sys.stderr)
     if not quiet or summary.failed:
         print(summary_line(verb, summary, time.perf_counter() - t0), file=sys.stderr)
     raise typer.Exit(EXIT_FAILED if summary.failed else EXIT_OK)
@@ -106,7 +111,12 @@ def emit(line: str, stream=None) -> None:
 
 
 def summary_line(verb: str, summary, seconds: float) -> str:
-    return f"{verb} {summary.ok}, skipped {summary.skipped} (existing), failed {summary.failed} in {seconds:.1f} s"
+    kinds = summary.skip_kinds
+    why = "existing" if set(kinds) <= {"existing"} else ", ".join(f"{n} {k}" for k, n in kinds.items())
+    line = f"{verb} {summary.ok}, skipped {summary.skipped} ({why}), failed {summary.failed}"
+    if summary.ignored:
+        line += f", ignored {summary.ignored} non-image file{'s' if summary.ignored != 1 else ''}"
+    return line + f" in {seconds:.1f} s"
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:

@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image
 
 from gantrans.errors import UsageError
+from gantrans.io.atomic import clean_stale
 from gantrans.io.images import (
     DEFAULT_MAX_PIXELS,
     SAVE_FORMATS,
@@ -84,14 +85,24 @@ class ItemResult:
     notes: list[str] = field(default_factory=list)
 
 
+EXISTS = "exists (use --overwrite)"
+SKIP_KINDS = {EXISTS: "existing", "listed more than once": "duplicate", "folder already listed (symbolic link loop)": "link loop"}
+
+
 @dataclass
 class Summary:
     ok: int = 0
     skipped: int = 0
     failed: int = 0
+    skip_kinds: dict[str, int] = field(default_factory=dict)  # "existing", "duplicate", "link loop"
+    ignored: int = 0  # files in input folders left out for their suffix
+    cleaned: int = 0  # stale temp files of killed earlier runs removed from the output folders
 
     def add(self, r: ItemResult) -> None:
         setattr(self, r.status, getattr(self, r.status) + 1)
+        if r.status == "skipped":
+            kind = SKIP_KINDS.get(r.message or "", "other")
+            self.skip_kinds[kind] = self.skip_kinds.get(kind, 0) + 1
 
 
 @dataclass
@@ -174,7 +185,10 @@ def run_pipeline(
     task.check()
     if sink is not None and not task.single:
         raise UsageError("only one-output commands can write to a stream")
-    summary = Summary()
+    summary = Summary(ignored=getattr(items, "ignored", 0))
+    if outdir is not None:  # temp files of killed earlier runs, in every folder this run writes to
+        folders = {outdir.joinpath(*it.rel.parent.parts) for it in items}
+        summary.cleaned = sum(clean_stale(f) for f in sorted(folders))
 
     def report(r: ItemResult) -> None:
         summary.add(r)
@@ -186,6 +200,9 @@ def run_pipeline(
     for index, it in enumerate(items):
         if it.error:
             report(ItemResult(it.display, None, "failed", it.error))
+            continue
+        if it.skip:
+            report(ItemResult(it.display, None, "skipped", it.skip))
             continue
         work = Work(it, index)
         if task.single and sink is None:
@@ -200,7 +217,7 @@ def run_pipeline(
                 report(ItemResult(it.display, show_path(out), "failed", "output would overwrite the input"))
                 continue
             if out.exists() and not opts.overwrite:
-                report(ItemResult(it.display, show_path(out), "skipped", "exists (use --overwrite)"))
+                report(ItemResult(it.display, show_path(out), "skipped", EXISTS))
                 continue
             work.out = out
         works.append(work)
@@ -230,7 +247,7 @@ def run_pipeline(
         """Encode and write (or keep for the sink) one output; never raises."""
         shown = show_path(out) if out is not None else "-"
         if out is not None and not opts.overwrite and out.exists():
-            return ItemResult(work.item.display, shown, "skipped", "exists (use --overwrite)")
+            return ItemResult(work.item.display, shown, "skipped", EXISTS)
         t0 = time.perf_counter()
         try:
             img = to_pil(arr, alpha if alpha is not None and alpha.shape[:2] == arr.shape[:2] else None)
@@ -244,7 +261,7 @@ def run_pipeline(
             else:
                 work.data = data  # handed to the sink on the calling thread
         except FileExistsError:  # another writer made it first: same as an existing output
-            return ItemResult(work.item.display, shown, "skipped", "exists (use --overwrite)")
+            return ItemResult(work.item.display, shown, "skipped", EXISTS)
         except Exception as e:  # noqa: BLE001 - a failed write fails this output only
             return ItemResult(work.item.display, shown, "failed", reason(e))
         ms += (time.perf_counter() - t0) * 1000

@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import io
 import os
+import stat
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -158,11 +159,18 @@ class InputItem:
     source: Path | None  # None: the image bytes are in `data` (stdin)
     rel: PurePosixPath  # output location under OUTDIR, without suffix and extension
     data: bytes | None = None
-    error: str | None = None  # discovery already failed (missing file, broken link, empty glob)
+    error: str | None = None  # discovery already failed (missing file, broken link, FIFO, empty glob)
+    skip: str | None = None  # reported as skipped, not read (the same path listed twice, a folder link loop)
 
     @property
     def display(self) -> str:
         return "-" if self.source is None else show_path(self.source)
+
+
+class Inputs(list[InputItem]):
+    """collect_inputs' items, and the files in input folders left out for their suffix (for the summary)."""
+
+    ignored: int = 0
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -170,39 +178,60 @@ def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
 
 
-def _walk(root: Path, exclude: Path | None) -> list[InputItem]:
-    items = []
+NOT_REGULAR = "not a regular file (a FIFO, socket or device): not read; use - to read a stream"
+
+
+def _file_item(path: Path, rel: PurePosixPath) -> InputItem:
+    """An item for an existing or dangling path; never opens it (a FIFO would block)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return InputItem(path, rel, error="broken symbolic link" if path.is_symlink() else "no such file or directory")
+    except OSError as e:
+        return InputItem(path, rel, error=e.strerror or str(e))
+    return InputItem(path, rel, error=None if stat.S_ISREG(st.st_mode) else NOT_REGULAR)
+
+
+def _walk(root: Path, exclude: Path | None, out: Inputs) -> None:
+    """Image files under `root`, sub-folder structure kept; folder links are followed once (loops reported)."""
     excl = exclude.resolve() if exclude else None
-    for dirpath, dirnames, filenames in os.walk(root):
+    seen: set[tuple[int, int]] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
         here = Path(dirpath)
+        st = here.stat()
+        if (st.st_dev, st.st_ino) in seen:  # a link back to a folder already listed: a loop or a second route
+            out.append(InputItem(here, PurePosixPath(*here.relative_to(root).parts), skip="folder already listed (symbolic link loop)"))
+            dirnames[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and (here / d).resolve() != excl)
         for name in sorted(filenames):
             path = here / name
-            if name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES:
+            if name.startswith("."):
                 continue
-            rel = PurePosixPath(*path.relative_to(root).with_suffix("").parts)
-            err = "broken symbolic link" if path.is_symlink() and not path.exists() else None
-            items.append(InputItem(path, rel, error=err))
-    return items
+            if path.suffix.lower() not in IMAGE_SUFFIXES:
+                out.ignored += 1
+                continue
+            out.append(_file_item(path, PurePosixPath(*path.relative_to(root).with_suffix("").parts)))
 
 
-def collect_inputs(specs: Sequence[str], exclude: Path | None = None, stdin: bytes | None = None) -> list[InputItem]:
+def collect_inputs(specs: Sequence[str], exclude: Path | None = None, stdin: bytes | None = None) -> Inputs:
     """Files, directories (recursive, structure mirrored), globs and `-` (stdin) -> input items.
 
-    `exclude` (the output folder) is never walked, so outputs are not re-read as inputs.
+    `exclude` (the output folder) is never walked, so outputs are not re-read as inputs. Every input path
+    is an item: a path listed twice is reported as skipped the second time, links to one file are
+    translated under their own names, FIFOs and devices are errors (never opened).
     """
-    items: list[InputItem] = []
+    items = Inputs()
     for spec in specs:
         if spec == "-":
             items.append(InputItem(None, PurePosixPath("stdin"), data=stdin or b""))
             continue
         path = Path(spec)
         if path.is_dir():
-            items += _walk(path, exclude)
-        elif path.is_symlink() and not path.exists():
-            items.append(InputItem(path, PurePosixPath(path.stem), error="broken symbolic link"))
-        elif path.exists():
-            items.append(InputItem(path, PurePosixPath(path.stem)))
+            _walk(path, exclude, items)
+        elif path.exists() or path.is_symlink():
+            items.append(_file_item(path, PurePosixPath(path.stem)))
         elif glob.has_magic(spec):
             matches = sorted(glob.glob(spec, recursive=True))
             if not matches:
@@ -210,26 +239,27 @@ def collect_inputs(specs: Sequence[str], exclude: Path | None = None, stdin: byt
             for m in matches:
                 mp = Path(m)
                 if mp.is_dir():
-                    items += _walk(mp, exclude)
+                    _walk(mp, exclude, items)
                 elif not (exclude and exclude.resolve() in mp.resolve().parents):
-                    items.append(InputItem(mp, PurePosixPath(mp.stem)))
+                    items.append(_file_item(mp, PurePosixPath(mp.stem)))
         else:
             items.append(InputItem(path, PurePosixPath(path.stem), error="no such file or directory"))
-    seen: set[Path] = set()
-    unique = []
-    for it in items:  # the same file named twice is translated once
-        key = it.source.resolve() if it.source is not None and it.error is None else None
-        if key is not None and key in seen:
+    seen: set[str] = set()
+    for it in items:
+        if it.source is None or it.error or it.skip:
             continue
-        if key is not None:
-            seen.add(key)
-        unique.append(it)
-    return unique
+        key = os.path.abspath(it.source)  # the path as named: links to one file are separate inputs
+        if key in seen:
+            it.skip = "listed more than once"
+        seen.add(key)
+    return items
 
 
-def shard_items(items: Sequence[InputItem], index: int, count: int) -> list[InputItem]:
+def shard_items(items: Sequence[InputItem], index: int, count: int) -> Inputs:
     """Shard `index` of `count`: every count-th item of the (deterministically ordered) input list,
-    so N processes over the same inputs translate each image exactly once."""
+    so N processes over the same inputs translate each image exactly once (shard 0 counts the ignored files)."""
     if not 0 <= index < count:
         raise UsageError(f"shard {index} of {count} does not exist")
-    return [it for k, it in enumerate(items) if k % count == index]
+    out = Inputs(it for k, it in enumerate(items) if k % count == index)
+    out.ignored = getattr(items, "ignored", 0) if index == 0 else 0
+    return out

@@ -7,15 +7,17 @@ needs no loader state, worker count does not change results, and ranks draw disj
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from gantrans.errors import UsageError
+from gantrans.errors import DataError, UsageError
 from gantrans.io.images import list_images
 
 log = logging.getLogger("gantrans.train")
@@ -96,14 +98,34 @@ def detect(root: str | Path, phase: str = "train", images: bool = False) -> Layo
     raise DatasetError(f"{root}: no known dataset layout found; {LAYOUTS}")
 
 
+class UnreadableImage(DataError):
+    """A training image that passed the open-time check but failed to decode (named, and counted)."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: cannot decode ({reason})")
+        self.path, self.reason = path, reason
+
+
 def load_rgb(path: Path, channels: int) -> Image.Image:
-    with Image.open(path) as im:
-        im = ImageOps.exif_transpose(im)
-        if im.mode in ("RGBA", "LA", "P"):
-            im = im.convert("RGBA")
-            bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
-            im = Image.alpha_composite(bg, im)
-        return im.convert("L" if channels == 1 else "RGB")
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
+            if im.mode in ("RGBA", "LA", "P"):
+                im = im.convert("RGBA")
+                bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
+                im = Image.alpha_composite(bg, im)
+            return im.convert("L" if channels == 1 else "RGB")
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as e:
+        raise UnreadableImage(path, str(e) or type(e).__name__) from None
+
+
+def note_unreadable(failure_log: Path | None, e: Exception, fallback: str) -> None:
+    """Warn naming the file, and append it to the run's failure log (config.json counts it at each save)."""
+    path = getattr(e, "path", None)
+    log.warning("skipping unreadable image %s (%s)", path or fallback, getattr(e, "reason", e))
+    if failure_log is not None and path is not None:
+        with open(failure_log, "a") as f:  # one short O_APPEND write: lines of several workers never mix
+            f.write(json.dumps({"path": str(path), "error": str(getattr(e, "reason", e))}) + "\n")
 
 
 def load_pair(layout: Layout, path_a: Path, path_b: Path | None, in_nc: int, out_nc: int, swap: bool) -> tuple[Image.Image, Image.Image]:
@@ -170,6 +192,7 @@ class StreamDataset(torch.utils.data.Dataset):
         self.in_nc, self.out_nc, self.swap = in_nc, out_nc, swap
         self.n = max(len(layout.a), len(layout.b))
         self._perms: dict[int, torch.Tensor] = {}
+        self.failure_log: Path | None = None  # set by the trainer: the run's unreadable.jsonl
 
     def __len__(self) -> int:  # the stream is endless; DataLoader only needs indices from the sampler
         return 2**62
@@ -184,7 +207,7 @@ class StreamDataset(torch.utils.data.Dataset):
             try:
                 return self._item(k + attempt)
             except Exception as e:  # noqa: BLE001 - never crash a run on one file
-                log.warning("skipping sample %d: %s", k + attempt, e)
+                note_unreadable(self.failure_log, e, f"sample {k + attempt}")
         raise DatasetError(f"8 consecutive samples from position {k} failed to load")
 
     def _item(self, k: int) -> dict[str, torch.Tensor]:
@@ -235,25 +258,36 @@ def _quiet_worker(_: int) -> None:
     torch.set_num_threads(1)
 
 
+def _first_loadable(paths: list[Any], load: Callable[[Any], Any], n: int) -> list[Any]:
+    """load(p) for the first n paths that decode (a broken file is skipped with a warning, not fatal)."""
+    out: list[Any] = []
+    for p in paths:
+        if len(out) == n:
+            break
+        try:
+            out.append(load(p))
+        except UnreadableImage as e:
+            note_unreadable(None, e, str(p))
+    return out
+
+
 def fixed_samples(layout: Layout, transform_size: int, in_nc: int, out_nc: int, swap: bool, n: int = 4) -> dict[str, torch.Tensor]:
     """A few fixed images for sample grids (test split if present), centre-resized, no randomness."""
     t = Transform("resize_and_crop", transform_size, transform_size, False)
     p = {"resized": (transform_size, transform_size), "crop": (0, 0), "flip": False}
     out: dict[str, list[torch.Tensor]] = {"A": [], "B": []}
     if layout.kind == "images":
-        return {"A": torch.stack([t(load_rgb(q, in_nc), p) for q in layout.a[:n]])}
+        return {"A": torch.stack(_first_loadable(layout.a, lambda q: t(load_rgb(q, in_nc), p), n))}
     if layout.kind == "unpaired":
-        srcs = {"A": (layout.test_a or layout.a)[:n], "B": (layout.test_b or layout.b)[:n]}
+        srcs = {"A": layout.test_a or layout.a, "B": layout.test_b or layout.b}
         for key, nc in (("A", in_nc), ("B", out_nc)):
-            out[key] = [t(load_rgb(q, nc), p) for q in srcs[key]]
+            out[key] = _first_loadable(srcs[key], lambda q, nc=nc: t(load_rgb(q, nc), p), n)
     else:
-        paths_a = (layout.test_a or layout.a)[:n]
-        paths_b = layout.b[:n] if layout.kind == "paired" else [None] * len(paths_a)
-        for path_a, path_b in zip(paths_a, paths_b):
-            a, b = load_pair(layout, path_a, path_b, in_nc, out_nc, swap)
+        paths_a = layout.test_a or layout.a
+        paths_b = layout.b if layout.kind == "paired" else [None] * len(paths_a)
+        pairs = _first_loadable(list(zip(paths_a, paths_b)), lambda ab: load_pair(layout, ab[0], ab[1], in_nc, out_nc, swap), n)
+        for a, b in pairs:
             out["A"].append(t(a, p))
             out["B"].append(t(b, p))
     k = min(len(out["A"]), len(out["B"]))
     return {key: torch.stack(v[:k]) for key, v in out.items()}
-
-

@@ -22,7 +22,7 @@ from PIL import Image
 
 from gantrans.errors import UsageError
 from gantrans.io.images import list_images
-from gantrans.train.data import DatasetError, load_rgb, sample_generator
+from gantrans.train.data import DatasetError, load_rgb, note_unreadable, sample_generator
 
 log = logging.getLogger("gantrans.train")
 ATTR_FILES = ("list_attr_celeba.txt", "list_attr.txt", "attributes.txt")
@@ -172,6 +172,7 @@ class LabelStream(torch.utils.data.Dataset):
         self.sets, self.size, self.crop, self.flip, self.nc = sets, size, center_crop, flip, nc
         self.seed, self.batch = seed, batch
         self._perms: dict[tuple[int, int], torch.Tensor] = {}
+        self.failure_log: Path | None = None  # set by the trainer: the run's unreadable.jsonl
 
     def __len__(self) -> int:
         return 2**62
@@ -204,7 +205,7 @@ class LabelStream(torch.utils.data.Dataset):
                 img = self.image(path, self.flip and bool(torch.rand((), generator=gen) < 0.5))
                 break
             except Exception as e:  # noqa: BLE001 - one bad file never stops a run
-                log.warning("skipping %s: %s", path, e)
+                note_unreadable(self.failure_log, e, str(path))
         else:
             raise DatasetError(f"8 consecutive images of {s.name} failed to load")
         return {"image": img, "label": torch.from_numpy(full_label(self.sets, ds, own)), "ds": torch.tensor(ds)}

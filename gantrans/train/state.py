@@ -19,6 +19,7 @@ CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 MODEL_FILE = "model.safetensors"
 STATE_FILE = "train_state.pt"
+UNREADABLE_FILE = "unreadable.jsonl"  # images that failed to decode during training (appended by loaders)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -39,6 +40,25 @@ def versions() -> dict[str, str]:
 def write_config(run: Path, config: dict[str, Any], extra: dict[str, Any]) -> None:
     body = {"config": config, "versions": versions(), **extra}
     atomic_write_bytes(run / CONFIG_FILE, (json.dumps(body, indent=2, sort_keys=True) + "\n").encode())
+
+
+def record_unreadable(run: Path) -> int:
+    """Fold the loaders' decode failures into config.json (`unreadable_in_training`: count and files)."""
+    log = run / UNREADABLE_FILE
+    if not log.exists():
+        return 0
+    paths: dict[str, str] = {}
+    for line in log.read_text().splitlines():
+        try:
+            row = json.loads(line)
+            paths[row["path"]] = row["error"]
+        except (ValueError, KeyError, TypeError):  # a line cut by a kill
+            continue
+    body = json.loads((run / CONFIG_FILE).read_text())
+    if body.get("unreadable_in_training", {}).get("files") != paths:
+        body["unreadable_in_training"] = {"count": len(paths), "files": paths}
+        atomic_write_bytes(run / CONFIG_FILE, (json.dumps(body, indent=2, sort_keys=True) + "\n").encode())
+    return len(paths)
 
 
 def read_config(run: Path) -> dict[str, Any]:

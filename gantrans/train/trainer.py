@@ -226,6 +226,10 @@ def _train(
     layout_info = recipe.open_data(info)  # dataset errors before any network is built
     tr = Trainer(recipe, device, dtype, world, info)
     start = 0
+    if resume and not (run / S.STATE_FILE).exists():
+        # killed during the first save (the model is written before the state): nothing to continue from
+        info(f"{run} has no saved state yet (stopped before its first save completed); starting from step 0")
+        resume = False
     if resume:
         shared = torch.load(run / S.STATE_FILE, map_location=device, weights_only=True)
         rank_file = run / S.rank_state_file(rank)
@@ -239,12 +243,15 @@ def _train(
     if rank == 0:
         run.mkdir(parents=True, exist_ok=True)
         S.write_config(run, cfg.to_dict(), {**layout_info, "world_size": world})
-        if resume:
-            S.truncate_metrics(run, start)
-            for tmp in run.rglob(".*.tmp"):  # left by a process killed while saving
-                tmp.unlink()
+        if not resume:
+            (run / S.UNREADABLE_FILE).unlink(missing_ok=True)
+        S.truncate_metrics(run, start)  # rows of steps after the state (or of a run killed before its first save)
+        for tmp in run.rglob(".*.tmp"):  # left by a process killed while saving
+            tmp.unlink()
     # Pinned host buffers were measured to slow small GAN batches down (allocation stalls): not used.
-    loader = make_loader(recipe.stream(), start, cfg.steps, cfg.batch_size, rank, world, cfg.workers, pin=False)
+    stream = recipe.stream()
+    stream.failure_log = run / S.UNREADABLE_FILE  # type: ignore[attr-defined]
+    loader = make_loader(stream, start, cfg.steps, cfg.batch_size, rank, world, cfg.workers, pin=False)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed training shapes: let cuDNN pick its fastest kernels
     samples = recipe.samples() if rank == 0 else None
@@ -255,8 +262,11 @@ def _train(
         if rank == 0:
             shared = tr.shared_state(step)
             shared["rank0"] = rank_st
-            S.atomic_torch_save(shared, run / S.STATE_FILE)  # the state first: a crash leaves a consistent pair
+            # the model first: wherever a kill lands, a run with a state also has a loadable model (at the
+            # state's step or later), and a run killed in its first save has no state and starts afresh
             save_checkpoint(tr.inference_checkpoint(step, str(cfg.dataset)), run / S.MODEL_FILE)
+            S.atomic_torch_save(shared, run / S.STATE_FILE)
+            S.record_unreadable(run)
         else:
             S.atomic_torch_save(rank_st, run / S.rank_state_file(rank))
         if world > 1:
