@@ -52,7 +52,8 @@ def env_for(src: Path | None) -> dict[str, str]:
 
 
 def gantrans(args: list[str], env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "gantrans", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # cwd "/": `python -m` puts the cwd first on sys.path, which would shadow PYTHONPATH's checkout
+    return subprocess.Popen([sys.executable, "-m", "gantrans", *args], env=env, cwd="/", stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
 def wait_all(procs: list[subprocess.Popen]) -> None:

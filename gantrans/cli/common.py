@@ -34,22 +34,26 @@ MaxPixelsOpt = Annotated[int, typer.Option("--max-pixels", min=1, help="Refuse i
 
 
 def reporter(json_out: bool, quiet: bool, device: str, to_stdout: bool = False):
-    """on_result callback shared by translate/style-sample/edit: errors to stderr, paths or JSON to stdout."""
+    """on_result callback shared by the batch commands: errors and notes to stderr (-q: errors only);
+    output paths, or one JSON object per output, to stdout (whatever -q says)."""
     import json
 
-    def on_result(r) -> None:  # r: gantrans.engine.batch.ItemResult
+    from gantrans.io.images import needs_quoting, show_path
+
+    def on_result(r) -> None:  # r: gantrans.engine.pipeline.ItemResult
         if r.status == "failed":
-            print(f"error: {r.input}: {r.message}", file=sys.stderr)
+            print(f"error: {show_path(r.input)}: {r.message}", file=sys.stderr)
         elif not quiet:
             for note in r.notes:
-                print(f"note: {r.input}: {note}", file=sys.stderr)
+                print(f"note: {show_path(r.input)}: {note}", file=sys.stderr)
         if json_out and not to_stdout:
-            row = {"input": r.input, "output": r.output, "status": r.status, "size": r.size, "ms": r.ms, "device": device}
-            if r.message:
-                row["message"] = r.message
+            # ensure_ascii: undecodable bytes travel as \udcXX escapes (os.fsencode of the decoded string
+            # gives the exact name back); every row has the same keys
+            row = {"input": r.input, "output": r.output, "status": r.status, "message": r.message, "size": r.size, "ms": r.ms, "device": device}
             emit(json.dumps(row))
-        elif r.status == "ok" and not to_stdout and not quiet:
-            emit(r.output)
+        elif r.status == "ok" and not to_stdout:
+            # a name with a newline or non-UTF-8 bytes is written as a JSON string, so each line is one output
+            emit(json.dumps(r.output) if needs_quoting(r.output) else r.output)
 
     return on_result
 

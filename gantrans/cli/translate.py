@@ -34,7 +34,7 @@ def translate(
     inputs: Annotated[Optional[list[str]], typer.Argument(help="Image files, folders (recursive), globs, or - for stdin.", show_default=False)] = None,
     output: Annotated[Optional[str], typer.Option("--output", "-o", help="Output folder (mirrors input folders), or - for PNG bytes on stdout.")] = None,
     model: ModelOpt = None,
-    from_list: Annotated[Optional[str], typer.Option("--from-list", help="Read input paths from FILE, one per line (- for stdin).")] = None,
+    from_list: Annotated[Optional[str], typer.Option("--from-list", help="Read input paths from FILE, one per line (- for stdin; blank lines and lines starting with # are skipped).")] = None,
     direction: Annotated[str, typer.Option("--direction", "-d", help="a2b (G_A) or b2a (G_B).")] = "a2b",
     batch_size: BatchOpt = None,
     device: DeviceOpt = "auto",
@@ -68,9 +68,14 @@ def translate(
     """
     with handle_errors():
         specs = list(inputs or [])
+        listed: dict[str, int] = {}  # path -> its line in --from-list, for error messages
         if from_list is not None:
-            text = sys.stdin.read() if from_list == "-" else _read_list(from_list)
-            specs += [line.strip() for line in text.splitlines() if line.strip()]
+            data = sys.stdin.buffer.read() if from_list == "-" else _read_list(from_list)
+            for n, raw in enumerate(data.splitlines(), 1):
+                line = os.fsdecode(raw).strip()  # any bytes: undecodable ones kept as the OS path bytes
+                if line and not line.startswith("#"):  # blank lines and # comments are skipped
+                    specs.append(line)
+                    listed.setdefault(str(Path(line)), n)
         if not specs:
             fail("no inputs given (pass files, folders, globs, - or --from-list)")
         if "-" in specs and from_list == "-":
@@ -92,6 +97,9 @@ def translate(
         outdir = None if to_stdout else Path(output)
         stdin_bytes = sys.stdin.buffer.read() if "-" in specs else None
         items = find_inputs(specs, outdir, stdin_bytes)
+        for it in items:
+            if it.error and it.source is not None and str(it.source) in listed:
+                it.error += f" (--from-list line {listed[str(it.source)]})"
         index, count = _shard(shard)
         if count > 1:
             from gantrans.io.images import shard_items
@@ -140,8 +148,8 @@ def _local_device() -> str:
     return "auto"
 
 
-def _read_list(path: str) -> str:
+def _read_list(path: str) -> bytes:
     try:
-        return Path(path).read_text()
+        return Path(path).read_bytes()
     except OSError as e:
         fail(f"--from-list {path}: {e.strerror}")

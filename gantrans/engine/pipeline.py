@@ -76,7 +76,7 @@ class OutputOptions:
 
 @dataclass
 class ItemResult:
-    input: str
+    input: str  # the path as the OS names it (undecodable bytes as surrogates: os.fsencode gives them back)
     output: str | None
     status: str  # "ok" | "skipped" | "failed"
     message: str | None = None
@@ -210,14 +210,14 @@ def run_pipeline(
             out = output_path(it, outdir, opts)
             claim = Path(os.path.abspath(out))
             if claim in claimed:
-                report(ItemResult(it.display, show_path(out), "failed", f"output name collides with that of {claimed[claim]}"))
+                report(ItemResult(it.display, str(out), "failed", f"output name collides with that of {show_path(claimed[claim])}"))
                 continue
             claimed[claim] = it.display
             if it.source is not None and out.exists() and out.resolve() == it.source.resolve():
-                report(ItemResult(it.display, show_path(out), "failed", "output would overwrite the input"))
+                report(ItemResult(it.display, str(out), "failed", "output would overwrite the input"))
                 continue
             if out.exists() and not opts.overwrite:
-                report(ItemResult(it.display, show_path(out), "skipped", EXISTS))
+                report(ItemResult(it.display, str(out), "skipped", EXISTS))
                 continue
             work.out = out
         works.append(work)
@@ -245,7 +245,7 @@ def run_pipeline(
 
     def write_one(work: Work, out: Path | None, arr: np.ndarray, alpha: np.ndarray | None, ms: float, notes: list[str]) -> ItemResult:
         """Encode and write (or keep for the sink) one output; never raises."""
-        shown = show_path(out) if out is not None else "-"
+        shown = str(out) if out is not None else "-"
         if out is not None and not opts.overwrite and out.exists():
             return ItemResult(work.item.display, shown, "skipped", EXISTS)
         t0 = time.perf_counter()

@@ -32,6 +32,7 @@ def atomic_target(path: Path, overwrite: bool = True) -> Iterator[str]:
     os.close(fd)
     try:
         yield tmp
+        os.chmod(tmp, FILE_MODE)  # writers that recreate the file (safetensors) would leave mkstemp's 0600
         if overwrite:
             os.replace(tmp, path)
             return

@@ -150,8 +150,15 @@ def write_atomic(path: Path, data: bytes, overwrite: bool = False) -> None:
 
 # -- finding inputs ------------------------------------------------------------------------------
 def show_path(p: str | os.PathLike) -> str:
-    """A printable form of a path, whatever bytes its name holds."""
-    return os.fsencode(p).decode("utf-8", "backslashreplace")
+    """A printable one-line form of a path, whatever bytes its name holds (undecodable bytes as \\xNN,
+    control characters such as newlines as \\n / \\xNN)."""
+    text = os.fsencode(p).decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
+def needs_quoting(p: str) -> bool:
+    """A path that would not print as one exact line: control characters, or bytes that are not UTF-8."""
+    return any(not c.isprintable() and c != " " for c in p)  # surrogates are not printable either
 
 
 @dataclass
@@ -164,7 +171,7 @@ class InputItem:
 
     @property
     def display(self) -> str:
-        return "-" if self.source is None else show_path(self.source)
+        return "-" if self.source is None else str(self.source)  # exact (os.fsencode); printing escapes it
 
 
 class Inputs(list[InputItem]):
