@@ -120,3 +120,13 @@ def titles(command: str) -> str:
     """"MUNIT", "CycleGAN/pix2pix, MUNIT or UNIT": the kinds of model a command takes, for messages."""
     names = [f.title for f in commands_of(command)]
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def require(arch: str, command: str, name: str) -> None:
+    """UsageError unless the model `name` (of `arch`) serves `command`; the hint names commands that take it."""
+    from gantrans.errors import UsageError
+
+    fam = family_of(arch)
+    if command not in fam.commands:
+        takes = ", ".join(f"gantrans {c}" for c in sorted(fam.commands))
+        raise UsageError(f"{command} needs a {titles(command)} model; {name} is {arch} (use it with {takes})")

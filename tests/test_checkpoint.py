@@ -80,11 +80,42 @@ def test_metadata_disagreeing_with_tensors(model_path, tmp_path):
         ({"format": None}, "has no gantrans metadata"),
         ({"config": "{not json"}, "metadata 'config' is not valid JSON"),
         ({"networks": "[]"}, "non-empty list"),
+        ({"config": "[1, 2]"}, "the config must be an object of fields"),
+        ({"config": '{"ngf": true}'}, "config field 'ngf' must be a int, got True"),
+        ({"preprocess": '{"size": 64, "mean": "0.5", "std": [0.5]}'}, r"preprocess.mean must be a list of 1 or 3 numbers"),
+        ({"preprocess": '{"size": 64, "mean": [0.5], "std": [0]}'}, r"preprocess.std must be > 0"),
+        ({"domains": '"AB"'}, "metadata 'domains' must be a list of names"),
+        ({"provenance": "[]"}, "metadata 'provenance' must be a JSON object"),
     ],
 )
 def test_bad_metadata(model_path, tmp_path, change, message):
     bad = _rewrite(model_path, tmp_path / "bad.safetensors", **change)
     with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(bad)
+
+
+def test_absurd_config_is_refused_at_once(model_path, tmp_path):
+    """Sizes from a damaged or hostile header are refused before anything is built or allocated."""
+    import time
+
+    for config, message in (({"ngf": 1500, "n_blocks": 2}, "ngf=1500 is implausible"), ({"ngf": 4, "n_blocks": 10**6}, "n_blocks=1000000 is implausible")):
+        bad = _rewrite(model_path, tmp_path / "absurd.safetensors", config=json.dumps(config))
+        t0 = time.perf_counter()
+        with pytest.raises(CheckpointError, match=message):
+            load_checkpoint(bad)
+        assert time.perf_counter() - t0 < 5  # generous: a real build of these would take minutes and gigabytes
+    # plausible sizes that disagree with the tensors: found from the header, on the meta device
+    bad = _rewrite(model_path, tmp_path / "wide.safetensors", config=json.dumps({"ngf": 512, "n_blocks": 60}))
+    with pytest.raises(CheckpointError, match="mis-shaped keys"):
+        load_checkpoint(bad)
+
+
+@pytest.mark.parametrize("dtype,name", [(torch.int64, "I64"), (torch.bool, "BOOL"), (torch.float8_e4m3fn, "F8_E4M3")])
+def test_weights_of_a_non_float_dtype_are_refused(model_path, tmp_path, dtype, name):
+    t = load_file(str(model_path))
+    t["G_A.model.1.weight"] = t["G_A.model.1.weight"].to(dtype)
+    bad = _rewrite(model_path, tmp_path / "dtype.safetensors", tensors=t)
+    with pytest.raises(CheckpointError, match=rf"\[G_A, .*unsupported dtype .*: model\.1\.weight \({name}\)"):
         load_checkpoint(bad)
 
 

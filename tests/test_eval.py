@@ -89,6 +89,29 @@ def test_cli_fid_kid_and_paired(folders, standin):
     assert r.exit_code == 2 and "unknown iou" in r.output
 
 
+def test_eval_edge_cases(folders, standin, tmp_path):
+    # identical pairs: PSNR is infinite, which strict JSON cannot hold: null
+    r = runner.invoke(app, ["eval", str(folders / "real"), str(folders / "same"), "--metrics", "psnr,l1", "--json"])
+    assert r.exit_code == 0, r.output
+    assert "Infinity" not in r.stdout and json.loads(r.stdout)["psnr"] is None and json.loads(r.stdout)["l1"] == 0
+    # KID subsets capped at the images there are, with a note; each side's progress on its own line
+    r = runner.invoke(app, ["eval", str(folders / "real"), str(folders / "same"), "--inception", str(standin), "--metrics", "kid", "--json",
+                            "--kid-subsets", "3", "--device", "cpu"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["kid_subset_size"] == 12
+    assert "note: KID subsets of 12 images" in r.stderr and "imagesfake" not in r.stderr
+    # FID of one image: a clear usage error before any model loads
+    one = tmp_path / "one"
+    one.mkdir()
+    (one / "0.png").write_bytes((folders / "real" / "0.png").read_bytes())
+    r = runner.invoke(app, ["eval", str(folders / "real"), str(one), "--inception", str(tmp_path / "missing.pt")])
+    assert r.exit_code == 2 and "FID/KID need at least 2 images on each side (12 real, 1 generated)" in r.stderr
+    # an unreadable file: the run stops naming it (exit 1)
+    (folders / "same" / "5.png").write_bytes(b"not an image")
+    r = runner.invoke(app, ["eval", str(folders / "real"), str(folders / "same"), "--metrics", "l1"])
+    assert r.exit_code == 1 and f"error: {folders / 'same' / '5.png'}: not a recognised image file" in r.stderr
+
+
 def test_missing_inception_is_a_clear_error(folders, monkeypatch):
     monkeypatch.delenv("GANTRANS_INCEPTION", raising=False)
     try:

@@ -89,10 +89,43 @@ def test_download_command_and_offline_flag(tmp_path, monkeypatch, model_path):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     snap = make_cache(home, model_path)
     r = CliRunner().invoke(app, ["--offline", "download", "hf://acme/horse2zebra", "hf://acme/missing", "noto2emojione"])
-    assert r.exit_code == 1
+    assert r.exit_code == 2  # not found: the same code translate gives for this reference
     lines = r.stdout.splitlines()
     assert lines[0] == str(snap) and lines[1].endswith("noto2emojione.safetensors")
     assert "error: hf://acme/missing: " in r.stderr and "HF_HUB_OFFLINE is set" in r.stderr
+    assert r.stderr.count("hf://acme/missing") == 1  # named once
+    img = tmp_path / "a.png"
+    __import__("PIL.Image").Image.new("RGB", (8, 8)).save(img)
+    r = CliRunner().invoke(app, ["--offline", "translate", str(img), "-m", "hf://acme/missing", "-o", str(tmp_path / "o")])
+    assert r.exit_code == 2
     import os
 
     assert os.environ["HF_HUB_OFFLINE"] == "1"  # what --offline did
+
+
+def test_unreachable_hub_fails_at_once(tmp_path, model_path):
+    """No network (here: a closed local port as the endpoint): one line, within seconds, no retry loop."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_ENDPOINT": "http://127.0.0.1:9"}
+    env.pop("HF_HUB_OFFLINE", None)
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "gantrans", "download", "hf://acme/nothing"], capture_output=True, text=True, env=env, timeout=120)
+    assert time.perf_counter() - t0 < 30  # the client alone retried for ~25 s before
+    assert r.returncode == 2
+    assert "the Hub cannot be reached (127.0.0.1: " in r.stderr and "Retry" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_model_name_too_long_is_not_found(tmp_path):
+    from typer.testing import CliRunner
+
+    from gantrans.cli.main import app
+
+    img = tmp_path / "a.png"
+    __import__("PIL.Image").Image.new("RGB", (8, 8)).save(img)
+    r = CliRunner().invoke(app, ["translate", str(img), "-m", "x" * 300, "-o", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "not found" in r.stderr

@@ -152,7 +152,9 @@ def test_training_decode_failures_are_named_and_counted(tmp_path):
     assert list(body["unreadable_in_training"]["files"]) == [str(jpg)]
 
 
-def test_resume_of_a_run_killed_in_its_first_save_starts_afresh(tmp_path):
+def test_resume_errors_are_one_line_and_change_nothing(tmp_path):
+    from gantrans.errors import UsageError
+    from gantrans.io.checkpoint import CheckpointError
     from gantrans.train.config import resolve_config
     from gantrans.train.trainer import train
 
@@ -160,11 +162,65 @@ def test_resume_of_a_run_killed_in_its_first_save_starts_afresh(tmp_path):
     for side in ("trainA", "trainB"):
         for i in range(2):
             img(root / side / f"{i}.png", i)
-    values = {"dataset": str(root), "output": str(tmp_path / "run"), "steps": 2, "crop_size": 16, "load_size": 16, "ngf": 4,
+    run = tmp_path / "run"
+    values = {"dataset": str(root), "output": str(run), "steps": 4, "crop_size": 16, "load_size": 16, "ngf": 4,
               "ndf": 4, "n_layers_D": 1, "netG": "resnet_6blocks", "workers": 0, "device": "cpu", "save_every": 2}  # fmt: skip
     train(resolve_config("cyclegan", None, values))
-    (tmp_path / "run" / "train_state.pt").unlink()  # as a kill between the model and the state would leave it
-    notes: list[str] = []
-    res = train(resolve_config("cyclegan", None, values), resume=True, on_info=notes.append)
-    assert res.step == 2 and any("no saved state yet" in n for n in notes)
-    assert torch.load(tmp_path / "run" / "train_state.pt", weights_only=True)["step"] == 2
+    state = run / "train_state.pt"
+    good, config = state.read_bytes(), (run / "config.json").read_bytes()
+    with pytest.raises(UsageError, match="--steps 2 is below the run's current step 4"):
+        train(resolve_config("cyclegan", None, {**values, "steps": 2}), resume=True)
+    assert (run / "config.json").read_bytes() == config
+    for data, message in ((good[: len(good) // 2], "is damaged or truncated"), (b"", "is empty")):
+        state.write_bytes(data)
+        with pytest.raises(CheckpointError, match=message):
+            train(resolve_config("cyclegan", None, {**values, "steps": 6}), resume=True)
+    # a state of another run (other widths): the differences in one message, not PyTorch's dump
+    other = tmp_path / "other"
+    train(resolve_config("cyclegan", None, {**values, "output": str(other), "ngf": 8}))
+    state.write_bytes((other / "train_state.pt").read_bytes())
+    with pytest.raises(CheckpointError, match=r"mis-shaped keys") as e:
+        train(resolve_config("cyclegan", None, {**values, "steps": 6}), resume=True)
+    assert str(e.value).count("\n") == 0
+    state.unlink()  # as a kill between the first model save and the first state save leaves it
+    with pytest.raises(UsageError, match="no train_state.pt .* start it again without --resume"):
+        train(resolve_config("cyclegan", None, {**values, "steps": 6}), resume=True)
+    train(resolve_config("cyclegan", None, values))  # which works
+    assert torch.load(state, weights_only=True)["step"] == 4
+
+
+def test_pixel_limit_holds_for_containers_and_resizing(model_path, tmp_path):
+    """An ICO whose directory says 256x256 but whose embedded PNG is 3000x3000, and --size upscaling,
+    are both held to --max-pixels (before: decoded / resized without limit)."""
+    import io
+
+    big = io.BytesIO()
+    Image.new("RGB", (3000, 3000)).save(big, "PNG")
+    png = big.getvalue()
+    ico = struct.pack("<HHH", 0, 1, 1) + struct.pack("<BBBBHHII", 0, 0, 0, 0, 1, 32, len(png), 22) + png
+    d = tmp_path / "in"
+    d.mkdir()
+    (d / "bomb.ico").write_bytes(ico)
+    img(d / "small.png")
+    r = translate(str(d), "-m", str(model_path), "-o", str(tmp_path / "o"), "--max-pixels", "1000000")
+    assert r.exit_code == 1
+    assert f"error: {d / 'bomb.ico'}: image " in r.stderr and "over the limit of 1000000" in r.stderr
+    assert (tmp_path / "o" / "small.png").exists()
+    r = translate(str(d / "small.png"), "-m", str(model_path), "-o", str(tmp_path / "o2"), "--size", "5000", "--max-pixels", "1000000")
+    assert r.exit_code == 1 and "resizing to 6000x5000 = 30000000 pixels is over the limit of 1000000" in r.stderr
+
+
+def test_pillow_warnings_become_one_note(model_path, tmp_path):
+    """A corrupt EXIF block: Pillow warns; the user sees one `note:` line, not a Python warning."""
+    src = tmp_path / "exif.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate
+    Image.new("RGB", (24, 16), (200, 10, 10)).save(src, exif=exif.tobytes())
+    data = bytearray(src.read_bytes())
+    at = data.find(b"MM\x00*") if b"MM\x00*" in data else data.find(b"II*\x00")
+    data[at + 4 : at + 8] = b"\xff\xff\xff\x00"  # IFD offset far past the block
+    src.write_bytes(bytes(data))
+    r = translate(str(src), "-m", str(model_path), "-o", str(tmp_path / "o"))
+    assert r.exit_code == 0, r.output
+    assert "Warning" not in r.stderr and "warnings.warn" not in r.stderr
+    assert (tmp_path / "o" / "exif.jpg").exists()

@@ -128,21 +128,22 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     raise typer.Exit(code)
 
 
-def require(model, command: str, name: str, hint: str) -> None:
-    """Usage error unless the loaded model's family serves `command` (e.g. style-sample needs style codes)."""
-    from gantrans.registry import titles
+def require(model, command: str, name: str) -> None:
+    """Usage error (exit 2) unless the loaded model's family serves `command`."""
+    from gantrans.registry import require as check
 
-    if command not in model.family.commands:
-        fail(f"{command} needs a {titles(command)} model; {name} is {model.arch} ({hint})")
+    check(model.arch, command, name)
 
 
-def use_threads(threads: int | None) -> None:
-    """Apply the thread policy (gantrans.engine.threads) before any compute; shown with GANTRANS_DEBUG=1."""
+def use_threads(threads: int | None, passive: bool = True):
+    """Apply the thread policy (gantrans.engine.threads) before torch loads; shown with GANTRANS_DEBUG=1.
+    passive: batch commands (decode/encode threads beside the model); False: train, eval (adaptive pool)."""
     from gantrans.engine.threads import apply
 
-    p = apply(threads)
+    p = apply(threads, passive)
     if debug():
         print(f"gantrans: {p.describe()}", file=sys.stderr)
+    return p
 
 
 def debug() -> bool:

@@ -62,9 +62,9 @@ def edit(
         from gantrans.engine.edit import Editor, EditTask
         from gantrans.io.hub import resolve
 
-        path = resolve(model)
+        path = resolve(model, "edit")
         t = gantrans.load(str(path), device=device, precision=precision)
-        require(t, "edit", path.name, "use gantrans translate or style-sample")
+        require(t, "edit", path.name)
         ed = Editor(t)
         if list_attrs:
             print(f"{path.name}: {len(ed.schema.attrs)} attributes" + (", classifier stored" if ed.classifier is not None else ", no classifier (use --source)"))

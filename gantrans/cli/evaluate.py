@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -47,7 +48,7 @@ def evaluate(
       gantrans eval samples/ --metrics diversity --lpips-backbone vgg16-397923af.pth --lpips-weights vgg.pth
     """
     with handle_errors():
-        use_threads(threads)
+        use_threads(threads, passive=False)
         wanted = [m.strip().lower() for m in metrics.split(",") if m.strip()]
         bad = [m for m in wanted if m not in ALL]
         if bad or not wanted:
@@ -72,6 +73,8 @@ def evaluate(
         if not real_files or not fake_files:
             fail(f"no images in {real if not real_files else fake}")
         result: dict = {"real": str(real), "fake": str(fake), "n_real": len(real_files), "n_fake": len(fake_files)}
+        if ("fid" in wanted or "kid" in wanted) and min(len(real_files), len(fake_files)) < 2:
+            fail(f"FID/KID need at least 2 images on each side ({len(real_files)} real, {len(fake_files)} generated)")
         if "fid" in wanted or "kid" in wanted:
             from gantrans.engine.device import resolve_device
 
@@ -81,6 +84,8 @@ def evaluate(
                 return None if quiet else (lambda n: print(f"\r{side}: {n} images", end="", file=sys.stderr))
 
             fr = features(real_files, net, batch_size, progress("real"))
+            if not quiet:
+                print(file=sys.stderr)  # each side's count on its own line
             ff = features(fake_files, net, batch_size, progress("fake"))
             if not quiet:
                 print(file=sys.stderr)
@@ -89,6 +94,9 @@ def evaluate(
             if "kid" in wanted:
                 mean, std = kid(fr, ff, kid_subsets, kid_subset_size, seed)
                 result["kid"], result["kid_std"] = round(mean, 6), round(std, 6)
+                result["kid_subset_size"] = n_sub = min(len(fr), len(ff), kid_subset_size)
+                if n_sub < kid_subset_size and not quiet:
+                    print(f"note: KID subsets of {n_sub} images (fewer images than --kid-subset-size {kid_subset_size}; the estimate is noisier)", file=sys.stderr)
         if any(m in wanted for m in PAIRED):
             from gantrans.engine.metrics import paired_folders
 
@@ -121,8 +129,8 @@ def evaluate(
                 print(file=sys.stderr)
             result.update(div)
             result["lpips"] = f"{model.net}, {'learned' if model.learned else 'equal'} weights"
-        if json_out:
-            print(json.dumps(result))
+        if json_out:  # strict JSON: a non-finite value (PSNR of identical pairs) is null, never Infinity
+            print(json.dumps({k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in result.items()}))
         else:
             for k, v in result.items():
                 print(f"{k}\t{v}")

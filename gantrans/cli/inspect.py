@@ -98,20 +98,23 @@ def download(
     """
     import sys
 
-    from gantrans.cli.common import EXIT_FAILED, EXIT_OK
+    from gantrans.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
     with handle_errors():
         from gantrans.io.checkpoint import CheckpointError, read_metadata
         from gantrans.io.hub import ModelNotFoundError, resolve
 
         failed = 0
+        code = EXIT_OK
         for ref in refs:
             try:
                 path = resolve(ref)
                 meta = read_metadata(path)
             except (ModelNotFoundError, CheckpointError) as e:
                 failed += 1
-                print(f"error: {ref}: {e}", file=sys.stderr)
+                # the same exit code as translate gives for this reference: 2 not found, 1 damaged
+                code = max(code, EXIT_USAGE if isinstance(e, ModelNotFoundError) else EXIT_FAILED)
+                print(f"error: {e}", file=sys.stderr)  # the message names the reference
                 if json_out:
                     print(json.dumps({"ref": ref, "status": "failed", "message": str(e)}))
                 continue
@@ -119,4 +122,4 @@ def download(
                 print(json.dumps({"ref": ref, "status": "ok", "path": str(path), "arch": meta["arch"], "bytes": path.stat().st_size}))
             else:
                 print(path)
-        raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
+        raise typer.Exit(code)

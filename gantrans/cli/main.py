@@ -51,9 +51,6 @@ def _root(
     offline: Annotated[bool, typer.Option("--offline", help="Never contact the model hub: hf:// models must be in the local cache (same as HF_HUB_OFFLINE=1).")] = False,
 ) -> None:
     """GAN image-to-image translation."""
-    from gantrans.engine.threads import set_wait_policy
-
-    set_wait_policy()  # before any command loads torch: idle OpenMP threads sleep instead of spinning
     if offline:
         import os
 

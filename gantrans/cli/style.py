@@ -80,9 +80,9 @@ def style_sample(
         import gantrans
         from gantrans.io.hub import resolve
 
-        path = resolve(model)
+        path = resolve(model, "style-sample")
         t = gantrans.load(str(path), device=device, precision=precision)
-        require(t, "style-sample", path.name, "use gantrans translate")
+        require(t, "style-sample", path.name)
         t.generator(direction)
         if not quiet:
             print(f"gantrans: {path.name} ({t.arch}, {direction}) {t.describe()}", file=sys.stderr)

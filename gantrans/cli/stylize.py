@@ -81,7 +81,7 @@ def stylize(
 
         from gantrans.io.hub import resolve
 
-        path = resolve(model)
+        path = resolve(model, "stylize")
         s = stylizer(str(path), device=device, precision=precision)
         styles = load_styles(s, style, style_seg, opts)
         if not quiet:

@@ -77,7 +77,7 @@ def train(
       torchrun --nproc_per_node 4 -m gantrans train data --arch cyclegan -o runs/x
     """
     with handle_errors():
-        use_threads(threads)
+        plan = use_threads(threads, passive=False)
         from gantrans.train.config import TrainConfig, resolve_config
 
         flags: dict[str, Any] = {
@@ -142,12 +142,15 @@ def train(
 
         signal.signal(signal.SIGINT, on_sigint)
         progress = _Progress(talk)
+        from gantrans.engine.threads import adapting
+
         try:
-            result = run_train(
-                cfg, resume=bool(resume), on_log=progress.log,
-                on_info=(lambda m: print(m, file=sys.stderr)) if talk else None,
-                should_stop=lambda step: stop["asked"],
-            )  # fmt: skip
+            with adapting(plan):  # other processes come and go: the pool follows the free cores
+                result = run_train(
+                    cfg, resume=bool(resume), on_log=progress.log,
+                    on_info=(lambda m: print(m, file=sys.stderr)) if talk else None,
+                    should_stop=lambda step: stop["asked"],
+                )  # fmt: skip
         except NonFiniteLoss as e:
             progress.close()
             fail(str(e), 1)

@@ -69,7 +69,7 @@ class TranslateTask(Task):
         self.t.generator(self.opts.direction)  # a wrong direction is a usage error, before any work
 
     def prepare(self, image: Image.Image, item: InputItem) -> Decoded:
-        return self.t.prepare(image, self.opts.size, self.opts.direction)
+        return self.t.prepare(image, self.opts.size, self.opts.direction, self.max_pixels)
 
     def key(self, work: Work) -> Hashable | None:
         assert work.decoded is not None

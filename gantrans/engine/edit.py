@@ -13,17 +13,15 @@ from PIL import Image
 from gantrans.engine.labels import LabelError, LabelSchema
 from gantrans.engine.pipeline import Output, Task, Work
 from gantrans.engine.translator import Translator, to_uint8
-from gantrans.errors import UsageError
 from gantrans.io.images import Decoded, InputItem
-from gantrans.registry import titles
+from gantrans.registry import require
 
 
 class Editor:
     """A StarGAN Translator with its label schema and (optional) attribute classifier."""
 
     def __init__(self, t: Translator) -> None:
-        if "edit" not in t.family.commands:
-            raise UsageError(f"editing attributes needs a {titles('edit')} model; this is {t.arch}")
+        require(t.arch, "edit", t.arch)
         self.t = t
         self.schema = LabelSchema(t.checkpoint.labels)
         self.classifier = t.checkpoint.networks.get("D")  # its auxiliary classification head
@@ -81,7 +79,7 @@ class EditTask(Task):
         self.ds = ed.schema.dataset_of(ops) if ops else 0
 
     def prepare(self, image: Image.Image, item: InputItem) -> Decoded:
-        return self.ed.t.prepare(image, self.size)
+        return self.ed.t.prepare(image, self.size, "a2b", self.max_pixels)
 
     def produce(self, works: Sequence[Work]) -> list[list[Output]]:
         sch, bs = self.ed.schema, self.batch_size

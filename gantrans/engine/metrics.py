@@ -70,10 +70,15 @@ class Inception:
 
 
 def read_rgb8(path: Path) -> np.ndarray:
-    """An image file as (H, W, 3) uint8 (EXIF-rotated, any mode)."""
-    from gantrans.io.images import as_uint8, decode, open_image
+    """An image file as (H, W, 3) uint8 (EXIF-rotated, any mode); an unreadable file is an ImageError naming it."""
+    from gantrans.io.images import ImageError, as_uint8, decode, open_image, show_path
 
-    return np.ascontiguousarray(as_uint8(decode(open_image(path)[0], 3).pixels))
+    try:
+        return np.ascontiguousarray(as_uint8(decode(open_image(path)[0], 3).pixels))
+    except ImageError as e:
+        raise ImageError(f"{show_path(path)}: {e}") from None
+    except OSError as e:
+        raise ImageError(f"{show_path(path)}: {e.strerror or e}") from None
 
 
 def features(paths: Sequence[Path], extractor: Callable[[torch.Tensor], torch.Tensor], batch: int,
@@ -94,6 +99,8 @@ def features(paths: Sequence[Path], extractor: Callable[[torch.Tensor], torch.Te
 
 def fid(a: torch.Tensor, b: torch.Tensor) -> float:
     """Fréchet distance between Gaussians fitted to two feature sets (N, D): |mu1-mu2|^2 + tr(S1 + S2 - 2 (S1 S2)^1/2)."""
+    if len(a) < 2 or len(b) < 2:
+        raise MetricError(f"FID needs at least 2 images on each side (got {len(a)} and {len(b)})")
     a, b = a.double(), b.double()
     mu1, mu2 = a.mean(0), b.mean(0)
     s1, s2 = torch.cov(a.T), torch.cov(b.T)

@@ -122,6 +122,7 @@ class Task:
 
     single: bool = False  # exactly one output per input, named {stem}{suffix}.{ext}
     group: int = 1  # the most inputs passed to one produce() call
+    max_pixels: int | None = DEFAULT_MAX_PIXELS  # set by run_pipeline: resizing in prepare() respects it too
 
     def check(self) -> None:
         """Raise a UsageError before any work (e.g. a wrong direction)."""
@@ -183,6 +184,7 @@ def run_pipeline(
     Every output ends as exactly one ItemResult passed to `on_result`; the Summary counts them.
     """
     task.check()
+    task.max_pixels = opts.max_pixels
     if sink is not None and not task.single:
         raise UsageError("only one-output commands can write to a stream")
     summary = Summary(ignored=getattr(items, "ignored", 0))

@@ -123,7 +123,7 @@ class StyleTask(Task):
         self.t.generator(self.direction)
 
     def prepare(self, image: Image.Image, item: InputItem) -> Decoded:
-        return self.t.prepare(image, self.size, self.direction)
+        return self.t.prepare(image, self.size, self.direction, self.max_pixels)
 
     def produce(self, works: Sequence[Work]) -> list[list[Output]]:
         x = torch.from_numpy(np.stack([w.decoded.pixels for w in works])).permute(0, 3, 1, 2)  # type: ignore[union-attr]  # (N, C, H, W)

@@ -36,7 +36,7 @@ from gantrans.engine.wct import (
     usable_labels,
 )
 from gantrans.errors import UsageError
-from gantrans.io.checkpoint import Checkpoint, CheckpointError
+from gantrans.io.checkpoint import Checkpoint
 from gantrans.io.images import Decoded, InputItem, as_uint8, decode, open_image
 from gantrans.models import cpuconv
 
@@ -113,9 +113,8 @@ def load_labels(path: str | Path, size: tuple[int, int]) -> np.ndarray:
 class Stylizer:
     """A WCT/PhotoWCT checkpoint ready for inference (`gantrans.stylizer(...)` or `Stylizer(ckpt)`)."""
 
-    def __init__(self, checkpoint: Checkpoint, device: str | torch.device = "cpu", precision: str = "auto") -> None:
-        if registry.family_of(checkpoint.arch).role != "stylizer":
-            raise CheckpointError(f"{checkpoint.arch} is not a WCT/PhotoWCT model; stylize needs one (gantrans convert --from photowct)")
+    def __init__(self, checkpoint: Checkpoint, device: str | torch.device = "cpu", precision: str = "auto", name: str | None = None) -> None:
+        registry.require(checkpoint.arch, "stylize", name or checkpoint.arch)
         self.checkpoint = checkpoint
         self.net = checkpoint.networks["G"]
         self.levels = checkpoint.config.levels
@@ -227,7 +226,8 @@ def stylizer(ref: str, device: str = "auto", precision: str = "auto") -> Stylize
     from gantrans.io.checkpoint import load_checkpoint
     from gantrans.io.hub import resolve
 
-    return Stylizer(load_checkpoint(resolve(ref)), device=device, precision=precision)
+    path = resolve(ref, "stylize")
+    return Stylizer(load_checkpoint(path), device=device, precision=precision, name=path.name)
 
 
 SEG_EXTS = (".png", ".pgm", ".bmp", ".tif", ".tiff", ".gif", ".jpg", ".jpeg", ".webp")

@@ -24,7 +24,7 @@ from gantrans.engine.tilestats import NormStats
 from gantrans.errors import UsageError
 from gantrans.families.base import DIRECTIONS, Family
 from gantrans.io.checkpoint import Checkpoint, CheckpointError, save_checkpoint
-from gantrans.io.images import Decoded, decode, resize_shorter, to_pil
+from gantrans.io.images import DEFAULT_MAX_PIXELS, Decoded, decode, resize_shorter, to_pil
 from gantrans.models import cpuconv
 from gantrans.models.registry import get_spec
 
@@ -293,10 +293,11 @@ class Translator:
         return (acc / weight)[..., :h, :w]
 
     # -- images ------------------------------------------------------------------------------
-    def prepare(self, image: Image.Image, size: int | None = None, direction: str = "a2b") -> Decoded:
+    def prepare(self, image: Image.Image, size: int | None = None, direction: str = "a2b",
+                max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Decoded:
         """PIL image (any mode) -> pixels with the model's input channel count (+ alpha kept aside)."""
         if size:
-            image = resize_shorter(image, size)
+            image = resize_shorter(image, size, max_pixels)
         return decode(image, self.channels(direction)[0])
 
     def translate_decoded(

@@ -23,6 +23,7 @@ No pickle is involved: tensors are raw buffers, metadata is JSON.
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ from gantrans.errors import DataError
 from gantrans.io.atomic import atomic_target
 from gantrans.models.registry import (
     build_network,
+    check_plausible,
     config_to_dict,
     get_spec,
     make_config,
@@ -180,6 +182,12 @@ def load_checkpoint(path: str | os.PathLike, check_finite: bool = True) -> Check
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise CheckpointError(f"{path}: bad 'aux' metadata ({e})") from None
     try:
+        for _prefix, net_arch, net_config, _d in plan:
+            check_plausible(net_arch, net_config)
+    except ValueError as e:
+        raise CheckpointError(f"{path}: {e}") from None
+    _check_header(path, plan)  # shapes and dtypes against the architecture, before anything is allocated
+    try:
         tensors = load_file(str(path))
     except Exception as e:
         raise CheckpointError(f"{path}: cannot read tensors ({e})") from None
@@ -202,14 +210,67 @@ def load_checkpoint(path: str | os.PathLike, check_finite: bool = True) -> Check
         arch=arch,
         config=config,
         networks=networks,
-        domains=list(_json(meta, "domains", ["A", "B"], path)),
-        preprocess=dict(_json(meta, "preprocess", DEFAULT_PREPROCESS, path)),
-        provenance=dict(_json(meta, "provenance", {}, path)),
+        domains=_domains(_json(meta, "domains", ["A", "B"], path), path),
+        preprocess=_preprocess(_json(meta, "preprocess", DEFAULT_PREPROCESS, path), path),
+        provenance=_object(_json(meta, "provenance", {}, path), "provenance", path),
         license=meta.get("license"),
         version=meta.get("gantrans_version", ""),
         aux=aux,
-        labels=dict(_json(meta, "labels", {}, path)),
+        labels=_object(_json(meta, "labels", {}, path), "labels", path),
     )
+
+
+def _object(value: Any, key: str, path: Path) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise CheckpointError(f"{path}: metadata {key!r} must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _domains(value: Any, path: Path) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(d, str) and d for d in value):
+        raise CheckpointError(f"{path}: metadata 'domains' must be a list of names, got {value!r}")
+    return value
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _preprocess(value: Any, path: Path) -> dict[str, Any]:
+    """size: an int >= 0; mean/std: lists of 1 or 3 finite numbers, std > 0 (a zero std is a black image)."""
+    p = _object(value, "preprocess", path)
+    size = p.get("size", 0)
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise CheckpointError(f"{path}: metadata preprocess.size must be an integer >= 0, got {size!r}")
+    for key in ("mean", "std"):
+        v = p.get(key, DEFAULT_PREPROCESS[key])
+        if not isinstance(v, list) or len(v) not in (1, 3) or not all(_number(x) for x in v):
+            raise CheckpointError(f"{path}: metadata preprocess.{key} must be a list of 1 or 3 numbers, got {v!r}")
+        if key == "std" and not all(x > 0 for x in v):
+            raise CheckpointError(f"{path}: metadata preprocess.std must be > 0, got {v!r}")
+    return p
+
+
+FLOAT_DTYPES = {"F16", "BF16", "F32", "F64"}
+
+
+def _check_header(path: Path, plan: list[tuple[str, str, Any, Any]]) -> None:
+    """Compare the file's tensor names, shapes and dtypes (read from its header only) with each network
+    built on the meta device (no memory): a mismatch is refused before any weight or module is allocated."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        header = {k: (tuple(f.get_slice(k).get_shape()), f.get_slice(k).get_dtype()) for k in f.keys()}
+    for prefix, net_arch, net_config, net_config_dict in plan:
+        with torch.device("meta"):
+            net = build_network(net_arch, net_config)
+        expected = net.state_dict()
+        own = {k[len(prefix) + 1 :]: v for k, v in header.items() if k.startswith(prefix + ".")}
+        where = f"{path} [{prefix}, arch={net_arch}, config={json.dumps(net_config_dict, sort_keys=True)}]"
+        load_strict(net, {k: torch.empty(shape, device="meta") for k, (shape, _) in own.items()}, where, check_only=True)
+        bad = sorted(f"{k} ({dt})" for k, (_, dt) in own.items() if expected[k].is_floating_point() != (dt in FLOAT_DTYPES))
+        if bad:
+            raise CheckpointError(f"{where}: tensors of an unsupported dtype (weights must be F16, BF16, F32 or F64): {_short(bad)}")
 
 
 def _short(keys: list[str], n: int = 8) -> str:
@@ -217,7 +278,9 @@ def _short(keys: list[str], n: int = 8) -> str:
     return ", ".join(keys[:n]) + more
 
 
-def load_strict(net: nn.Module, state: dict[str, torch.Tensor], where: str) -> None:
+def load_strict(net: nn.Module, state: dict[str, torch.Tensor], where: str, check_only: bool = False) -> None:
+    """Load `state` into `net` with every key and shape matching, else one CheckpointError listing the
+    differences (check_only: compare only)."""
     expected = net.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -235,4 +298,5 @@ def load_strict(net: nn.Module, state: dict[str, torch.Tensor], where: str) -> N
         if misshaped:
             parts.append(f"mis-shaped keys (file != model): {_short(misshaped)}")
         raise CheckpointError(f"{where}: weights do not match the architecture; " + "; ".join(parts))
-    net.load_state_dict(state, strict=True)
+    if not check_only:
+        net.load_state_dict(state, strict=True)

@@ -13,6 +13,9 @@ HF_SCHEME = "hf://"
 DEFAULT_FILENAME = "model.safetensors"
 # The model `translate` uses when -m is not given (trained by gantrans, shipped in weights/).
 DEFAULT_MODEL = "noto2emojione"
+# the bundled model a command uses without -m (a command missing here needs -m)
+COMMAND_DEFAULTS = {"translate": DEFAULT_MODEL, "export": DEFAULT_MODEL, "info": DEFAULT_MODEL,
+                    "style-sample": "glyphs_munit", "edit": "person_emoji_stargan"}  # fmt: skip
 _REPO_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 _REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$")
 
@@ -70,12 +73,31 @@ def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
+def _unreachable(timeout: float = 3.0) -> str | None:
+    """Why the Hub endpoint cannot be reached (DNS or TCP, within `timeout`), or None when it can."""
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    url = urlparse(constants.ENDPOINT)
+    host, port = url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as e:
+        return f"{host}: {e.strerror or e}"
+    return None
+
+
 def resolve_hf(ref: str, offline: bool | None = None) -> Path:
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
     repo_id, filename, revision = parse_hf(ref)
     offline = _offline() if offline is None else offline
+    unreachable = None if offline else _unreachable()
+    if unreachable:  # fail at once from the cache, instead of the client's ~25 s of connection retries
+        offline = True
     cache = _hf_cache_dir()
     try:
         local = hf_hub_download(
@@ -84,7 +106,7 @@ def resolve_hf(ref: str, offline: bool | None = None) -> Path:
     except LocalEntryNotFoundError:
         raise ModelNotFoundError(
             f"{ref}: not in the local Hugging Face cache ({cache})"
-            + (" and HF_HUB_OFFLINE is set" if offline else " and the Hub cannot be reached")
+            + (f" and the Hub cannot be reached ({unreachable})" if unreachable else " and HF_HUB_OFFLINE is set" if offline else " and the Hub cannot be reached")
             + "; download it on a connected machine into the same HF_HOME"
         ) from None
     except (HfHubHTTPError, OSError, ValueError) as e:
@@ -96,22 +118,28 @@ def resolve_hf(ref: str, offline: bool | None = None) -> Path:
     return path
 
 
-def resolve(ref: str | os.PathLike | None) -> Path:
-    """Map a model reference to a local file: hf://, then an existing path, then a bundled name."""
+def resolve(ref: str | os.PathLike | None, command: str = "translate") -> Path:
+    """Map a model reference to a local file: hf://, then an existing path, then a bundled name.
+    No reference: the bundled model of `command`'s kind (COMMAND_DEFAULTS), if there is one."""
     if ref is None:
-        ref = DEFAULT_MODEL
+        if command not in COMMAND_DEFAULTS:
+            raise ModelNotFoundError(f"{command} needs a model: pass -m PATH|NAME|hf://org/repo")
+        ref = COMMAND_DEFAULTS[command]
         if ref not in bundled_models():
             raise ModelNotFoundError(
-                "no model given and the default model is not bundled; pass -m PATH|NAME|hf://org/repo"
+                f"no model given and the default model of {command} ({ref}) is not bundled; pass -m PATH|NAME|hf://org/repo"
             )
     ref = os.fspath(ref)
     if ref.startswith(HF_SCHEME):
         return resolve_hf(ref)
     path = Path(ref).expanduser()
-    if path.is_dir() and (path / DEFAULT_FILENAME).is_file():
-        return path / DEFAULT_FILENAME
-    if path.is_file():
-        return path
+    try:
+        if path.is_dir() and (path / DEFAULT_FILENAME).is_file():
+            return path / DEFAULT_FILENAME
+        if path.is_file():
+            return path
+    except OSError:  # e.g. a name too long for the file system: not a path, so maybe a bundled name
+        pass
     bundled = bundled_models()
     if ref in bundled:
         return bundled[ref]

@@ -6,10 +6,12 @@ import glob
 import io
 import os
 import stat
+import threading
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -43,41 +45,72 @@ class Decoded:
         return self.pixels.shape[1], self.pixels.shape[0]
 
 
+# Pillow's warnings (corrupt EXIF, ICO sizes) become notes. warnings.catch_warnings swaps process-wide
+# state, so the short steps that can warn run under one lock; pixel decoding (load) runs outside it,
+# except for container formats whose load opens an embedded image.
+_WARN_LOCK = threading.Lock()
+_CONTAINERS = {"ICO", "ICNS", "CUR", "MPO"}
+
+
+@contextmanager
+def _pillow_notes(notes: list[str], max_pixels: int | None) -> Iterator[None]:
+    """Collect Pillow's warnings as notes; Pillow's own bomb check follows our limit (it errors at 2x)."""
+    with _WARN_LOCK, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        old_limit = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = max(1, max_pixels // 2) if max_pixels else None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = old_limit
+            notes += [str(w.message).splitlines()[0] for w in caught if not issubclass(w.category, Image.DecompressionBombWarning)]
+
+
 def open_image(source: Path | bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[Image.Image, list[str]]:
     """Open, check the declared size, fully decode and EXIF-rotate an image."""
     notes: list[str] = []
     fp = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
+
+    def check(what: str, img: Image.Image) -> None:
+        w, h = img.size
+        if max_pixels is not None and w * h > max_pixels:
+            raise ImageError(f"image {what} {w}x{h} = {w * h} pixels, over the limit of {max_pixels} (raise it with --max-pixels)")
+
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            old_limit = Image.MAX_IMAGE_PIXELS
-            Image.MAX_IMAGE_PIXELS = None  # we apply our own limit below, before decoding
-            try:
-                img = Image.open(fp)
-            finally:
-                Image.MAX_IMAGE_PIXELS = old_limit
-            w, h = img.size
-            if max_pixels is not None and w * h > max_pixels:
-                raise ImageError(
-                    f"image is {w}x{h} = {w * h} pixels, over the limit of {max_pixels} "
-                    "(raise it with --max-pixels)"
-                )
+        with _pillow_notes(notes, None):  # the declared size is checked here, before anything is decoded
+            img = Image.open(fp)
+            check("is", img)
             if getattr(img, "n_frames", 1) > 1:
                 notes.append(f"has {getattr(img, 'n_frames')} frames; using the first")
-            img.load()
+            if img.format in _CONTAINERS:  # load() opens an embedded image: Pillow's check with our limit
+                with _pillow_limit(max_pixels):
+                    img.load()
+        img.load()
+        check("decodes to", img)  # containers may hold an embedded image larger than declared
+        with _pillow_notes(notes, max_pixels):
+            try:
+                img = ImageOps.exif_transpose(img)  # type: ignore[assignment]
+            except Exception as e:  # a malformed EXIF block must not lose the image
+                notes.append(f"EXIF orientation ignored ({e})")
     except ImageError:
         raise
     except UnidentifiedImageError:
         raise ImageError("not a recognised image file") from None
+    except Image.DecompressionBombError as e:
+        raise ImageError(f"image too large: {str(e).split(', could be')[0]} (raise the limit with --max-pixels)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise ImageError(f"cannot decode image ({e})") from None
-    except Image.DecompressionBombError as e:
-        raise ImageError(str(e)) from None
-    try:
-        img = ImageOps.exif_transpose(img)  # type: ignore[assignment]
-    except Exception as e:  # a malformed EXIF block must not lose the image
-        notes.append(f"EXIF orientation ignored ({e})")
     return img, notes
+
+
+@contextmanager
+def _pillow_limit(max_pixels: int | None) -> Iterator[None]:
+    old = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = max(1, max_pixels // 2) if max_pixels else None
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = old
 
 
 def _sixteen_bit(img: Image.Image) -> np.ndarray:
@@ -114,12 +147,15 @@ def as_uint8(pixels: np.ndarray) -> np.ndarray:
     return pixels if pixels.dtype == np.uint8 else (np.clip(pixels, 0, 1) * 255.0).round().astype(np.uint8)
 
 
-def resize_shorter(img: Image.Image, size: int) -> Image.Image:
+def resize_shorter(img: Image.Image, size: int, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Shorter side to `size`; the pixel limit holds for the result too (--size can upscale)."""
     w, h = img.size
     if min(w, h) == size:
         return img
     scale = size / min(w, h)
     new = (max(1, round(w * scale)), max(1, round(h * scale)))
+    if max_pixels is not None and new[0] * new[1] > max_pixels:
+        raise ImageError(f"resizing to {new[0]}x{new[1]} = {new[0] * new[1]} pixels is over the limit of {max_pixels} (lower --size or raise --max-pixels)")
     return img.resize(new, Image.Resampling.BICUBIC)
 
 

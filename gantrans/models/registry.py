@@ -68,15 +68,60 @@ def list_archs(role: str | None = None) -> list[str]:
 def make_config(name: str, overrides: dict[str, Any] | None = None) -> Any:
     """Config for `name`: the architecture's defaults, then `overrides`. Unknown keys are errors."""
     spec = get_spec(name)
-    fields = {f.name for f in dataclasses.fields(spec.config_cls)}
+    if overrides is not None and not isinstance(overrides, dict):
+        raise UsageError(f"{name}: the config must be an object of fields, got {type(overrides).__name__}")
+    defaults = _defaults(spec)
     values = dict(spec.defaults)
     for key, value in (overrides or {}).items():
-        if key not in fields:
+        if key not in defaults:
             raise UsageError(
-                f"{name}: unknown config field {key!r}; fields: {', '.join(sorted(fields))}"
+                f"{name}: unknown config field {key!r}; fields: {', '.join(sorted(defaults))}"
             )
+        _check_type(name, key, value, defaults[key])
         values[key] = value
     return spec.config_cls(**values)
+
+
+def _defaults(spec: ArchSpec) -> dict[str, Any]:
+    """Each config field's default (spec defaults over the dataclass's), or MISSING."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(spec.config_cls):
+        out[f.name] = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else dataclasses.MISSING)  # fmt: skip
+    out.update(spec.defaults)
+    return out
+
+
+def _check_type(name: str, key: str, value: Any, default: Any) -> None:
+    """A value of the default's kind: an int field takes no bool or float, a bool field only a bool."""
+    if default is dataclasses.MISSING or default is None or value is None:
+        return
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif isinstance(default, str):
+        ok = isinstance(value, str)
+    elif isinstance(default, (list, tuple)):
+        ok = isinstance(value, (list, tuple))
+    else:
+        return
+    if not ok:
+        raise UsageError(f"{name}: config field {key!r} must be a {type(default).__name__}, got {value!r}")
+
+
+def check_plausible(name: str, config: Any) -> None:
+    """Refuse integer sizes far beyond anything trained (a damaged or hostile header would otherwise build
+    gigabytes of modules before any shape check): at most max(64, 16 x the default) per field."""
+    defaults = _defaults(get_spec(name))
+    for f in dataclasses.fields(config):
+        v, d = getattr(config, f.name), defaults.get(f.name)
+        if isinstance(v, int) and not isinstance(v, bool) and isinstance(d, int) and not isinstance(d, bool):
+            limit = max(64, 16 * d)
+            if v > limit or v < 0:
+                raise UsageError(f"{name}: config field {f.name}={v} is implausible (expected 0..{limit})")
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:

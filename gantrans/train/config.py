@@ -130,21 +130,30 @@ class TrainConfig(RunOptions):
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
-    text = path.read_text()
-    if path.suffix.lower() == ".toml":
-        import tomllib
-
-        data = tomllib.loads(text)
-    elif path.suffix.lower() in (".yaml", ".yml"):
-        try:
-            import yaml
-        except ImportError:
-            raise UsageError(f"{path}: reading YAML needs PyYAML (pip install pyyaml), or use TOML") from None
-        data = yaml.safe_load(text) or {}
-    elif path.suffix.lower() == ".json":
-        data = json.loads(text)
-    else:
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"{path}: cannot read ({getattr(e, 'strerror', None) or e})") from None
+    suffix = path.suffix.lower()
+    if suffix not in (".toml", ".yaml", ".yml", ".json"):
         raise UsageError(f"{path}: config files are .toml, .yaml/.yml or .json")
+    try:
+        if suffix == ".toml":
+            import tomllib
+
+            data = tomllib.loads(text)
+        elif suffix == ".json":
+            data = json.loads(text)
+        else:
+            try:
+                import yaml
+            except ImportError:
+                raise UsageError(f"{path}: reading YAML needs PyYAML (pip install pyyaml), or use TOML") from None
+            data = yaml.safe_load(text) or {}
+    except UsageError:
+        raise
+    except Exception as e:  # tomllib.TOMLDecodeError, json.JSONDecodeError, yaml.YAMLError
+        raise UsageError(f"{path}: not valid {suffix.lstrip('.').upper()} ({str(e).splitlines()[0]})") from None
     if not isinstance(data, dict):
         raise UsageError(f"{path}: expected a table of settings at the top level")
     return data

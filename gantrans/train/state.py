@@ -42,6 +42,27 @@ def write_config(run: Path, config: dict[str, Any], extra: dict[str, Any]) -> No
     atomic_write_bytes(run / CONFIG_FILE, (json.dumps(body, indent=2, sort_keys=True) + "\n").encode())
 
 
+def read_state(path: Path, device: Any = "cpu") -> dict[str, Any]:
+    """A training state file, or one CheckpointError line saying what is wrong with it."""
+    import pickle
+
+    from gantrans.io.checkpoint import CheckpointError
+
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path} is empty (0 bytes)")
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(f"{path} needs arbitrary code to load; gantrans never executes pickled code ({str(e).splitlines()[0][:160]})") from None
+    except Exception as e:  # truncated zip, bad magic, ...
+        raise CheckpointError(f"{path} is damaged or truncated ({str(e).splitlines()[0][:160]})") from None
+    if not isinstance(state, dict) or not {"step", "nets"} <= set(state):
+        raise CheckpointError(f"{path} is not a gantrans training state (no step/nets)")
+    return state
+
+
 def record_unreadable(run: Path) -> int:
     """Fold the loaders' decode failures into config.json (`unreadable_in_training`: count and files)."""
     log = run / UNREADABLE_FILE
@@ -65,7 +86,10 @@ def read_config(run: Path) -> dict[str, Any]:
     path = run / CONFIG_FILE
     if not path.is_file():
         raise UsageError(f"{run} is not a gantrans run directory (no {CONFIG_FILE})")
-    return json.loads(path.read_text())["config"]
+    try:
+        return json.loads(path.read_text())["config"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise UsageError(f"{path}: not a valid run config ({e})") from None
 
 
 def append_metrics(run: Path, row: dict[str, Any]) -> None:

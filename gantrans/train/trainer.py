@@ -22,9 +22,10 @@ import torch.distributed as dist
 from torch import nn
 
 from gantrans import registry
+from gantrans.engine import threads
 from gantrans.engine.device import resolve_device, resolve_precision
 from gantrans.errors import UsageError
-from gantrans.io.checkpoint import Checkpoint, save_checkpoint
+from gantrans.io.checkpoint import Checkpoint, CheckpointError, load_strict, save_checkpoint
 from gantrans.models import cpuconv
 from gantrans.train import state as S
 from gantrans.train.config import TrainConfig
@@ -134,11 +135,17 @@ class Trainer:
 
     def load(self, shared: dict[str, Any], rank: dict[str, Any] | None) -> int:
         ctx = self.ctx
-        for k, net in {**ctx.G, **ctx.D}.items():
-            net.load_state_dict(shared["nets"][k], strict=True)
-        ctx.opt_G.load_state_dict(shared["opt_G"])
-        if ctx.opt_D is not None:
-            ctx.opt_D.load_state_dict(shared["opt_D"])
+        try:
+            for k, net in {**ctx.G, **ctx.D}.items():
+                load_strict(net, shared["nets"][k], f"train_state.pt [{k}]")
+        except (KeyError, TypeError) as e:
+            raise CheckpointError(f"train_state.pt does not hold this run's networks (no {e}); was it copied from another run?") from None
+        try:
+            ctx.opt_G.load_state_dict(shared["opt_G"])
+            if ctx.opt_D is not None:
+                ctx.opt_D.load_state_dict(shared["opt_D"])
+        except (KeyError, ValueError) as e:
+            raise CheckpointError(f"train_state.pt: optimizer state does not match this run ({e})") from None
         ctx.scaler.load_state_dict(shared["scaler"])
         if rank is not None:
             self.recipe.load_rank_state(rank)
@@ -227,16 +234,18 @@ def _train(
     tr = Trainer(recipe, device, dtype, world, info)
     start = 0
     if resume and not (run / S.STATE_FILE).exists():
-        # killed during the first save (the model is written before the state): nothing to continue from
-        info(f"{run} has no saved state yet (stopped before its first save completed); starting from step 0")
-        resume = False
+        # e.g. killed inside its first save (the model is written before the state): nothing to continue from
+        raise UsageError(f"{run} has no {S.STATE_FILE} (the run stopped before its first save completed); "
+                         f"start it again without --resume (same -o)")
     if resume:
-        shared = torch.load(run / S.STATE_FILE, map_location=device, weights_only=True)
+        shared = S.read_state(run / S.STATE_FILE, device)
         rank_file = run / S.rank_state_file(rank)
         rank_st = shared.get("rank0") if rank == 0 else (torch.load(rank_file, map_location="cpu", weights_only=True) if rank_file.exists() else None)
         if rank_st is None:
             info(f"rank {rank}: no saved pool/RNG state for this rank; starting them fresh")
         start = tr.load(shared, rank_st)
+        if start > cfg.steps:  # before config.json is rewritten: a refused resume changes nothing
+            raise UsageError(f"--steps {cfg.steps} is below the run's current step {start}; give a larger --steps to train further")
         info(f"resumed {run} at step {start}")
     else:
         torch.manual_seed(cfg.seed * 1000 + rank + 1)  # per-rank stream for dropout and the like
@@ -288,6 +297,7 @@ def _train(
                 + ". Lower --lr, use --precision fp32, or --set nan_policy=skip"
             ) from None
         step += 1
+        threads.readapt()  # other processes started or stopped: resize the intra-op pool (CLI runs only)
         for k, v in losses.items():
             sums[k] = sums.get(k, 0.0) + v
             counts[k] = counts.get(k, 0) + 1  # StarGAN's G losses exist on every n_critic-th step only
