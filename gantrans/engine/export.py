@@ -7,6 +7,7 @@ style code as a second input `style` (B, style_dim, 1, 1), StarGAN its target la
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -53,7 +54,11 @@ def export_onnx(t: Translator, path: str | Path, direction: str = "a2b", opset: 
         axes[t.family.cond_name()] = {0: "batch"}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # the TorchScript exporter's advisories (constant folding, tracer notes) are not the user's business
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
         torch.onnx.export(
             module, tuple(args), str(path), input_names=names, output_names=["output"], dynamic_axes=axes,
             opset_version=opset, dynamo=False,

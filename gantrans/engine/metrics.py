@@ -9,6 +9,7 @@ scaled to the TF input range [-1, 0.9921875], as that tool does.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -52,7 +53,9 @@ class Inception:
     """(N, 3, H, W) uint8 -> (N, 2048) float64 pool features."""
 
     def __init__(self, path: Path, device: torch.device) -> None:
-        self.net = torch.jit.load(str(path), map_location=device).eval()
+        with warnings.catch_warnings():  # TorchScript's deprecation notice: the file format is the Inception's
+            warnings.simplefilter("ignore", FutureWarning)
+            self.net = torch.jit.load(str(path), map_location=device).eval()
         self.device = device
 
     @torch.inference_mode()

@@ -31,7 +31,12 @@ def atomic_target(path: Path, overwrite: bool = True) -> Iterator[str]:
     os.fchmod(fd, FILE_MODE)
     os.close(fd)
     try:
-        yield tmp
+        try:
+            yield tmp
+        except OSError as e:  # e.g. a full disk while writing: name the file meant, not the temp file
+            if e.errno is None:
+                raise
+            raise OSError(e.errno, e.strerror or str(e), str(path)) from None
         os.chmod(tmp, FILE_MODE)  # writers that recreate the file (safetensors) would leave mkstemp's 0600
         if overwrite:
             os.replace(tmp, path)
