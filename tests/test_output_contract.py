@@ -85,3 +85,29 @@ def test_from_list_bytes_comments_and_line_numbers(model_path, tmp_path):
     assert "missing.png: no such file or directory (--from-list line 5)" in r.stderr
     assert (tmp_path / "o" / "a.png").exists() and os.path.exists(os.fsencode(str(tmp_path / "o")) + b"/x\xff.png")
     assert "translated 2, skipped 0 (existing), failed 1" in r.stderr
+
+
+def test_wrong_kind_of_model_is_exit_2_everywhere_with_a_hint(model_path, tmp_path):
+    src = img(tmp_path / "a.png")
+    for cmd in (["stylize", str(src), "-s", str(src)], ["edit", str(src), "--set", "x=1"], ["style-sample", str(src)]):
+        r = runner.invoke(app, [*cmd, "-m", str(model_path), "-o", str(tmp_path / "o"), "--device", "cpu"])
+        assert r.exit_code == 2, (cmd, r.output)
+        assert f"{model_path.name} is resnet_6blocks (use it with gantrans export, gantrans translate)" in r.stderr
+    r = runner.invoke(app, ["translate", str(src), "-m", "person_emoji_stargan", "-o", str(tmp_path / "o"), "--device", "cpu"])
+    assert r.exit_code == 2 and "use it with gantrans edit, gantrans export" in r.stderr
+
+
+def test_commands_default_to_the_bundled_model_of_their_kind(tmp_path):
+    src = img(tmp_path / "a.png")
+    r = runner.invoke(app, ["style-sample", str(src), "-o", str(tmp_path / "s"), "--seeds", "1", "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    assert "glyphs_munit" in r.stderr and (tmp_path / "s" / "a_s0001.png").exists()
+    r = runner.invoke(app, ["stylize", str(src), "-s", str(src), "-o", str(tmp_path / "t")])
+    assert r.exit_code == 2 and "stylize needs a model: pass -m" in r.stderr
+
+
+def test_config_file_errors_name_the_file(tmp_path):
+    bad = tmp_path / "c.toml"
+    bad.write_text("steps = [unclosed\n")
+    r = runner.invoke(app, ["train", str(tmp_path), "--arch", "cyclegan", "-o", str(tmp_path / "r"), "-c", str(bad), "--dry-run"])
+    assert r.exit_code == 2 and f"{bad}: not valid TOML" in r.stderr

@@ -367,4 +367,5 @@ def test_stylize_cli_label_maps_and_usage_errors(wct_model, tmp_path):
     r = runner.invoke(app, args + ["--alpha", "1.5"])
     assert r.exit_code == 2
     r = runner.invoke(app, ["translate", str(photo), "-m", str(wct_model), "-o", str(tmp_path / "t")])
-    assert r.exit_code == 1 and "photowct is a stylizer, not a generator; it cannot translate (use gantrans stylize)" in r.stderr
+    # the wrong kind of model is a usage error (2) in every command, with a command that takes it
+    assert r.exit_code == 2 and "translate needs a " in r.stderr and "is photowct (use it with gantrans stylize)" in r.stderr

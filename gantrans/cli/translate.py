@@ -25,6 +25,7 @@ from gantrans.cli.common import (
     fail,
     find_inputs,
     handle_errors,
+    require,
     run_task,
     use_threads,
 )
@@ -113,6 +114,7 @@ def translate(
 
         path = resolve(model)
         translator = gantrans.load(str(path), device=device, precision=precision)
+        require(translator, "translate", path.name)
         translator.generator(direction)
         if channels_last:
             translator.channels_last()

@@ -79,9 +79,10 @@ class Translator:
     def __init__(self, checkpoint: Checkpoint, device: str | torch.device = "cpu", precision: str = "auto") -> None:
         spec = get_spec(checkpoint.arch)
         family = registry.family_of(checkpoint.arch)
-        if spec.role != "generator" or family.role != "translator":
-            hint = " (use gantrans stylize)" if spec.role == "stylizer" else ""
-            raise CheckpointError(f"{checkpoint.arch} is a {spec.role}, not a generator; it cannot translate{hint}")
+        if family.role != "translator":  # e.g. a WCT model: the wrong kind for translate, a usage error
+            registry.require(checkpoint.arch, "translate", checkpoint.arch)
+        if spec.role != "generator":
+            raise CheckpointError(f"{checkpoint.arch} is a {spec.role}, not a generator; it cannot translate")
         self.checkpoint = checkpoint
         self.family: Family = family
         self.device = device if isinstance(device, torch.device) else resolve_device(device)
