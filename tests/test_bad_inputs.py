@@ -175,12 +175,15 @@ def test_disk_full_mid_batch(tmp_path, model_path, monkeypatch):
             self.f.write(data[: len(data) // 2])  # part of the file reaches the disk, then it is full
             raise OSError(errno.ENOSPC, "No space left on device")
 
+        def __getattr__(self, name):  # flush, fileno, ...: the real file's
+            return getattr(self.f, name)
+
     def fake_open(path, *a, **k):
         calls["n"] += 1
         f = open(path, *a, **k)
         return FullDisk(f) if calls["n"] > 2 else f
 
-    monkeypatch.setattr(atomic_mod, "open", fake_open, raising=False)
+    monkeypatch.setattr(images_mod, "open", fake_open, raising=False)  # outputs are encoded straight into their file
     out = tmp_path / "out"
     r = runner.invoke(app, ["translate", *inputs, "-m", str(model_path), "-o", str(out), "--workers", "0", "--device", "cpu"])
     assert r.exit_code == 1

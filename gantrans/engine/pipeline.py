@@ -35,9 +35,9 @@ from gantrans.io.images import (
     as_uint8,
     encode,
     open_image,
+    save_atomic,
     show_path,
     to_pil,
-    write_atomic,
 )
 
 EXTS = ("auto", "png", "jpg", "jpeg", "webp")
@@ -257,11 +257,10 @@ def run_pipeline(
             notes = list(notes)
             if alpha is not None and SAVE_FORMATS[fmt] == "JPEG":
                 notes.append("alpha dropped (JPEG has none)")
-            data = encode(img, fmt)
             if out is not None:
-                write_atomic(out, data, overwrite=opts.overwrite)
+                save_atomic(out, img, fmt, overwrite=opts.overwrite)  # encoded straight into the temp file
             else:
-                work.data = data  # handed to the sink on the calling thread
+                work.data = encode(img, fmt)  # handed to the sink on the calling thread
         except FileExistsError:  # another writer made it first: same as an existing output
             return ItemResult(work.item.display, shown, "skipped", EXISTS)
         except Exception as e:  # noqa: BLE001 - a failed write fails this output only

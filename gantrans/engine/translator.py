@@ -20,7 +20,7 @@ from PIL import Image
 
 from gantrans import registry
 from gantrans.engine.device import describe, resolve_device, resolve_precision
-from gantrans.engine.tilestats import NormStats
+from gantrans.engine.tiling import run_tiled_uint8, tiled_rows, to_float
 from gantrans.errors import UsageError
 from gantrans.families.base import DIRECTIONS, Family
 from gantrans.io.checkpoint import Checkpoint, CheckpointError, save_checkpoint
@@ -51,26 +51,6 @@ def pad_to(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
 
 def round_up(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
-
-
-def _ramp(length: int, overlap: int, lead: bool, trail: bool) -> torch.Tensor:
-    """1-D blend weights: rising over `overlap` at a shared leading edge, falling at a trailing one."""
-    w = torch.ones(length)
-    if overlap > 0:
-        r = (torch.arange(overlap, dtype=torch.float32) + 0.5) / overlap
-        if lead:
-            w[:overlap] = torch.minimum(w[:overlap], r)
-        if trail:
-            w[-overlap:] = torch.minimum(w[-overlap:], r.flip(0))
-    return w
-
-
-def _tile_starts(length: int, tile: int, overlap: int) -> list[int]:
-    if length <= tile:
-        return [0]
-    step = tile - overlap
-    starts = list(range(0, length - tile, step))
-    return starts + [length - tile]
 
 
 class Translator:
@@ -260,38 +240,16 @@ class Translator:
         """(1, C, H, W) host tensor -> (1, out, H, W) float32 on the CPU, one tile on the device at a time.
 
         Instance/layer norms use whole-image statistics, recorded in one untiled pass over the image
-        downscaled to at most `stats_size` pixels a side (0: per-tile statistics), see tilestats.py.
+        downscaled to at most `stats_size` pixels a side (0: per-tile statistics), see tiling.py.
         """
-        tile = round_up(max(tile, self.multiple), self.multiple)
-        overlap = max(0, min(overlap, tile // 2))
         _, _, h, w = x.shape
         if h <= tile and w <= tile:
             return self.run(x, direction, cond).cpu()
-        x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
-        norms = NormStats(self.generator(direction))
-        if norms and stats_size:
-            scale = min(1.0, stats_size / max(h, w))
-            small = x if scale == 1.0 else F.interpolate(
-                x, size=(max(1, round(h * scale)), max(1, round(w * scale))), mode="bilinear", antialias=True, align_corners=False
-            )  # fmt: skip
-            with norms.record():
-                self.run(small, direction, cond)
-        hp, wp = self.padded(h), self.padded(w)
-        x = pad_to(x, hp, wp)
-        acc = torch.zeros(1, self.channels(direction)[1], hp, wp)
-        weight = torch.zeros(1, 1, hp, wp)
-        ys, xs = _tile_starts(hp, tile, overlap), _tile_starts(wp, tile, overlap)
-        th, tw = min(tile, hp), min(tile, wp)
-        with norms.frozen() if (norms and stats_size) else contextlib.nullcontext():
-            for y0 in ys:
-                wy = _ramp(th, overlap, y0 > 0, y0 + th < hp)
-                for x0 in xs:
-                    wx = _ramp(tw, overlap, x0 > 0, x0 + tw < wp)
-                    out = self.run(x[..., y0 : y0 + th, x0 : x0 + tw], direction, cond).cpu()
-                    wt = (wy[:, None] * wx[None, :])[None, None]
-                    acc[..., y0 : y0 + th, x0 : x0 + tw] += out * wt
-                    weight[..., y0 : y0 + th, x0 : x0 + tw] += wt
-        return (acc / weight)[..., :h, :w]
+        out = torch.empty(1, self.channels(direction)[1], h, w)
+        pixels = x[0].permute(1, 2, 0).numpy()  # (H, W, C) as decoded
+        for y0, block in tiled_rows(self, pixels, direction, tile, overlap, cond, stats_size):
+            out[0, :, y0 : y0 + block.shape[1]] = block
+        return out
 
     # -- images ------------------------------------------------------------------------------
     def prepare(self, image: Image.Image, size: int | None = None, direction: str = "a2b",
@@ -312,9 +270,12 @@ class Translator:
         if tile:
             outs = []
             for i, d in enumerate(items):
-                x = torch.from_numpy(d.pixels).permute(2, 0, 1)[None]  # (1, C, H, W)
                 c = None if cond is None else cond[i : i + 1] if cond.shape[0] > 1 else cond
-                outs.append(to_uint8(self.run_tiled(x, direction, tile, tile_overlap, c, tile_stats))[0])
+                h, w = d.pixels.shape[:2]
+                if h <= tile and w <= tile:
+                    outs.append(to_uint8(self.run(to_float(d.pixels), direction, c))[0])
+                else:  # memory bounded by the tile: uint8 in, uint8 out, one band of floats
+                    outs.append(run_tiled_uint8(self, d.pixels, direction, tile, tile_overlap, c, tile_stats))
             return outs
         shapes = {(d.pixels.shape, d.pixels.dtype) for d in items}
         if len(shapes) == 1:  # the common case: one host->device copy for the whole batch

@@ -11,13 +11,13 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from gantrans.errors import DataError, UsageError
-from gantrans.io.atomic import write_bytes_atomic
+from gantrans.io.atomic import atomic_target, write_bytes_atomic
 
 # Pillow's own bomb guard is a warning below 2x its limit; we turn it into one clear error instead.
 DEFAULT_MAX_PIXELS = 178_956_970
@@ -89,7 +89,7 @@ def open_image(source: Path | bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS
         check("decodes to", img)  # containers may hold an embedded image larger than declared
         with _pillow_notes(notes, max_pixels):
             try:
-                img = ImageOps.exif_transpose(img)  # type: ignore[assignment]
+                ImageOps.exif_transpose(img, in_place=True)  # no copy of an image that needs no turn
             except Exception as e:  # a malformed EXIF block must not lose the image
                 notes.append(f"EXIF orientation ignored ({e})")
     except ImageError:
@@ -136,10 +136,26 @@ def decode(img: Image.Image, channels: int) -> Decoded:
     target = "L" if channels == 1 else "RGB"
     if img.mode != target:
         img = img.convert(target)
-    pixels = np.array(img)  # a writable copy: torch.from_numpy needs one
-    if pixels.ndim == 2:
-        pixels = pixels[..., None]
-    return Decoded(np.ascontiguousarray(pixels), alpha)
+    return Decoded(_pixels(img), alpha)
+
+
+STRIP_PIXELS = 1 << 22  # above this, images are copied out of Pillow in strips (no transient full copies)
+
+
+def _pixels(img: Image.Image) -> np.ndarray:
+    """(H, W, C) writable uint8 array of an L/RGB image. np.array(img) goes through a full bytes copy
+    (10 bytes per pixel at its peak for RGB); large images are copied strip by strip instead (7)."""
+    w, h = img.size
+    c = 1 if img.mode == "L" else 3
+    if w * h <= STRIP_PIXELS:
+        pixels = np.array(img)  # a writable copy: torch.from_numpy needs one
+        return np.ascontiguousarray(pixels[..., None] if pixels.ndim == 2 else pixels)
+    out = np.empty((h, w, c), np.uint8)
+    step = max(1, STRIP_PIXELS // (8 * w))
+    for y0 in range(0, h, step):
+        strip = np.asarray(img.crop((0, y0, w, min(h, y0 + step))))
+        out[y0 : y0 + strip.shape[0]] = strip[..., None] if strip.ndim == 2 else strip
+    return out
 
 
 def as_uint8(pixels: np.ndarray) -> np.ndarray:
@@ -168,15 +184,30 @@ def to_pil(pixels: np.ndarray, alpha: np.ndarray | None) -> Image.Image:
     return img
 
 
-def encode(img: Image.Image, fmt: str) -> bytes:
-    """Encode to PNG/JPEG/WEBP bytes; JPEG has no alpha, so alpha is dropped there."""
+def _save(img: Image.Image, fp: Any, fmt: str) -> None:
+    """PNG/JPEG/WEBP into a file object; JPEG has no alpha, so alpha is dropped there."""
     fmt = SAVE_FORMATS[fmt.lower()]
     if fmt == "JPEG" and img.mode in ("RGBA", "LA"):
         img = img.convert(img.mode[:-1])
-    buf = io.BytesIO()
     kwargs = {"quality": 95} if fmt in ("JPEG", "WEBP") else {"compress_level": 1}
-    img.save(buf, format=fmt, **kwargs)
+    img.save(fp, format=fmt, **kwargs)
+
+
+def encode(img: Image.Image, fmt: str) -> bytes:
+    """Encode to PNG/JPEG/WEBP bytes (for a stream; files are written by `save_atomic` without a copy)."""
+    buf = io.BytesIO()
+    _save(img, buf, fmt)
     return buf.getvalue()
+
+
+def save_atomic(path: Path, img: Image.Image, fmt: str, overwrite: bool = False) -> None:
+    """Encode straight into a temp file beside `path`, then rename (no encoded copy held in memory);
+    without `overwrite` an existing file is kept (FileExistsError)."""
+    with atomic_target(path, overwrite) as tmp:
+        with open(tmp, "wb") as f:
+            _save(img, f, fmt)
+            f.flush()
+            os.fsync(f.fileno())
 
 
 def write_atomic(path: Path, data: bytes, overwrite: bool = False) -> None:
