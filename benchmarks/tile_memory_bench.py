@@ -4,7 +4,7 @@ output only (target: no faster than ~7 bytes per pixel plus a constant), not wit
     python benchmarks/tile_memory_bench.py [--sides 4096,8192,16384] [--tile 512] [--src DIR] [--label after]
 
 Each size is one `gantrans translate` process (a tiny random ResNet: memory, not speed, is measured)
-reporting its own peak RSS; bytes per pixel is the slope between consecutive sizes. `--src DIR` runs
+reporting its own peak RSS (VmHWM); bytes per pixel is the slope between consecutive sizes. `--src DIR` runs
 another checkout (before/after). Writes the section "tiles: peak memory (LABEL)" of RESULTS.md.
 """
 
@@ -24,14 +24,18 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 from benchmarks.translate_bench import write_section  # noqa: E402
 
+# VmHWM, not ru_maxrss: after fork+exec, ru_maxrss also counts the parent's image (this script holds the
+# test picture), which made every size look ~0.5 GB larger
 CHILD = """
-import resource, sys
+import sys
 from gantrans.cli.main import app
+code = 0
 try:
     app(sys.argv[1:])
 except SystemExit as e:
     code = e.code
-print("RSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, code)
+hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM")][0].split()[1]
+print("RSS_KB", hwm, code)
 """
 
 
@@ -79,7 +83,7 @@ def main() -> None:
             src.unlink()
             print(f"{side}x{side}: peak RSS {int(kb) / 1024:.0f} MiB (exit {code})", flush=True)
     lines = [f"`{'PYTHONPATH=' + str(a.src) + ' ' if a.src else ''}python benchmarks/tile_memory_bench.py --sides {a.sides} --tile {a.tile} --label {a.label}`"
-             " — one `gantrans translate --tile` process per size (tiny random ResNet), its own peak RSS.", "",
+             " — one `gantrans translate --tile` process per size (tiny random ResNet), its own peak RSS (VmHWM).", "",
              "| image | pixels | peak RSS | bytes per pixel over the previous size |", "|---|---|---|---|"]  # fmt: skip
     prev = None
     for side, rss, code in rows:
