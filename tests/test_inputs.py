@@ -182,6 +182,15 @@ def test_resume_errors_are_one_line_and_change_nothing(tmp_path):
     with pytest.raises(CheckpointError, match=r"mis-shaped keys") as e:
         train(resolve_config("cyclegan", None, {**values, "steps": 6}), resume=True)
     assert str(e.value).count("\n") == 0
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    state.write_bytes(pickle.dumps({"step": 1, "nets": Evil()}))
+    with pytest.raises(CheckpointError, match="needs arbitrary code to load; gantrans never executes pickled code"):
+        train(resolve_config("cyclegan", None, {**values, "steps": 6}), resume=True)
     state.unlink()  # as a kill between the first model save and the first state save leaves it
     with pytest.raises(UsageError, match="no train_state.pt .* start it again without --resume"):
         train(resolve_config("cyclegan", None, {**values, "steps": 6}), resume=True)

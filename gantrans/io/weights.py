@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,9 @@ def read_object(path: Path, mmap: bool = False) -> Any:
     """
     try:
         try:
-            return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+            with warnings.catch_warnings():  # torch's advisory about pickle protocols is not the user's business
+                warnings.simplefilter("ignore", UserWarning)
+                return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
         except RuntimeError as e:
             if mmap and "mmap" in str(e):  # legacy (pre-1.6) format cannot be mapped: read it whole
                 return torch.load(path, map_location="cpu", weights_only=True)

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import platform
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,9 @@ def read_state(path: Path, device: Any = "cpu") -> dict[str, Any]:
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path} is empty (0 bytes)")
     try:
-        state = torch.load(path, map_location=device, weights_only=True)
+        with warnings.catch_warnings():  # torch's advisory about pickle protocols: the error below says it all
+            warnings.simplefilter("ignore", UserWarning)
+            state = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as e:
         raise CheckpointError(f"{path} needs arbitrary code to load; gantrans never executes pickled code ({str(e).splitlines()[0][:160]})") from None
     except Exception as e:  # truncated zip, bad magic, ...
