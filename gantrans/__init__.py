@@ -47,7 +47,7 @@ def build(
 
     spec = get_spec(arch)
     family = family_of(arch)
-    if spec.role != "generator" or family.role != "translator":
+    if spec.role != "generator" or family.role not in ("translator", "upscaler"):
         raise UsageError(f"{arch} is a {spec.role}; build() makes translation models (generators)")
     unknown = [d for d in directions if d not in DIRECTIONS]
     if unknown or not directions:
@@ -60,7 +60,7 @@ def build(
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))
             networks[name] = family.init(build_network(arch, cfg), init)
-    preprocess = dict(DEFAULT_PREPROCESS, size=size)
+    preprocess = family.preprocess(size) or dict(DEFAULT_PREPROCESS, size=size)
     ckpt = Checkpoint(
         arch=arch, config=cfg, networks=networks, domains=list(domains), preprocess=preprocess, labels=dict(labels or {})
     )

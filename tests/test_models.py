@@ -23,6 +23,8 @@ TINY = {
     "stargan_dis": {"conv_dim": 4, "repeat_num": 3, "image_size": 48, "c_dim": 3},
     "photowct": {"base": 4},
     "wct": {"base": 4, "levels": 3},
+    "rrdbnet": {"num_feat": 4, "num_block": 1, "num_grow_ch": 4, "scale": 2},
+    "srvgg_compact": {"num_feat": 4, "num_conv": 2, "upscale": 3},
 }
 
 

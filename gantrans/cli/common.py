@@ -58,6 +58,42 @@ def reporter(json_out: bool, quiet: bool, device: str, to_stdout: bool = False):
     return on_result
 
 
+def read_specs(inputs: list[str] | None, from_list: str | None, output: str | None) -> tuple[list[str], dict[str, int], bool]:
+    """Input specs from the arguments and --from-list (any bytes; blank and # lines skipped), each listed
+    path's line number, and whether the output is stdout (`-o -`); usage errors for what cannot work."""
+    specs = list(inputs or [])
+    listed: dict[str, int] = {}  # path -> its line in --from-list, for error messages
+    if from_list is not None:
+        try:
+            data = sys.stdin.buffer.read() if from_list == "-" else Path(from_list).read_bytes()
+        except OSError as e:
+            fail(f"--from-list {from_list}: {e.strerror}")
+        for n, raw in enumerate(data.splitlines(), 1):
+            line = os.fsdecode(raw).strip()  # any bytes: undecodable ones kept as the OS path bytes
+            if line and not line.startswith("#"):
+                specs.append(line)
+                listed.setdefault(str(Path(line)), n)
+    if not specs:
+        fail("no inputs given (pass files, folders, globs, - or --from-list)")
+    if "-" in specs and from_list == "-":
+        fail("stdin cannot hold both an image (-) and the --from-list")
+    if output is None:
+        fail("missing -o/--output: an output folder, or - for stdout")
+    to_stdout = output == "-"
+    if to_stdout and (len(specs) != 1 or (specs[0] != "-" and not Path(specs[0]).is_file())):
+        fail("-o - writes one image to stdout: give exactly one input file or -")
+    return specs, listed, to_stdout
+
+
+def gather_inputs(specs: list[str], listed: dict[str, int], outdir: Path | None) -> list:
+    """find_inputs with stdin read for `-`, and --from-list line numbers on the paths that fail."""
+    items = find_inputs(specs, outdir, sys.stdin.buffer.read() if "-" in specs else None)
+    for it in items:
+        if it.error and it.source is not None and str(it.source) in listed:
+            it.error += f" (--from-list line {listed[str(it.source)]})"
+    return items
+
+
 def find_inputs(specs: list[str], outdir: Path | None, stdin: bytes | None = None) -> list:
     """Input items of files/folders/globs/-, the output folder excluded; none found is a usage error."""
     from gantrans.io.images import collect_inputs

@@ -16,6 +16,7 @@ from gantrans.cli.style import style_sample
 from gantrans.cli.stylize import stylize
 from gantrans.cli.train import train
 from gantrans.cli.translate import translate
+from gantrans.cli.upscale import upscale
 
 app = typer.Typer(
     name="gantrans",
@@ -27,6 +28,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.command("translate", no_args_is_help=True)(translate)
+app.command("upscale", no_args_is_help=True)(upscale)
 app.command("style-sample", no_args_is_help=True)(style_sample)
 app.command("edit", no_args_is_help=True)(edit)
 app.command("stylize", no_args_is_help=True)(stylize)

@@ -23,8 +23,9 @@ from gantrans.cli.common import (
     ThreadsOpt,
     WorkersOpt,
     fail,
-    find_inputs,
+    gather_inputs,
     handle_errors,
+    read_specs,
     require,
     run_task,
     use_threads,
@@ -68,25 +69,7 @@ def translate(
       cat in.png | gantrans translate - -m model.safetensors -o - > out.png
     """
     with handle_errors():
-        specs = list(inputs or [])
-        listed: dict[str, int] = {}  # path -> its line in --from-list, for error messages
-        if from_list is not None:
-            data = sys.stdin.buffer.read() if from_list == "-" else _read_list(from_list)
-            for n, raw in enumerate(data.splitlines(), 1):
-                line = os.fsdecode(raw).strip()  # any bytes: undecodable ones kept as the OS path bytes
-                if line and not line.startswith("#"):  # blank lines and # comments are skipped
-                    specs.append(line)
-                    listed.setdefault(str(Path(line)), n)
-        if not specs:
-            fail("no inputs given (pass files, folders, globs, - or --from-list)")
-        if "-" in specs and from_list == "-":
-            fail("stdin cannot hold both an image (-) and the --from-list")
-        if output is None:
-            fail("missing -o/--output: an output folder, or - for stdout")
-        to_stdout = output == "-"
-        if to_stdout and (len(specs) != 1 or (specs[0] != "-" and not Path(specs[0]).is_file())):
-            fail("-o - writes one image to stdout: give exactly one input file or -")
-
+        specs, listed, to_stdout = read_specs(inputs, from_list, output)
         use_threads(threads)
         from gantrans.engine.batch import BatchOptions, TranslateTask
         from gantrans.engine.pipeline import default_batch_size
@@ -95,12 +78,8 @@ def translate(
             direction=direction, batch_size=batch_size or 1, size=size, tile=tile, tile_overlap=tile_overlap, tile_stats=tile_stats,
             suffix=suffix, ext=ext, overwrite=overwrite, workers=workers, max_pixels=max_pixels,
         )  # fmt: skip
-        outdir = None if to_stdout else Path(output)
-        stdin_bytes = sys.stdin.buffer.read() if "-" in specs else None
-        items = find_inputs(specs, outdir, stdin_bytes)
-        for it in items:
-            if it.error and it.source is not None and str(it.source) in listed:
-                it.error += f" (--from-list line {listed[str(it.source)]})"
+        outdir = None if to_stdout else Path(str(output))
+        items = gather_inputs(specs, listed, outdir)
         index, count = _shard(shard)
         if count > 1:
             from gantrans.io.images import shard_items
@@ -148,10 +127,3 @@ def _local_device() -> str:
     if torch.cuda.is_available():
         return f"cuda:{int(os.environ.get('LOCAL_RANK', 0)) % torch.cuda.device_count()}"
     return "auto"
-
-
-def _read_list(path: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError as e:
-        fail(f"--from-list {path}: {e.strerror}")

@@ -252,7 +252,7 @@ def run_pipeline(
             return ItemResult(work.item.display, shown, "skipped", EXISTS)
         t0 = time.perf_counter()
         try:
-            img = to_pil(arr, alpha if alpha is not None and alpha.shape[:2] == arr.shape[:2] else None)
+            img = to_pil(arr, alpha)  # an alpha of the input's size is resized to an upscaled output
             fmt = out.suffix.lstrip(".") if out is not None else "png"
             notes = list(notes)
             if alpha is not None and SAVE_FORMATS[fmt] == "JPEG":

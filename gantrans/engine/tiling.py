@@ -103,7 +103,8 @@ def tiled_rows(
     t: "Translator", pixels: np.ndarray, direction: str, tile: int, overlap: int = 32,
     cond: torch.Tensor | None = None, stats_size: int = 1024,
 ) -> Iterator[tuple[int, torch.Tensor]]:  # fmt: skip
-    """(H, W, C) decoded pixels -> finished output rows, in order: (first row, (out, n, W) float32 on the CPU)."""
+    """(H, W, C) decoded pixels -> finished output rows, in order: (first row, (out, n, W*s) float32 on the CPU),
+    s = the model's scale (1 for translation)."""
     tile = -(-max(tile, t.multiple) // t.multiple) * t.multiple
     overlap = max(0, min(overlap, tile // 2))
     h, w = pixels.shape[:2]
@@ -115,29 +116,55 @@ def tiled_rows(
     rows, cols = pad_index(h, hp), pad_index(w, wp)
     ys, xs = tile_starts(hp, tile, overlap), tile_starts(wp, tile, overlap)
     th, tw = min(tile, hp), min(tile, wp)
-    c_out = t.channels(direction)[1]
+    c_out, s = t.channels(direction)[1], t.scale  # super-resolution: every output length is x s
     carry: tuple[torch.Tensor, torch.Tensor] | None = None  # rows of the last band the next one also covers
     with norms.frozen() if (norms and stats_size) else contextlib.nullcontext():
         for bi, y0 in enumerate(ys):
-            acc = torch.zeros(c_out, th, wp)  # (out, th, Wp) blended outputs of this band
-            weight = torch.zeros(th, wp)
+            acc = torch.zeros(c_out, th * s, wp * s)  # (out, th*s, Wp*s) blended outputs of this band
+            weight = torch.zeros(th * s, wp * s)
             if carry is not None:
                 n = carry[1].shape[0]
                 acc[:, :n] += carry[0]
                 weight[:n] += carry[1]
-            wy = ramp(th, overlap, y0 > 0, y0 + th < hp)
+            wy = ramp(th * s, overlap * s, y0 > 0, y0 + th < hp)
             band = pixels[rows[y0 : y0 + th]]  # (th, W, C): one band of source rows, padded rows included
             for x0 in xs:
-                wx = ramp(tw, overlap, x0 > 0, x0 + tw < wp)
-                out = t.run(to_float(band[:, cols[x0 : x0 + tw]]), direction, cond).cpu()[0]  # (out, th, tw)
+                wx = ramp(tw * s, overlap * s, x0 > 0, x0 + tw < wp)
+                out = t.run(to_float(band[:, cols[x0 : x0 + tw]]), direction, cond).cpu()[0]  # (out, th*s, tw*s)
                 wt = wy[:, None] * wx[None, :]
-                acc[:, :, x0 : x0 + tw] += out * wt
-                weight[:, x0 : x0 + tw] += wt
-            done = (ys[bi + 1] - y0) if bi + 1 < len(ys) else th  # rows no later band touches
-            carry = (acc[:, done:].clone(), weight[done:].clone()) if done < th else None
-            last = min(y0 + done, h)
-            if last > y0:
-                yield y0, (acc[:, : last - y0] / weight[: last - y0])[..., :w]
+                acc[:, :, x0 * s : (x0 + tw) * s] += out * wt
+                weight[:, x0 * s : (x0 + tw) * s] += wt
+            done = ((ys[bi + 1] - y0) if bi + 1 < len(ys) else th) * s  # output rows no later band touches
+            carry = (acc[:, done:].clone(), weight[done:].clone()) if done < th * s else None
+            last = min(y0 * s + done, h * s)
+            if last > y0 * s:
+                yield y0 * s, (acc[:, : last - y0 * s] / weight[: last - y0 * s])[..., : w * s]
+
+
+@torch.inference_mode()
+def padcrop_rows(
+    t: "Translator", pixels: np.ndarray, direction: str, tile: int, pad: int = 10, cond: torch.Tensor | None = None,
+) -> Iterator[tuple[int, torch.Tensor]]:  # fmt: skip
+    """Real-ESRGAN's tiling for local models (no global statistics): each tile x tile core is run with
+    `pad` pixels of real neighbourhood around it (clipped at the image border), and only the core of the
+    output is kept, so with `pad` at least the receptive radius the result equals the untiled one.
+    Cores and pads are multiples of the model's pad multiple (a pixel-unshuffling model groups pixels).
+    Yields finished output rows as `tiled_rows` does."""
+    m = t.multiple
+    tile = -(-max(tile, m) // m) * m
+    pad = -(-pad // m) * m
+    h, w = pixels.shape[:2]
+    s, c_out = t.scale, t.channels(direction)[1]
+    for y0 in range(0, h, tile):
+        y1 = min(h, y0 + tile)
+        band = torch.empty(c_out, (y1 - y0) * s, w * s)  # (out, core rows * s, W * s)
+        ya, yb = max(0, y0 - pad), min(h, y1 + pad)
+        for x0 in range(0, w, tile):
+            x1 = min(w, x0 + tile)
+            xa, xb = max(0, x0 - pad), min(w, x1 + pad)
+            out = t.run(to_float(pixels[ya:yb, xa:xb]), direction, cond).cpu()[0]  # (out, (yb-ya)*s, (xb-xa)*s)
+            band[:, :, x0 * s : x1 * s] = out[:, (y0 - ya) * s : (y1 - ya) * s, (x0 - xa) * s : (x1 - xa) * s]
+        yield y0 * s, band
 
 
 def run_tiled_uint8(
@@ -146,7 +173,9 @@ def run_tiled_uint8(
 ) -> np.ndarray:  # fmt: skip
     """(H, W, C) decoded pixels -> (H, W, out) uint8, tile by tile (memory: input + output + one band)."""
     h, w = pixels.shape[:2]
-    out = np.empty((h, w, t.channels(direction)[1]), np.uint8)
-    for y0, block in tiled_rows(t, pixels, direction, tile, overlap, cond, stats_size):
+    out = np.empty((h * t.scale, w * t.scale, t.channels(direction)[1]), np.uint8)
+    rows = (padcrop_rows(t, pixels, direction, tile, overlap, cond) if t.family.tiling == "padcrop"
+            else tiled_rows(t, pixels, direction, tile, overlap, cond, stats_size))  # fmt: skip
+    for y0, block in rows:
         out[y0 : y0 + block.shape[1]] = (block * 255.0).round_().to(torch.uint8).permute(1, 2, 0).numpy()
     return out

@@ -20,7 +20,7 @@ from PIL import Image
 
 from gantrans import registry
 from gantrans.engine.device import describe, resolve_device, resolve_precision
-from gantrans.engine.tiling import run_tiled_uint8, tiled_rows, to_float
+from gantrans.engine.tiling import padcrop_rows, run_tiled_uint8, tiled_rows, to_float
 from gantrans.errors import UsageError
 from gantrans.families.base import DIRECTIONS, Family
 from gantrans.io.checkpoint import Checkpoint, CheckpointError, save_checkpoint
@@ -59,7 +59,7 @@ class Translator:
     def __init__(self, checkpoint: Checkpoint, device: str | torch.device = "cpu", precision: str = "auto") -> None:
         spec = get_spec(checkpoint.arch)
         family = registry.family_of(checkpoint.arch)
-        if family.role != "translator":  # e.g. a WCT model: the wrong kind for translate, a usage error
+        if family.role not in ("translator", "upscaler"):  # e.g. a WCT model: the wrong kind, a usage error
             registry.require(checkpoint.arch, "translate", checkpoint.arch)
         if spec.role != "generator":
             raise CheckpointError(f"{checkpoint.arch} is a {spec.role}, not a generator; it cannot translate")
@@ -88,10 +88,16 @@ class Translator:
         n = x.shape[1]
         return (x - self._mean[:, :n]) / self._std[:, :n]
 
-    @staticmethod
-    def denormalize(y: torch.Tensor) -> torch.Tensor:
-        """Generator output in [-1, 1] -> float32 in [0, 1] (clamped)."""
+    def denormalize(self, y: torch.Tensor) -> torch.Tensor:
+        """Generator output ([-1, 1], or [0, 1] for super-resolution families) -> float32 in [0, 1] (clamped)."""
+        if self.family.output_range == "unit":
+            return y.float().clamp(0.0, 1.0)
         return ((y.float() + 1.0) * 0.5).clamp_(0.0, 1.0)
+
+    @property
+    def scale(self) -> int:
+        """Output size / input size (1 for translation models)."""
+        return self.family.scale(self.checkpoint.config)
 
     def norm_stats(self, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean, std) of the first `channels` input channels, each (1, channels, 1, 1) on the device."""
@@ -189,7 +195,8 @@ class Translator:
         x = self._input(x)
         with self._autocast():
             y = self._forward(x, direction, cond)
-        return self.denormalize(y[..., :h, :w])
+        s = self.scale
+        return self.denormalize(y[..., : h * s, : w * s])
 
     @torch.inference_mode()
     def encode_style(self, x: torch.Tensor, direction: str = "a2b") -> torch.Tensor:
@@ -245,9 +252,11 @@ class Translator:
         _, _, h, w = x.shape
         if h <= tile and w <= tile:
             return self.run(x, direction, cond).cpu()
-        out = torch.empty(1, self.channels(direction)[1], h, w)
+        out = torch.empty(1, self.channels(direction)[1], h * self.scale, w * self.scale)
         pixels = x[0].permute(1, 2, 0).numpy()  # (H, W, C) as decoded
-        for y0, block in tiled_rows(self, pixels, direction, tile, overlap, cond, stats_size):
+        rows = (padcrop_rows(self, pixels, direction, tile, overlap, cond) if self.family.tiling == "padcrop"
+                else tiled_rows(self, pixels, direction, tile, overlap, cond, stats_size))  # fmt: skip
+        for y0, block in rows:
             out[0, :, y0 : y0 + block.shape[1]] = block
         return out
 
@@ -285,7 +294,8 @@ class Translator:
             wp = self.padded(max(d.pixels.shape[1] for d in items))
             batch = torch.cat([self._pad_raw(torch.from_numpy(d.pixels).permute(2, 0, 1), hp, wp) for d in items])
         y = to_uint8(self.run(batch, direction, cond))  # one device->host copy
-        return [y[i, : d.pixels.shape[0], : d.pixels.shape[1]] for i, d in enumerate(items)]
+        s = self.scale
+        return [y[i, : d.pixels.shape[0] * s, : d.pixels.shape[1] * s] for i, d in enumerate(items)]
 
     def _pad_raw(self, t: torch.Tensor, hp: int, wp: int) -> torch.Tensor:
         # Pad in [0, 1] space (reflection commutes with per-channel normalisation).

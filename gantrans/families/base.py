@@ -58,7 +58,11 @@ class Family:
     archs: ClassVar[tuple[str, ...]] = ()  # what a checkpoint's `arch` may name
     aux_archs: ClassVar[tuple[str, ...]] = ()  # networks stored beside them (discriminators)
     model_modules: ClassVar[tuple[str, ...]] = ()  # importing these registers the architectures
-    role: ClassVar[str] = "translator"  # "translator" (gantrans.load) or "stylizer" (gantrans.stylizer)
+    role: ClassVar[str] = "translator"  # "translator" / "upscaler" (gantrans.load) or "stylizer" (gantrans.stylizer)
+    output_range: ClassVar[str] = "tanh"  # generator output: "tanh" ([-1, 1]) or "unit" ([0, 1])
+    # tiles: "blend" (overlapping tiles blended linearly, whole-image norm statistics) for translation;
+    # "padcrop" (each tile run with real context around it, the core kept) for local models
+    tiling: ClassVar[str] = "blend"
     cond: ClassVar[str] = "none"  # the condition kind of the forward: none | style | label
     commands: ClassVar[frozenset[str]] = frozenset({"translate", "export"})  # CLI commands it serves
     recipes: ClassVar[dict[str, str]] = {}  # training recipe name -> "module:Class"
@@ -84,6 +88,14 @@ class Family:
     def channels(self, config: Any, direction: str) -> tuple[int, int]:
         """(input, output) channels of `direction`."""
         return config.input_nc, config.output_nc
+
+    def preprocess(self, size: int) -> dict[str, Any] | None:
+        """Input normalisation of a fresh model (None: the translation default, [-1, 1] at `size`)."""
+        return None
+
+    def scale(self, config: Any) -> int:
+        """Output size / input size (super-resolution models: 2, 4, ...)."""
+        return 1
 
     def init(self, net: "nn.Module", init: str) -> "nn.Module":
         """Fresh weights for gantrans.build (`init`: normal | xavier | kaiming | orthogonal ...)."""

@@ -176,11 +176,14 @@ def resize_shorter(img: Image.Image, size: int, max_pixels: int | None = DEFAULT
 
 
 def to_pil(pixels: np.ndarray, alpha: np.ndarray | None) -> Image.Image:
-    """(H, W, C) uint8 (+ optional alpha) -> PIL image in L, RGB, LA or RGBA."""
+    """(H, W, C) uint8 (+ optional alpha) -> PIL image in L, RGB, LA or RGBA. An alpha plane of another
+    size (an upscaled output) is resized to the image, bicubic."""
     img = Image.fromarray(pixels[..., 0] if pixels.shape[2] == 1 else pixels)
     if alpha is not None:
-        a = alpha if alpha.dtype == np.uint8 else (np.clip(alpha, 0, 1) * 255 + 0.5).astype(np.uint8)
-        img.putalpha(Image.fromarray(a))
+        a = Image.fromarray(alpha if alpha.dtype == np.uint8 else (np.clip(alpha, 0, 1) * 255 + 0.5).astype(np.uint8))
+        if a.size != img.size:
+            a = a.resize(img.size, Image.Resampling.BICUBIC)
+        img.putalpha(a)
     return img
 
 

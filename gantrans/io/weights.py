@@ -50,7 +50,7 @@ def read_official(path: Path, nested: bool = False) -> dict[str, Any]:
         if not isinstance(obj, dict) or set(obj) != {"a", "b"} or not all(isinstance(v, dict) for v in obj.values()):
             raise CheckpointError(f"{path}: expected the MUNIT/UNIT generator layout {{'a': state_dict, 'b': state_dict}} (gen_*.pt)")
         return {d: strip_module(obj[d], path) for d in ("a", "b")}
-    for key in ("state_dict", "model", "net_G", "G"):  # common wrappers around the weights
+    for key in ("params_ema", "params", "state_dict", "model", "net_G", "G"):  # common wrappers (BasicSR: EMA first)
         if isinstance(obj, dict) and isinstance(obj.get(key), dict) and not any(isinstance(v, torch.Tensor) for v in obj.values()):
             obj = obj[key]
     return strip_module(obj, path)
