@@ -250,7 +250,8 @@ class Translator:
         downscaled to at most `stats_size` pixels a side (0: per-tile statistics), see tiling.py.
         """
         _, _, h, w = x.shape
-        if h <= tile and w <= tile:
+        whole = round_up(max(tile, self.multiple), self.multiple)  # the tile as the tiler rounds it
+        if h <= whole and w <= whole:
             return self.run(x, direction, cond).cpu()
         out = torch.empty(1, self.channels(direction)[1], h * self.scale, w * self.scale)
         pixels = x[0].permute(1, 2, 0).numpy()  # (H, W, C) as decoded
@@ -281,7 +282,8 @@ class Translator:
             for i, d in enumerate(items):
                 c = None if cond is None else cond[i : i + 1] if cond.shape[0] > 1 else cond
                 h, w = d.pixels.shape[:2]
-                if h <= tile and w <= tile:
+                whole = round_up(max(tile, self.multiple), self.multiple)  # the tile as the tiler rounds it
+                if h <= whole and w <= whole:
                     outs.append(to_uint8(self.run(to_float(d.pixels), direction, c))[0])
                 else:  # memory bounded by the tile: uint8 in, uint8 out, one band of floats
                     outs.append(run_tiled_uint8(self, d.pixels, direction, tile, tile_overlap, c, tile_stats))
