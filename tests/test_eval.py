@@ -234,3 +234,27 @@ def test_eval_diversity_ranks_collapsed_below_diverse_samples(tmp_path):
     assert r.exit_code == 2 and "--lpips-backbone" in r.stderr
     r = runner.invoke(app, ["eval", str(tmp_path / "diverse"), "--metrics", "fid"])
     assert r.exit_code == 2 and "give REAL and FAKE folders" in r.stderr
+
+
+def test_paired_y_channel_and_crop_border(tmp_path):
+    """The SR convention: PSNR/SSIM on BT.601 luma, without `crop` pixels at each side."""
+    from gantrans.engine.metrics import y_channel
+
+    white = np.full((1, 1, 3), 255, np.uint8)
+    assert abs(float(y_channel(white)[0, 0, 0]) - 235.0) < 1e-9 and float(y_channel(np.zeros((1, 1, 3), np.uint8))[0, 0, 0]) == 16.0
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    c = a.copy()
+    c[:2] = 0  # differs only in a 2-pixel border
+    (tmp_path / "r").mkdir()
+    (tmp_path / "f").mkdir()
+    Image.fromarray(a).save(tmp_path / "r" / "x.png")
+    Image.fromarray(c).save(tmp_path / "f" / "x.png")
+    base = ["eval", str(tmp_path / "r"), str(tmp_path / "f"), "--metrics", "psnr,ssim", "--json"]
+    full = json.loads(runner.invoke(app, base).stdout)
+    cropped = json.loads(runner.invoke(app, [*base, "--crop-border", "2"]).stdout)
+    assert full["psnr"] < 30 and cropped["psnr"] is None and cropped["ssim"] == 1.0  # identical inside the border
+    y = json.loads(runner.invoke(app, [*base, "--y-channel"]).stdout)
+    assert y["psnr"] != full["psnr"] and 0 < y["ssim"] < 1
+    r = runner.invoke(app, [*base, "--crop-border", "16"])
+    assert r.exit_code == 2 and "leaves nothing" in r.stderr

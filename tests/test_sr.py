@@ -139,3 +139,29 @@ def test_upscale_cli(tmp_path):
     assert r.exit_code == 2 and "use it with gantrans upscale" in r.stderr
     r = runner.invoke(app, ["upscale", str(d / "a.png"), "-o", str(tmp_path / "y")])
     assert r.exit_code == 2 and "upscale needs a model" in r.stderr
+
+
+def test_original_esrgan_layout_converts_to_the_same_network(tmp_path):
+    """Community models in the original ESRGAN repository's layout (model.0, model.1.sub.N.RDBk.convj.0,
+    model.3/6/8/10) convert without --from to the same network."""
+    sd = {k: v.clone() for k, v in tiny("rrdbnet").checkpoint.networks["G"].state_dict().items()}
+    nb = 2
+    tail = {"conv_first": "model.0", "conv_up1": "model.3", "conv_up2": "model.6", "conv_hr": "model.8", "conv_last": "model.10"}
+    old = {}
+    for k, v in sd.items():
+        if m := re.fullmatch(r"body\.(\d+)\.rdb(\d)\.conv(\d)\.(weight|bias)", k):
+            old[f"model.1.sub.{m.group(1)}.RDB{m.group(2)}.conv{m.group(3)}.0.{m.group(4)}"] = v
+        elif k.startswith("conv_body."):
+            old[f"model.1.sub.{nb}.{k.split('.')[1]}"] = v
+        else:
+            name, kind = k.split(".")
+            old[f"{tail[name]}.{kind}"] = v
+    torch.save(old, tmp_path / "4x_community.pth")
+    r = runner.invoke(app, ["convert", str(tmp_path / "4x_community.pth"), "-o", str(tmp_path / "c.safetensors")])
+    assert r.exit_code == 0, r.output
+    assert "original ESRGAN layout" in r.output and "recognised as --from esrgan" in r.output
+    x = torch.rand(1, 3, 9, 11)
+    with torch.no_grad():
+        want = rrdb_reference(sd, x, 4).clamp(0, 1)
+    got = gantrans.load(str(tmp_path / "c.safetensors"), device="cpu").run(x)
+    assert ((got * 255).round() - (want * 255).round()).abs().max() <= 2

@@ -29,6 +29,8 @@ def evaluate(
     kid_subsets: Annotated[int, typer.Option("--kid-subsets", min=1)] = 100,
     kid_subset_size: Annotated[int, typer.Option("--kid-subset-size", min=2)] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the KID subsets.")] = 0,
+    y_only: Annotated[bool, typer.Option("--y-channel", help="Paired metrics on the luma (BT.601 Y, as super-resolution papers report PSNR-Y/SSIM-Y).")] = False,
+    crop_border: Annotated[int, typer.Option("--crop-border", min=0, help="Paired metrics without N pixels on each side (SR convention: the scale).")] = 0,
     device: DeviceOpt = "auto",
     threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
@@ -100,7 +102,7 @@ def evaluate(
         if any(m in wanted for m in PAIRED):
             from gantrans.engine.metrics import paired_folders
 
-            pm = paired_folders(real, fake, real_files, fake_files)
+            pm = paired_folders(real, fake, real_files, fake_files, y_only, crop_border)
             result.update({m: round(pm[m], 4) for m in PAIRED if m in wanted})
             result["pairs"] = int(pm["pairs"])
         if "domain" in wanted:

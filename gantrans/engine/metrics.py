@@ -157,15 +157,31 @@ def ssim(x: np.ndarray, y: np.ndarray) -> float:
     return float(m.mean())
 
 
-def paired(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    """(H, W, C) uint8 pair -> L1 (levels), PSNR (dB, inf if identical), SSIM."""
+def y_channel(x: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 RGB -> (H, W, 1) float64 luma in [16, 235]: ITU-R BT.601 as MATLAB's rgb2ycbcr (the
+    super-resolution papers' PSNR-Y / SSIM-Y)."""
+    if x.shape[2] == 1:
+        return x.astype(np.float64)
+    rgb = x.astype(np.float64) / 255.0
+    return (16.0 + rgb @ np.array([65.481, 128.553, 24.966]))[..., None]
+
+
+def paired(x: np.ndarray, y: np.ndarray, y_only: bool = False, crop_border: int = 0) -> dict[str, float]:
+    """(H, W, C) uint8 pair -> L1 (levels), PSNR (dB, inf if identical), SSIM; `y_only`: on the luma
+    channel; `crop_border`: without that many pixels on each side (the SR convention: the scale)."""
+    if crop_border:
+        if min(x.shape[:2]) <= 2 * crop_border:
+            raise MetricError(f"--crop-border {crop_border} leaves nothing of a {x.shape[1]}x{x.shape[0]} image")
+        x, y = x[crop_border:-crop_border, crop_border:-crop_border], y[crop_border:-crop_border, crop_border:-crop_border]
+    if y_only:
+        x, y = y_channel(x), y_channel(y)
     diff = x.astype(np.float64) - y.astype(np.float64)
     mse = float((diff**2).mean())
     return {"l1": float(np.abs(diff).mean()), "psnr": float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse), "ssim": ssim(x, y)}
 
 
 def paired_folders(real: Path, fake: Path, real_files: Sequence[Path] | None = None,
-                   fake_files: Sequence[Path] | None = None) -> dict[str, float]:
+                   fake_files: Sequence[Path] | None = None, y_only: bool = False, crop_border: int = 0) -> dict[str, float]:
     """Mean L1/PSNR/SSIM over same-named pairs (relative path without suffix); every fake needs its real."""
     from gantrans.io.images import list_images
 
@@ -182,7 +198,7 @@ def paired_folders(real: Path, fake: Path, real_files: Sequence[Path] | None = N
         a, b = read_rgb8(r), read_rgb8(f)
         if a.shape != b.shape:
             raise MetricError(f"paired metrics: {f} is {b.shape[1]}x{b.shape[0]}, {r} is {a.shape[1]}x{a.shape[0]}")
-        rows.append(paired(np.asarray(a), np.asarray(b)))
+        rows.append(paired(np.asarray(a), np.asarray(b), y_only, crop_border))
     if not rows:
         raise MetricError("paired metrics: no pairs")
     out = {m: float(np.mean([row[m] for row in rows])) for m in rows[0]}

@@ -30,7 +30,38 @@ def _state(obj: Any) -> dict[str, Any] | None:
 
 def _is_rrdbnet(obj: Any) -> bool:
     sd = _state(obj)
-    return sd is not None and "conv_first.weight" in sd and "body.0.rdb1.conv1.weight" in sd and "conv_hr.weight" in sd
+    return sd is not None and (("conv_first.weight" in sd and "body.0.rdb1.conv1.weight" in sd and "conv_hr.weight" in sd)
+                               or _is_old_esrgan(sd))  # fmt: skip
+
+
+def _is_old_esrgan(sd: dict[str, Any]) -> bool:
+    """The original ESRGAN repository's layout (many community models): model.0, model.1.sub.N.RDBk.convj.0, ..."""
+    return "model.0.weight" in sd and "model.1.sub.0.RDB1.conv1.0.weight" in sd
+
+
+# old ESRGAN x4: 0 conv_first, 1 ShortcutBlock(sub: RRDBs + conv_body), 2 up, 3 conv, 4 lrelu, 5 up, 6 conv,
+# 7 lrelu, 8 HR conv, 9 lrelu, 10 last conv
+_OLD_TAIL = {"model.0": "conv_first", "model.3": "conv_up1", "model.6": "conv_up2", "model.8": "conv_hr", "model.10": "conv_last"}
+
+
+def _from_old_esrgan(sd: dict[str, Any], src: Path) -> dict[str, Any]:
+    """Rename an old-layout x4 ESRGAN state dict to BasicSR's names (the same network)."""
+    from gantrans.io.checkpoint import CheckpointError
+
+    nb = max(int(m.group(1)) for k in sd if (m := re.match(r"model\.1\.sub\.(\d+)\.", k)))
+    if "model.10.weight" not in sd or "model.6.weight" not in sd:
+        raise CheckpointError(f"{src}: an old-layout ESRGAN file that is not x4 (model.3/6/8/10); only x4 is supported in this layout")
+    out = {}
+    for k, v in sd.items():
+        if m := re.fullmatch(r"model\.1\.sub\.(\d+)\.RDB(\d)\.conv(\d)\.0\.(weight|bias)", k):
+            out[f"body.{m.group(1)}.rdb{m.group(2)}.conv{m.group(3)}.{m.group(4)}"] = v
+        elif m := re.fullmatch(rf"model\.1\.sub\.{nb}\.(weight|bias)", k):
+            out[f"conv_body.{m.group(1)}"] = v
+        elif (m := re.fullmatch(r"(model\.\d+)\.(weight|bias)", k)) and m.group(1) in _OLD_TAIL:
+            out[f"{_OLD_TAIL[m.group(1)]}.{m.group(2)}"] = v
+        else:
+            raise CheckpointError(f"{src}: unexpected key {k!r} in an old-layout ESRGAN file")
+    return out
 
 
 def _is_srvgg(obj: Any) -> bool:
@@ -45,6 +76,10 @@ def _convert(src: Path, opts: "ConvertOptions", arch: str) -> "ConvertResult":
     from gantrans.models.registry import build_network, make_config
 
     sd = read_official(src)
+    notes = []
+    if arch == "rrdbnet" and _is_old_esrgan(sd):
+        sd = _from_old_esrgan(sd, src)
+        notes.append("original ESRGAN layout (model.N / RDBk) renamed to BasicSR's")
     if arch == "rrdbnet":
         if not _is_rrdbnet(sd):
             raise CheckpointError(f"{src}: not a BasicSR RRDBNet state dict (expected conv_first, body.N.rdb1.conv1, conv_hr)")
@@ -79,7 +114,7 @@ def _convert(src: Path, opts: "ConvertOptions", arch: str) -> "ConvertResult":
         provenance={"converted_from": opts.source, "sources": [{"file": src.name, "sha256": file_sha256(src), "role": "G"}]},
         license=opts.license,
     )  # fmt: skip
-    inferred = [f"{arch}: x{scale}, " + ", ".join(f"{k}={v}" for k, v in values.items())]
+    inferred = notes + [f"{arch}: x{scale}, " + ", ".join(f"{k}={v}" for k, v in values.items())]
     return ConvertResult(ckpt, inferred)
 
 
