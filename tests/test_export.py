@@ -19,7 +19,8 @@ runner = CliRunner()
 @pytest.mark.parametrize(
     "arch,config",
     [("resnet_6blocks", {"ngf": 4, "n_blocks": 2}), ("munit", {"dim": 8, "mlp_dim": 16, "n_res": 1, "output_nc": 1}),
-     ("unit", {"dim": 8, "n_res": 1}), ("stargan", {"conv_dim": 8, "repeat_num": 1, "c_dim": 3})],
+     ("unit", {"dim": 8, "n_res": 1}), ("stargan", {"conv_dim": 8, "repeat_num": 1, "c_dim": 3}),
+     ("rrdbnet", {"num_feat": 8, "num_block": 1, "num_grow_ch": 4, "scale": 2}), ("srvgg_compact", {"num_feat": 8, "num_conv": 2})],
 )  # fmt: skip
 def test_export_matches_pytorch(tmp_path, arch, config):
     config = dict(config)
@@ -43,6 +44,7 @@ def test_export_matches_pytorch(tmp_path, arch, config):
     if cond is not None:
         feeds[want[1]] = cond.numpy()
     y = s.run(None, feeds)[0]
-    assert y.shape == (3, 1 if arch == "munit" else 3, 24, 36)
+    s_ = m.scale  # super-resolution models: the output is scale times larger
+    assert y.shape == (3, 1 if arch == "munit" else 3, 24 * s_, 36 * s_)
     assert np.abs(y - m.run(x, "a2b", cond).numpy()).max() < 1e-4
     assert runner.invoke(app, ["export", "-m", str(src), "-o", str(out)]).exit_code == 2  # exists

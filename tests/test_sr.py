@@ -136,7 +136,7 @@ def test_upscale_cli(tmp_path):
     r = runner.invoke(app, ["upscale", str(d / "a.png"), "-m", str(model), "-o", "-", "--device", "cpu"])
     assert r.exit_code == 0 and Image.open(io.BytesIO(r.stdout_bytes)).size == (200, 148)
     r = runner.invoke(app, ["translate", str(d / "a.png"), "-m", str(model), "-o", str(tmp_path / "x")])
-    assert r.exit_code == 2 and "use it with gantrans upscale" in r.stderr
+    assert r.exit_code == 2 and "(use it with gantrans export, gantrans upscale)" in r.stderr
     r = runner.invoke(app, ["upscale", str(d / "a.png"), "-o", str(tmp_path / "y")])
     assert r.exit_code == 2 and "upscale needs a model" in r.stderr
 

@@ -137,7 +137,7 @@ class SRFamily(Family):
     role = "upscaler"
     output_range = "unit"
     tiling = "padcrop"  # no global statistics: Real-ESRGAN's pad-and-crop tiles, seam-free
-    commands = frozenset({"upscale"})
+    commands = frozenset({"upscale", "export"})
     init_default = "kaiming"
     converters = {
         "esrgan": Converter("esrgan", "RealESRGAN_x4plus.pth / x2plus / anime_6B / RealESRNet (BasicSR RRDBNet)", _is_rrdbnet,
