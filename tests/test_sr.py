@@ -165,3 +165,49 @@ def test_original_esrgan_layout_converts_to_the_same_network(tmp_path):
         want = rrdb_reference(sd, x, 4).clamp(0, 1)
     got = gantrans.load(str(tmp_path / "c.safetensors"), device="cpu").run(x)
     assert ((got * 255).round() - (want * 255).round()).abs().max() <= 2
+
+
+def srgan_reference(sd: dict[str, torch.Tensor], x: torch.Tensor, n: int) -> torch.Tensor:
+    """SRGAN's generator (leftthomas/SRGAN layout, BN in eval mode) with functional ops only."""
+
+    def bn(t, p):
+        return F.batch_norm(t, sd[f"{p}.running_mean"], sd[f"{p}.running_var"], sd[f"{p}.weight"], sd[f"{p}.bias"], False, 0.0, 1e-5)
+
+    def conv(t, p, pad):
+        return F.conv2d(t, sd[f"{p}.weight"], sd[f"{p}.bias"], padding=pad)
+
+    first = F.prelu(conv(x, "block1.0", 4), sd["block1.1.weight"])
+    y = first
+    for i in range(2, n + 2):
+        r = F.prelu(bn(conv(y, f"block{i}.conv1", 1), f"block{i}.bn1"), sd[f"block{i}.prelu.weight"])
+        y = y + bn(conv(r, f"block{i}.conv2", 1), f"block{i}.bn2")
+    y = first + bn(conv(y, f"block{n + 2}.0", 1), f"block{n + 2}.1")
+    k = 0
+    while f"block{n + 3}.{k}.conv.weight" in sd:
+        y = F.prelu(F.pixel_shuffle(conv(y, f"block{n + 3}.{k}.conv", 1), 2), sd[f"block{n + 3}.{k}.prelu.weight"])
+        k += 1
+    return (torch.tanh(conv(y, f"block{n + 3}.{k}", 4)) + 1) / 2
+
+
+def test_srgan_generator_checkpoint_converts_and_matches(tmp_path):
+    m = tiny_srresnet = gantrans.build("srresnet", num_feat=8, num_block=2, scale=4, device="cpu", domains=("LR", "HR"), seed=3)
+    net = tiny_srresnet.checkpoint.networks["G"]
+    # the paper's 16 blocks x 64 features, x4: 15,617 (9x9 head + PReLU) + 16 x 74,113 (residual blocks)
+    # + 37,056 (conv + BN) + 2 x 147,713 (sub-pixel stages) + 15,555 (9x9 tail)
+    assert sum(p.numel() for p in gantrans.build("srresnet", device="cpu").checkpoint.networks["G"].parameters()) == 1_549_462
+    with torch.no_grad():  # trained-looking BN statistics, so eval-mode BN matters
+        for mod in net.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.running_mean.uniform_(-0.2, 0.2)
+                mod.running_var.uniform_(0.5, 1.5)
+    sd = {k: v.clone() for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")}  # an old file
+    torch.save(sd, tmp_path / "netG_epoch_4_100.pth")
+    r = runner.invoke(app, ["convert", str(tmp_path / "netG_epoch_4_100.pth"), "-o", str(tmp_path / "g.safetensors")])
+    assert r.exit_code == 0, r.output
+    assert "recognised as --from srgan" in r.output and "num_block=2" in r.output
+    x = torch.rand(1, 3, 10, 7)
+    with torch.no_grad():
+        want = srgan_reference(sd, x, 2)
+    got = gantrans.load(str(tmp_path / "g.safetensors"), device="cpu").run(x)
+    assert got.shape == (1, 3, 40, 28) and ((got * 255).round() - (want * 255).round()).abs().max() <= 2
+    del m

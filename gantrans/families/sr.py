@@ -69,6 +69,12 @@ def _is_srvgg(obj: Any) -> bool:
     return sd is not None and "body.0.weight" in sd and "body.1.weight" in sd and sd["body.1.weight"].dim() == 1
 
 
+def _is_srgan(obj: Any) -> bool:
+    """leftthomas/SRGAN generator checkpoints (plain state dicts): block1.0 9x9 conv, block2.conv1, ..."""
+    sd = _state(obj)
+    return sd is not None and "block1.0.weight" in sd and "block2.conv1.weight" in sd and "block2.bn1.running_mean" in sd
+
+
 def _convert(src: Path, opts: "ConvertOptions", arch: str) -> "ConvertResult":
     from gantrans.engine.convert import ConvertResult
     from gantrans.io.checkpoint import Checkpoint, CheckpointError, load_strict
@@ -93,6 +99,16 @@ def _convert(src: Path, opts: "ConvertOptions", arch: str) -> "ConvertResult":
             "num_feat": sd["conv_first.weight"].shape[0], "num_grow_ch": sd["body.0.rdb1.conv1.weight"].shape[0],
             "num_block": len({int(m.group(1)) for k in sd if (m := re.match(r"body\.(\d+)\.", k))}),
         }  # fmt: skip
+    elif arch == "srresnet":
+        if not _is_srgan(sd):
+            raise CheckpointError(f"{src}: not an SRGAN generator state dict (expected block1.0, block2.conv1, block2.bn1)")
+        blocks = sorted(int(m.group(1)) for k in sd if (m := re.match(r"block(\d+)\.", k)))
+        last = blocks[-1]  # block{n+3}: the upsampling stages, then the last conv
+        values = {
+            "num_in_ch": sd["block1.0.weight"].shape[1], "num_feat": sd["block1.0.weight"].shape[0], "num_block": last - 3,
+            "scale": 2 ** len({int(m.group(1)) for k in sd if (m := re.match(rf"block{last}\.(\d+)\.conv\.", k))}),
+            "num_out_ch": max((v for k, v in sd.items() if re.fullmatch(rf"block{last}\.\d+\.weight", k)), key=lambda v: v.dim()).shape[0],
+        }  # fmt: skip
     else:
         if not _is_srvgg(sd):
             raise CheckpointError(f"{src}: not a BasicSR SRVGGNetCompact state dict with PReLU (expected body.0 conv, body.1 PReLU)")
@@ -107,6 +123,8 @@ def _convert(src: Path, opts: "ConvertOptions", arch: str) -> "ConvertResult":
                   "num_conv": len(convs) - 2, "upscale": scale}  # fmt: skip
     cfg = make_config(arch, values)
     net = build_network(arch, cfg)
+    if arch == "srresnet":  # files from PyTorch < 0.4 have no BN step counters (unused at inference)
+        sd = dict(sd) | {k: v for k, v in net.state_dict().items() if k.endswith("num_batches_tracked") and k not in sd}
     load_strict(net, dict(sd), f"{src} [{arch}, {values}]")
     scale = values.get("scale", values.get("upscale"))
     ckpt = Checkpoint(
@@ -132,8 +150,8 @@ def _one(arch: str):
 class SRFamily(Family):
     name = "sr"
     title = "super-resolution (ESRGAN/Real-ESRGAN)"
-    archs = ("rrdbnet", "srvgg_compact")
-    model_modules = ("gantrans.models.rrdbnet", "gantrans.models.srvgg")
+    archs = ("rrdbnet", "srvgg_compact", "srresnet")
+    model_modules = ("gantrans.models.rrdbnet", "gantrans.models.srvgg", "gantrans.models.srresnet")
     role = "upscaler"
     output_range = "unit"
     tiling = "padcrop"  # no global statistics: Real-ESRGAN's pad-and-crop tiles, seam-free
@@ -142,6 +160,8 @@ class SRFamily(Family):
     converters = {
         "esrgan": Converter("esrgan", "RealESRGAN_x4plus.pth / x2plus / anime_6B / RealESRNet (BasicSR RRDBNet)", _is_rrdbnet,
                             _one("rrdbnet"), default_size=0, domains=0),
+        "srgan": Converter("srgan", "netG_epoch_4_100.pth (leftthomas/SRGAN generator)", _is_srgan,
+                           _one("srresnet"), default_size=0, domains=0),
         "srvgg": Converter("srvgg", "realesr-animevideov3.pth / realesr-general-x4v3.pth (BasicSR SRVGGNetCompact)", _is_srvgg,
                            _one("srvgg_compact"), default_size=0, domains=0),
     }  # fmt: skip
