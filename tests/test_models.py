@@ -26,6 +26,7 @@ TINY = {
     "rrdbnet": {"num_feat": 4, "num_block": 1, "num_grow_ch": 4, "scale": 2},
     "srvgg_compact": {"num_feat": 4, "num_conv": 2, "upscale": 3},
     "srresnet": {"num_feat": 4, "num_block": 1, "scale": 2},
+    "msrresnet": {"num_feat": 4, "num_block": 1, "upscale": 3},
 }
 
 

@@ -125,6 +125,14 @@ def test_upscale_cli(tmp_path):
     assert rows["a.png"]["size"] == [200, 148] and rows["bad.png"]["status"] == "failed"
     b = Image.open(tmp_path / "o" / "b.png")
     assert b.mode == "RGBA" and b.size == (120, 80)  # alpha upscaled with the image
+    # --alpha-upsampler model (default): the alpha plane runs through the model as a grey image
+    src_alpha = np.asarray(Image.open(d / "b.png"))[..., 3]
+    grey = np.asarray(gantrans.load(str(model), device="cpu").translate(Image.fromarray(src_alpha).convert("RGB")), dtype=np.float32)
+    want = np.round(grey @ np.array([0.299, 0.587, 0.114], np.float32)).astype(int)
+    assert np.abs(np.asarray(b)[..., 3].astype(int) - want).max() <= 1
+    r = runner.invoke(app, ["upscale", str(d / "b.png"), "-m", str(model), "-o", str(tmp_path / "bc"), "--alpha-upsampler", "bicubic", "--device", "cpu"])
+    bicubic = np.asarray(Image.open(tmp_path / "bc" / "b.png"))[..., 3].astype(int)
+    assert r.exit_code == 0 and np.abs(bicubic - np.asarray(Image.fromarray(src_alpha).resize((120, 80), Image.Resampling.BICUBIC), dtype=int)).max() == 0
     r = runner.invoke(app, ["upscale", str(d / "a.png"), "-m", str(model), "-o", str(tmp_path / "s"), "-s", "1.5", "--device", "cpu"])
     assert r.exit_code == 0 and Image.open(tmp_path / "s" / "a.png").size == (75, 56)
     # tiles (pad and crop): with a pad beyond the receptive radius, the untiled result
@@ -211,3 +219,31 @@ def test_srgan_generator_checkpoint_converts_and_matches(tmp_path):
     got = gantrans.load(str(tmp_path / "g.safetensors"), device="cpu").run(x)
     assert got.shape == (1, 3, 40, 28) and ((got * 255).round() - (want * 255).round()).abs().max() <= 2
     del m
+
+
+def msrresnet_reference(sd: dict[str, torch.Tensor], x: torch.Tensor, scale: int) -> torch.Tensor:
+    def conv(t, p):
+        return F.conv2d(t, sd[f"{p}.weight"], sd[f"{p}.bias"], padding=1)
+
+    out = F.leaky_relu(conv(x, "conv_first"), 0.1)
+    for b in sorted({int(m.group(1)) for k in sd if (m := re.match(r"body\.(\d+)\.", k))}):
+        out = out + conv(F.relu(conv(out, f"body.{b}.conv1")), f"body.{b}.conv2")
+    for up in ("upconv1", "upconv2"):
+        if f"{up}.weight" in sd:
+            out = F.leaky_relu(F.pixel_shuffle(conv(out, up), 2 if scale == 4 else scale), 0.1)
+    out = conv(F.leaky_relu(conv(out, "conv_hr"), 0.1), "conv_last")
+    return out + F.interpolate(x, scale_factor=float(scale), mode="bilinear", align_corners=False)
+
+
+@pytest.mark.parametrize("scale", [3, 4])
+def test_basicsr_msrresnet_converts_and_matches(scale, tmp_path):
+    m = gantrans.build("msrresnet", num_feat=8, num_block=2, upscale=scale, device="cpu", domains=("LR", "HR"), seed=4, init="kaiming")
+    sd = {k: v.clone() for k, v in m.checkpoint.networks["G"].state_dict().items()}
+    torch.save({"params": sd}, tmp_path / "MSRResNet.pth")
+    r = runner.invoke(app, ["convert", str(tmp_path / "MSRResNet.pth"), "-o", str(tmp_path / "c.safetensors")])
+    assert r.exit_code == 0 and "recognised as --from msrresnet" in r.output, r.output
+    x = torch.rand(1, 3, 9, 7)
+    with torch.no_grad():
+        want = msrresnet_reference(sd, x, scale).clamp(0, 1)
+    got = gantrans.load(str(tmp_path / "c.safetensors"), device="cpu").run(x)
+    assert got.shape == (1, 3, 9 * scale, 7 * scale) and ((got * 255).round() - (want * 255).round()).abs().max() <= 2

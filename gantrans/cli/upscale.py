@@ -39,6 +39,7 @@ def upscale(
     outscale: Annotated[Optional[float], Opt("--outscale", "-s", help="Final scale, any number (resized after the model, Lanczos; default: the model's scale).", show_default=False)] = None,
     tile: Annotated[Optional[int], Opt("--tile", "-t", min=1, help="Run images larger than N input pixels in N x N tiles (bounded memory).")] = None,
     tile_pad: Annotated[int, Opt("--tile-pad", min=0, help="Overlap between tiles (input pixels), blended.")] = 10,
+    alpha_upsampler: Annotated[str, Opt("--alpha-upsampler", help="model (the alpha runs through the model as a grey image, Real-ESRGAN's default) | bicubic.")] = "model",
     suffix: Annotated[str, Opt("--suffix", help="Appended to each output's stem.")] = "",
     ext: ExtOpt = "auto",
     overwrite: OverwriteOpt = False,
@@ -82,7 +83,7 @@ def upscale(
         require(t, "upscale", path.name)
         if batch_size is None:
             opts.batch_size = default_batch_size(t.device)
-        task = UpscaleTask(t, opts, outscale)
+        task = UpscaleTask(t, opts, outscale, alpha_upsampler)
         if not quiet:
             print(f"gantrans: {path.name} ({t.arch}, x{t.scale}) {t.describe()}", file=sys.stderr)
         run_task(task, items, outdir, opts.output(), verb="upscaled", device=str(t.device), json_out=json_out, quiet=quiet,

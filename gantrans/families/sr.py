@@ -69,6 +69,11 @@ def _is_srvgg(obj: Any) -> bool:
     return sd is not None and "body.0.weight" in sd and "body.1.weight" in sd and sd["body.1.weight"].dim() == 1
 
 
+def _is_msrresnet(obj: Any) -> bool:
+    sd = _state(obj)
+    return sd is not None and "conv_first.weight" in sd and "body.0.conv1.weight" in sd and "upconv1.weight" in sd
+
+
 def _is_srgan(obj: Any) -> bool:
     """leftthomas/SRGAN generator checkpoints (plain state dicts): block1.0 9x9 conv, block2.conv1, ..."""
     sd = _state(obj)
@@ -98,6 +103,16 @@ def _convert(src: Path, opts: "ConvertOptions", arch: str) -> "ConvertResult":
             "num_in_ch": in_ch // unshuffle**2, "num_out_ch": out_ch, "scale": {1: 4, 2: 2, 4: 1}[unshuffle],
             "num_feat": sd["conv_first.weight"].shape[0], "num_grow_ch": sd["body.0.rdb1.conv1.weight"].shape[0],
             "num_block": len({int(m.group(1)) for k in sd if (m := re.match(r"body\.(\d+)\.", k))}),
+        }  # fmt: skip
+    elif arch == "msrresnet":
+        if not _is_msrresnet(sd):
+            raise CheckpointError(f"{src}: not a BasicSR MSRResNet state dict (expected conv_first, body.N.conv1, upconv1)")
+        f = sd["conv_first.weight"].shape[0]
+        up1 = sd["upconv1.weight"].shape[0] // f
+        values = {
+            "num_in_ch": sd["conv_first.weight"].shape[1], "num_out_ch": sd["conv_last.weight"].shape[0], "num_feat": f,
+            "num_block": len({int(m.group(1)) for k in sd if (m := re.match(r"body\.(\d+)\.", k))}),
+            "upscale": 4 if "upconv2.weight" in sd else round(up1**0.5),
         }  # fmt: skip
     elif arch == "srresnet":
         if not _is_srgan(sd):
@@ -150,8 +165,8 @@ def _one(arch: str):
 class SRFamily(Family):
     name = "sr"
     title = "super-resolution (ESRGAN/Real-ESRGAN)"
-    archs = ("rrdbnet", "srvgg_compact", "srresnet")
-    model_modules = ("gantrans.models.rrdbnet", "gantrans.models.srvgg", "gantrans.models.srresnet")
+    archs = ("rrdbnet", "srvgg_compact", "srresnet", "msrresnet")
+    model_modules = ("gantrans.models.rrdbnet", "gantrans.models.srvgg", "gantrans.models.srresnet", "gantrans.models.msrresnet")
     role = "upscaler"
     output_range = "unit"
     tiling = "padcrop"  # no global statistics: Real-ESRGAN's pad-and-crop tiles, seam-free
@@ -160,6 +175,8 @@ class SRFamily(Family):
     converters = {
         "esrgan": Converter("esrgan", "RealESRGAN_x4plus.pth / x2plus / anime_6B / RealESRNet (BasicSR RRDBNet)", _is_rrdbnet,
                             _one("rrdbnet"), default_size=0, domains=0),
+        "msrresnet": Converter("msrresnet", "MSRResNet files of BasicSR (x2/x3/x4)", _is_msrresnet,
+                               _one("msrresnet"), default_size=0, domains=0),
         "srgan": Converter("srgan", "netG_epoch_4_100.pth (leftthomas/SRGAN generator)", _is_srgan,
                            _one("srresnet"), default_size=0, domains=0),
         "srvgg": Converter("srvgg", "realesr-animevideov3.pth / realesr-general-x4v3.pth (BasicSR SRVGGNetCompact)", _is_srvgg,
