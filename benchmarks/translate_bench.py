@@ -24,6 +24,7 @@ import torch
 from PIL import Image
 
 import gantrans
+from gantrans import registry
 from gantrans.engine.batch import BatchOptions, translate_items
 from gantrans.engine.metrics import paired, read_rgb8
 from gantrans.io.images import collect_inputs
@@ -115,12 +116,16 @@ def time_naive(model, folder: Path, out: Path) -> float:
     c = condition(model, 1)
     c = None if c is None else c.to(dev)
 
+    unit = model.family.output_range == "unit"  # super-resolution: [0, 1] in and out (Real-ESRGAN's script)
+
     def one(f: Path) -> None:
         img = Image.open(f).convert("RGB")
-        x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 127.5 - 1).permute(2, 0, 1)[None].to(dev)
+        a = np.asarray(img, dtype=np.float32)
+        x = torch.from_numpy(a / 255.0 if unit else a / 127.5 - 1).permute(2, 0, 1)[None].to(dev)
         with torch.no_grad():
             y = model.family.forward(gen, x, "a2b", c)
-        arr = ((y[0].permute(1, 2, 0).cpu().numpy() + 1) * 127.5).astype(np.uint8)
+        y = y[0].permute(1, 2, 0).cpu().numpy()
+        arr = ((np.clip(y, 0, 1) * 255.0).round() if unit else (y + 1) * 127.5).astype(np.uint8)
         Image.fromarray(arr).save(out / f"{f.stem}.png")
 
     with cpuconv.plain():
@@ -131,11 +136,16 @@ def time_naive(model, folder: Path, out: Path) -> float:
     return (len(files) - 1) / (time.perf_counter() - t0)
 
 
-def time_cli(model_path: Path, folder: Path, out: Path, batch: int, device: str, precision: str, extra: list[str]) -> float:
-    """Seconds for a whole `gantrans translate` process (start to exit)."""
+def command_of(model) -> str:
+    """The CLI command that runs this model on files: translate, or upscale for super-resolution families."""
+    return "upscale" if "upscale" in model.family.commands else "translate"
+
+
+def time_cli(model_path: Path, folder: Path, out: Path, batch: int, device: str, precision: str, extra: list[str], command: str = "translate") -> float:
+    """Seconds for a whole `gantrans translate` (or `upscale`) process (start to exit)."""
     t0 = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "gantrans", "translate", str(folder), "-m", str(model_path), "-o", str(out),
+        [sys.executable, "-m", "gantrans", command, str(folder), "-m", str(model_path), "-o", str(out),
          "-b", str(batch), "--device", device, "--precision", precision, "--overwrite", "-q", *extra],
         check=True,
     )  # fmt: skip
@@ -173,7 +183,7 @@ def measure(args, precision: str, model_path: Path, small: Path, large: Path, tm
     r = {"gen": gen, "best": best, "rate": conv_rate(model.device, model.dtype), "dtype": model.dtype, "describe": model.describe()}
     out_s, out_l = tmp / f"out-{precision}-small", tmp / f"out-{precision}-large"
     n_s, n_l = len(list(small.iterdir())), len(list(large.iterdir()))
-    if "translate" not in model.family.commands or args.compile:
+    if command_of(model) not in model.family.commands or args.compile:
         # StarGAN: `gantrans edit` needs attribute names; compiled: compile time varies by seconds between
         # processes, more than the difference measures. The engine in process, warmed up.
         items_s, items_l = collect_inputs([str(small)]), collect_inputs([str(large)])
@@ -182,8 +192,8 @@ def measure(args, precision: str, model_path: Path, small: Path, large: Path, tm
         r["e2e_how"] = "engine in process (translate_items), large minus small run"
     else:
         extra = [*(["--compile"] if args.compile else []), *(["--channels-last"] if args.channels_last else []), "--workers", str(args.workers)]
-        t_s, t_l = (time_cli(model_path, f, o, best, args.device, precision, extra) for f, o in ((small, out_s), (large, out_l)))
-        r["e2e_how"] = f"`gantrans translate` processes of {n_l} and {n_s} images, (n_large - n_small) / (t_large - t_small)"
+        t_s, t_l = (time_cli(model_path, f, o, best, args.device, precision, extra, command_of(model)) for f, o in ((small, out_s), (large, out_l)))
+        r["e2e_how"] = f"`gantrans {command_of(model)}` processes of {n_l} and {n_s} images, (n_large - n_small) / (t_large - t_small)"
         r["cli_large_s"] = t_l
     if t_l - t_s < 0.5 * t_s:  # start-up jitter would dominate the difference (tiny runs gave negative rates)
         raise SystemExit(f"{precision}: {n_l} images took {t_l:.1f} s, {n_s} took {t_s:.1f} s: too close for a "
@@ -224,7 +234,7 @@ def main() -> None:
         flops = generator_flops(model, args.size)
         startup = None
         if "translate" in model.family.commands:
-            startup = time_cli(model_path, one, out, 1, args.device, precisions[0], [])
+            startup = time_cli(model_path, one, out, 1, args.device, precisions[0], [], "upscale" if "upscale" in registry.family_of(args.arch).commands else "translate")
         res = {p: measure(args, p, model_path, small, large, tmp) for p in precisions}
         mad = {p: mean_abs_diff(res[precisions[0]]["out_small"], res[p]["out_small"]) for p in precisions[1:]}
         mad_trained = bundled_mad(precisions[1:]) if args.device == "cpu" else {}
@@ -264,7 +274,8 @@ def main() -> None:
         f"Python {platform.python_version()}, torch {torch.__version__}, torch threads {torch.get_num_threads()}"
         + (f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "")
     )
-    title = f"translate: {args.arch} {args.size}x{args.size}, {args.device}, {'/'.join(precisions)}" + (", channels_last" if args.channels_last else "") + (", compiled" if args.compile else "")
+    kind = "upscale" if "upscale" in registry.family_of(args.arch).commands else "translate"
+    title = f"{kind}: {args.arch} {args.size}x{args.size}, {args.device}, {'/'.join(precisions)}" + (", channels_last" if args.channels_last else "") + (", compiled" if args.compile else "")
     write_section(Path(args.results), title, f"{machine}\n\n{text}")
 
 
