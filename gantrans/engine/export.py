@@ -30,9 +30,7 @@ class _Exported(nn.Module):
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         y = self.family.forward(self.gen, (x - self.mean) / self.std, self.direction, cond)
-        if self.family.output_range == "unit":
-            return y.clamp(0.0, 1.0)
-        return ((y + 1.0) * 0.5).clamp(0.0, 1.0)
+        return self.family.to_unit(y)
 
 
 def export_onnx(t: Translator, path: str | Path, direction: str = "a2b", opset: int = 17, size: int = 64) -> dict:

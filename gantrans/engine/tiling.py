@@ -167,6 +167,16 @@ def padcrop_rows(
         yield y0 * s, band
 
 
+def output_rows(
+    t: "Translator", pixels: np.ndarray, direction: str, tile: int, overlap: int = 32,
+    cond: torch.Tensor | None = None, stats_size: int = 1024,
+) -> Iterator[tuple[int, torch.Tensor]]:  # fmt: skip
+    """Finished output rows by the family's tiling: pad-and-crop for local models, blended tiles otherwise."""
+    if t.family.tiling == "padcrop":
+        return padcrop_rows(t, pixels, direction, tile, overlap, cond)
+    return tiled_rows(t, pixels, direction, tile, overlap, cond, stats_size)
+
+
 def run_tiled_uint8(
     t: "Translator", pixels: np.ndarray, direction: str, tile: int, overlap: int = 32,
     cond: torch.Tensor | None = None, stats_size: int = 1024,
@@ -174,8 +184,6 @@ def run_tiled_uint8(
     """(H, W, C) decoded pixels -> (H, W, out) uint8, tile by tile (memory: input + output + one band)."""
     h, w = pixels.shape[:2]
     out = np.empty((h * t.scale, w * t.scale, t.channels(direction)[1]), np.uint8)
-    rows = (padcrop_rows(t, pixels, direction, tile, overlap, cond) if t.family.tiling == "padcrop"
-            else tiled_rows(t, pixels, direction, tile, overlap, cond, stats_size))  # fmt: skip
-    for y0, block in rows:
+    for y0, block in output_rows(t, pixels, direction, tile, overlap, cond, stats_size):
         out[y0 : y0 + block.shape[1]] = (block * 255.0).round_().to(torch.uint8).permute(1, 2, 0).numpy()
     return out

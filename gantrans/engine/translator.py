@@ -20,7 +20,7 @@ from PIL import Image
 
 from gantrans import registry
 from gantrans.engine.device import describe, resolve_device, resolve_precision
-from gantrans.engine.tiling import padcrop_rows, run_tiled_uint8, tiled_rows, to_float
+from gantrans.engine.tiling import output_rows, run_tiled_uint8, to_float
 from gantrans.errors import UsageError
 from gantrans.families.base import DIRECTIONS, Family
 from gantrans.io.checkpoint import Checkpoint, CheckpointError, save_checkpoint
@@ -90,9 +90,7 @@ class Translator:
 
     def denormalize(self, y: torch.Tensor) -> torch.Tensor:
         """Generator output ([-1, 1], or [0, 1] for super-resolution families) -> float32 in [0, 1] (clamped)."""
-        if self.family.output_range == "unit":
-            return y.float().clamp(0.0, 1.0)
-        return ((y.float() + 1.0) * 0.5).clamp_(0.0, 1.0)
+        return self.family.to_unit(y.float())
 
     @property
     def scale(self) -> int:
@@ -255,9 +253,7 @@ class Translator:
             return self.run(x, direction, cond).cpu()
         out = torch.empty(1, self.channels(direction)[1], h * self.scale, w * self.scale)
         pixels = x[0].permute(1, 2, 0).numpy()  # (H, W, C) as decoded
-        rows = (padcrop_rows(self, pixels, direction, tile, overlap, cond) if self.family.tiling == "padcrop"
-                else tiled_rows(self, pixels, direction, tile, overlap, cond, stats_size))  # fmt: skip
-        for y0, block in rows:
+        for y0, block in output_rows(self, pixels, direction, tile, overlap, cond, stats_size):
             out[0, :, y0 : y0 + block.shape[1]] = block
         return out
 

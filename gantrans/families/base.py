@@ -93,6 +93,10 @@ class Family:
         """Input normalisation of a fresh model (None: the translation default, [-1, 1] at `size`)."""
         return None
 
+    def to_unit(self, y: "torch.Tensor") -> "torch.Tensor":
+        """Generator output -> [0, 1] (clamped): [-1, 1] for "tanh" families, [0, 1] already for "unit"."""
+        return y.clamp(0.0, 1.0) if self.output_range == "unit" else ((y + 1.0) * 0.5).clamp(0.0, 1.0)
+
     def scale(self, config: Any) -> int:
         """Output size / input size (super-resolution models: 2, 4, ...)."""
         return 1

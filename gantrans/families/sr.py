@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from gantrans.families.base import Converter, Family
 from gantrans.registry import register_family
@@ -80,66 +80,89 @@ def _is_srgan(obj: Any) -> bool:
     return sd is not None and "block1.0.weight" in sd and "block2.conv1.weight" in sd and "block2.bn1.running_mean" in sd
 
 
-def _convert(src: Path, opts: "ConvertOptions", arch: str) -> "ConvertResult":
+Layout = tuple[dict[str, Any], dict[str, Any], list[str]]  # (state dict, config values, notes for the user)
+
+
+def _count(sd: dict[str, Any], pattern: str) -> int:
+    """How many distinct indices `pattern`'s first group takes over the keys (blocks, stages)."""
+    return len({int(m.group(1)) for k in sd if (m := re.match(pattern, k))})
+
+
+def _rrdbnet_layout(sd: dict[str, Any], src: Path) -> Layout:
+    from gantrans.io.checkpoint import CheckpointError
+
+    notes = []
+    if _is_old_esrgan(sd):
+        sd = _from_old_esrgan(sd, src)
+        notes.append("original ESRGAN layout (model.N / RDBk) renamed to BasicSR's")
+    if not _is_rrdbnet(sd):
+        raise CheckpointError(f"{src}: not a BasicSR RRDBNet state dict (expected conv_first, body.N.rdb1.conv1, conv_hr)")
+    in_ch = sd["conv_first.weight"].shape[1]
+    unshuffle = {1: 1, 3: 1, 4: 2, 12: 2, 16: 4, 48: 4}.get(in_ch)
+    if unshuffle is None:
+        raise CheckpointError(f"{src}: conv_first takes {in_ch} channels; expected 3 (x4), 12 (x2) or 48 (x1) for RGB")
+    values = {
+        "num_in_ch": in_ch // unshuffle**2, "num_out_ch": sd["conv_last.weight"].shape[0], "scale": {1: 4, 2: 2, 4: 1}[unshuffle],
+        "num_feat": sd["conv_first.weight"].shape[0], "num_grow_ch": sd["body.0.rdb1.conv1.weight"].shape[0],
+        "num_block": _count(sd, r"body\.(\d+)\."),
+    }  # fmt: skip
+    return sd, values, notes
+
+
+def _msrresnet_layout(sd: dict[str, Any], src: Path) -> Layout:
+    from gantrans.io.checkpoint import CheckpointError
+
+    if not _is_msrresnet(sd):
+        raise CheckpointError(f"{src}: not a BasicSR MSRResNet state dict (expected conv_first, body.N.conv1, upconv1)")
+    f = sd["conv_first.weight"].shape[0]
+    values = {
+        "num_in_ch": sd["conv_first.weight"].shape[1], "num_out_ch": sd["conv_last.weight"].shape[0], "num_feat": f,
+        "num_block": _count(sd, r"body\.(\d+)\."),
+        "upscale": 4 if "upconv2.weight" in sd else round((sd["upconv1.weight"].shape[0] // f) ** 0.5),
+    }  # fmt: skip
+    return sd, values, []
+
+
+def _srgan_layout(sd: dict[str, Any], src: Path) -> Layout:
+    from gantrans.io.checkpoint import CheckpointError
+
+    if not _is_srgan(sd):
+        raise CheckpointError(f"{src}: not an SRGAN generator state dict (expected block1.0, block2.conv1, block2.bn1)")
+    last = max(int(m.group(1)) for k in sd if (m := re.match(r"block(\d+)\.", k)))  # block{n+3}: upsampling + last conv
+    tail = [k for k in sd if re.fullmatch(rf"block{last}\.\d+\.weight", k)]  # the last conv (stages have .conv.)
+    values = {
+        "num_in_ch": sd["block1.0.weight"].shape[1], "num_feat": sd["block1.0.weight"].shape[0], "num_block": last - 3,
+        "scale": 2 ** _count(sd, rf"block{last}\.(\d+)\.conv\."), "num_out_ch": sd[tail[0]].shape[0],
+    }  # fmt: skip
+    return sd, values, []
+
+
+def _srvgg_layout(sd: dict[str, Any], src: Path) -> Layout:
+    from gantrans.io.checkpoint import CheckpointError
+
+    if not _is_srvgg(sd):
+        raise CheckpointError(f"{src}: not a BasicSR SRVGGNetCompact state dict with PReLU (expected body.0 conv, body.1 PReLU)")
+    convs = sorted(int(m.group(1)) for k in sd if (m := re.fullmatch(r"body\.(\d+)\.weight", k)) and sd[k].dim() == 4)
+    last = sd[f"body.{convs[-1]}.weight"]
+    ch = sd["body.0.weight"].shape[1]  # the released models are RGB -> RGB
+    scale = round((last.shape[0] / ch) ** 0.5)
+    if scale * scale * ch != last.shape[0]:
+        raise CheckpointError(f"{src}: the last conv has {last.shape[0]} channels, not {ch} x scale^2")
+    values = {"num_in_ch": ch, "num_out_ch": ch, "num_feat": sd["body.0.weight"].shape[0], "num_conv": len(convs) - 2, "upscale": scale}
+    return sd, values, []
+
+
+def _convert(src: Path, opts: "ConvertOptions", arch: str, read: Callable[[dict[str, Any], Path], Layout]) -> "ConvertResult":
     from gantrans.engine.convert import ConvertResult
-    from gantrans.io.checkpoint import Checkpoint, CheckpointError, load_strict
+    from gantrans.io.checkpoint import Checkpoint, load_strict
     from gantrans.io.weights import file_sha256, read_official
     from gantrans.models.registry import build_network, make_config
 
-    sd = read_official(src)
-    notes = []
-    if arch == "rrdbnet" and _is_old_esrgan(sd):
-        sd = _from_old_esrgan(sd, src)
-        notes.append("original ESRGAN layout (model.N / RDBk) renamed to BasicSR's")
-    if arch == "rrdbnet":
-        if not _is_rrdbnet(sd):
-            raise CheckpointError(f"{src}: not a BasicSR RRDBNet state dict (expected conv_first, body.N.rdb1.conv1, conv_hr)")
-        in_ch = sd["conv_first.weight"].shape[1]
-        out_ch = sd["conv_last.weight"].shape[0]
-        unshuffle = {1: 1, 3: 1, 4: 2, 12: 2, 16: 4, 48: 4}.get(in_ch)
-        if unshuffle is None:
-            raise CheckpointError(f"{src}: conv_first takes {in_ch} channels; expected 3 (x4), 12 (x2) or 48 (x1) for RGB")
-        values = {
-            "num_in_ch": in_ch // unshuffle**2, "num_out_ch": out_ch, "scale": {1: 4, 2: 2, 4: 1}[unshuffle],
-            "num_feat": sd["conv_first.weight"].shape[0], "num_grow_ch": sd["body.0.rdb1.conv1.weight"].shape[0],
-            "num_block": len({int(m.group(1)) for k in sd if (m := re.match(r"body\.(\d+)\.", k))}),
-        }  # fmt: skip
-    elif arch == "msrresnet":
-        if not _is_msrresnet(sd):
-            raise CheckpointError(f"{src}: not a BasicSR MSRResNet state dict (expected conv_first, body.N.conv1, upconv1)")
-        f = sd["conv_first.weight"].shape[0]
-        up1 = sd["upconv1.weight"].shape[0] // f
-        values = {
-            "num_in_ch": sd["conv_first.weight"].shape[1], "num_out_ch": sd["conv_last.weight"].shape[0], "num_feat": f,
-            "num_block": len({int(m.group(1)) for k in sd if (m := re.match(r"body\.(\d+)\.", k))}),
-            "upscale": 4 if "upconv2.weight" in sd else round(up1**0.5),
-        }  # fmt: skip
-    elif arch == "srresnet":
-        if not _is_srgan(sd):
-            raise CheckpointError(f"{src}: not an SRGAN generator state dict (expected block1.0, block2.conv1, block2.bn1)")
-        blocks = sorted(int(m.group(1)) for k in sd if (m := re.match(r"block(\d+)\.", k)))
-        last = blocks[-1]  # block{n+3}: the upsampling stages, then the last conv
-        values = {
-            "num_in_ch": sd["block1.0.weight"].shape[1], "num_feat": sd["block1.0.weight"].shape[0], "num_block": last - 3,
-            "scale": 2 ** len({int(m.group(1)) for k in sd if (m := re.match(rf"block{last}\.(\d+)\.conv\.", k))}),
-            "num_out_ch": max((v for k, v in sd.items() if re.fullmatch(rf"block{last}\.\d+\.weight", k)), key=lambda v: v.dim()).shape[0],
-        }  # fmt: skip
-    else:
-        if not _is_srvgg(sd):
-            raise CheckpointError(f"{src}: not a BasicSR SRVGGNetCompact state dict with PReLU (expected body.0 conv, body.1 PReLU)")
-        convs = sorted(int(m.group(1)) for k in sd if (m := re.fullmatch(r"body\.(\d+)\.weight", k)) and sd[k].dim() == 4)
-        last = sd[f"body.{convs[-1]}.weight"]
-        in_ch = sd["body.0.weight"].shape[1]
-        out_ch = in_ch  # the released models are RGB -> RGB
-        scale = round((last.shape[0] / out_ch) ** 0.5)
-        if scale * scale * out_ch != last.shape[0]:
-            raise CheckpointError(f"{src}: the last conv has {last.shape[0]} channels, not {out_ch} x scale^2")
-        values = {"num_in_ch": in_ch, "num_out_ch": out_ch, "num_feat": sd["body.0.weight"].shape[0],
-                  "num_conv": len(convs) - 2, "upscale": scale}  # fmt: skip
+    sd, values, notes = read(read_official(src), src)
     cfg = make_config(arch, values)
     net = build_network(arch, cfg)
-    if arch == "srresnet":  # files from PyTorch < 0.4 have no BN step counters (unused at inference)
-        sd = dict(sd) | {k: v for k, v in net.state_dict().items() if k.endswith("num_batches_tracked") and k not in sd}
+    # files from PyTorch < 0.4 have no batch-norm step counters (unused at inference)
+    sd = dict(sd) | {k: v for k, v in net.state_dict().items() if k.endswith("num_batches_tracked") and k not in sd}
     load_strict(net, dict(sd), f"{src} [{arch}, {values}]")
     scale = values.get("scale", values.get("upscale"))
     ckpt = Checkpoint(
@@ -151,13 +174,13 @@ def _convert(src: Path, opts: "ConvertOptions", arch: str) -> "ConvertResult":
     return ConvertResult(ckpt, inferred)
 
 
-def _one(arch: str):
+def _one(arch: str, read: Callable[[dict[str, Any], Path], Layout]):
     def convert(sources: list[Path], opts: "ConvertOptions") -> "ConvertResult":
         from gantrans.errors import UsageError
 
         if len(sources) != 1:
             raise UsageError(f"--from {opts.source} takes one file (a BasicSR .pth)")
-        return _convert(sources[0], opts, arch)
+        return _convert(sources[0], opts, arch, read)
 
     return convert
 
@@ -174,13 +197,13 @@ class SRFamily(Family):
     init_default = "kaiming"
     converters = {
         "esrgan": Converter("esrgan", "RealESRGAN_x4plus.pth / x2plus / anime_6B / RealESRNet (BasicSR RRDBNet)", _is_rrdbnet,
-                            _one("rrdbnet"), default_size=0, domains=0),
+                            _one("rrdbnet", _rrdbnet_layout), default_size=0, domains=0),
         "msrresnet": Converter("msrresnet", "MSRResNet files of BasicSR (x2/x3/x4)", _is_msrresnet,
-                               _one("msrresnet"), default_size=0, domains=0),
+                               _one("msrresnet", _msrresnet_layout), default_size=0, domains=0),
         "srgan": Converter("srgan", "netG_epoch_4_100.pth (leftthomas/SRGAN generator)", _is_srgan,
-                           _one("srresnet"), default_size=0, domains=0),
+                           _one("srresnet", _srgan_layout), default_size=0, domains=0),
         "srvgg": Converter("srvgg", "realesr-animevideov3.pth / realesr-general-x4v3.pth (BasicSR SRVGGNetCompact)", _is_srvgg,
-                           _one("srvgg_compact"), default_size=0, domains=0),
+                           _one("srvgg_compact", _srvgg_layout), default_size=0, domains=0),
     }  # fmt: skip
 
     def networks(self, directions: Sequence[str]) -> list[str]:

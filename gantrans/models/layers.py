@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -40,6 +41,26 @@ def check_channels(name: str, value: int) -> None:
 def check_positive(name: str, value: int) -> None:
     if not isinstance(value, int) or value < 1:
         raise UsageError(f"{name} must be a positive integer, got {value!r}")
+
+
+@dataclass(frozen=True)
+class SRChannels:
+    """The channel fields every super-resolution config shares (BasicSR's names), and the Translator's view."""
+
+    num_in_ch: int = 3
+    num_out_ch: int = 3
+
+    def __post_init__(self) -> None:
+        check_channels("num_in_ch", self.num_in_ch)
+        check_channels("num_out_ch", self.num_out_ch)
+
+    @property
+    def input_nc(self) -> int:
+        return self.num_in_ch
+
+    @property
+    def output_nc(self) -> int:
+        return self.num_out_ch
 
 
 INIT_TYPES = ("normal", "xavier", "kaiming", "orthogonal")

@@ -15,34 +15,23 @@ import torch.nn.functional as F
 from torch import nn
 
 from gantrans.errors import UsageError
-from gantrans.models.layers import check_channels, check_positive
+from gantrans.models.layers import SRChannels, check_positive
 from gantrans.models.registry import ArchSpec, register
 
 
 @dataclass(frozen=True)
-class RRDBNetConfig:
-    num_in_ch: int = 3
-    num_out_ch: int = 3
+class RRDBNetConfig(SRChannels):
     scale: int = 4
     num_feat: int = 64
     num_block: int = 23
     num_grow_ch: int = 32
 
     def __post_init__(self) -> None:
-        check_channels("num_in_ch", self.num_in_ch)
-        check_channels("num_out_ch", self.num_out_ch)
+        super().__post_init__()
         if self.scale not in (1, 2, 4):
             raise UsageError(f"rrdbnet scale must be 1, 2 or 4, got {self.scale}")
         for name in ("num_feat", "num_block", "num_grow_ch"):
             check_positive(name, getattr(self, name))
-
-    @property
-    def input_nc(self) -> int:
-        return self.num_in_ch
-
-    @property
-    def output_nc(self) -> int:
-        return self.num_out_ch
 
 
 class ResidualDenseBlock(nn.Module):

@@ -15,33 +15,22 @@ import torch
 from torch import nn
 
 from gantrans.errors import UsageError
-from gantrans.models.layers import check_channels, check_positive
+from gantrans.models.layers import SRChannels, check_positive
 from gantrans.models.registry import ArchSpec, register
 
 
 @dataclass(frozen=True)
-class SRResNetConfig:
-    num_in_ch: int = 3
-    num_out_ch: int = 3
+class SRResNetConfig(SRChannels):
     num_feat: int = 64
     num_block: int = 16
     scale: int = 4
 
     def __post_init__(self) -> None:
-        check_channels("num_in_ch", self.num_in_ch)
-        check_channels("num_out_ch", self.num_out_ch)
+        super().__post_init__()
         for name in ("num_feat", "num_block", "scale"):
             check_positive(name, getattr(self, name))
         if self.scale & (self.scale - 1) or self.scale > 16:
             raise UsageError(f"srresnet scale must be a power of 2 up to 16, got {self.scale}")
-
-    @property
-    def input_nc(self) -> int:
-        return self.num_in_ch
-
-    @property
-    def output_nc(self) -> int:
-        return self.num_out_ch
 
 
 class ResidualBlock(nn.Module):

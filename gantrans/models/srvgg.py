@@ -13,33 +13,22 @@ import torch.nn.functional as F
 from torch import nn
 
 from gantrans.errors import UsageError
-from gantrans.models.layers import check_channels, check_positive
+from gantrans.models.layers import SRChannels, check_positive
 from gantrans.models.registry import ArchSpec, register
 
 
 @dataclass(frozen=True)
-class SRVGGConfig:
-    num_in_ch: int = 3
-    num_out_ch: int = 3
+class SRVGGConfig(SRChannels):
     num_feat: int = 64
     num_conv: int = 16
     upscale: int = 4
 
     def __post_init__(self) -> None:
-        check_channels("num_in_ch", self.num_in_ch)
-        check_channels("num_out_ch", self.num_out_ch)
+        super().__post_init__()
         for name in ("num_feat", "num_conv", "upscale"):
             check_positive(name, getattr(self, name))
         if self.upscale > 8:
             raise UsageError(f"srvgg_compact upscale must be 1..8, got {self.upscale}")
-
-    @property
-    def input_nc(self) -> int:
-        return self.num_in_ch
-
-    @property
-    def output_nc(self) -> int:
-        return self.num_out_ch
 
     @property
     def scale(self) -> int:
