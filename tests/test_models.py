@@ -27,6 +27,9 @@ TINY = {
     "srvgg_compact": {"num_feat": 4, "num_conv": 2, "upscale": 3},
     "srresnet": {"num_feat": 4, "num_block": 1, "scale": 2},
     "msrresnet": {"num_feat": 4, "num_block": 1, "upscale": 3},
+    "srgan_d": {"num_feat": 4, "input_size": 64, "dense": 8},
+    "vgg_style_d": {"num_feat": 4, "input_size": 64},
+    "unet_sn": {"num_feat": 4},
 }
 
 

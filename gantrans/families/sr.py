@@ -13,6 +13,8 @@ from gantrans.families.base import Converter, Family
 from gantrans.registry import register_family
 
 if TYPE_CHECKING:
+    from torch import nn
+
     from gantrans.engine.convert import ConvertOptions, ConvertResult
 
 SR_PREPROCESS = {"size": 0, "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}  # [0, 1] in, any size
@@ -189,12 +191,21 @@ class SRFamily(Family):
     name = "sr"
     title = "super-resolution (ESRGAN/Real-ESRGAN)"
     archs = ("rrdbnet", "srvgg_compact", "srresnet", "msrresnet")
-    model_modules = ("gantrans.models.rrdbnet", "gantrans.models.srvgg", "gantrans.models.srresnet", "gantrans.models.msrresnet")
+    aux_archs = ("srgan_d", "vgg_style_d", "unet_sn")
+    model_modules = (
+        "gantrans.models.rrdbnet", "gantrans.models.srvgg", "gantrans.models.srresnet", "gantrans.models.msrresnet",
+        "gantrans.models.srgan_d", "gantrans.models.vgg_style_d", "gantrans.models.unet_sn",
+    )  # fmt: skip
     role = "upscaler"
     output_range = "unit"
     tiling = "padcrop"  # no global statistics: Real-ESRGAN's pad-and-crop tiles, seam-free
     commands = frozenset({"upscale", "export"})
-    init_default = "kaiming"
+    init_default = "official"
+    recipes = {
+        "srresnet": "gantrans.train.sr:SRResNetRecipe", "srgan": "gantrans.train.sr:SRGANRecipe",
+        "esrgan": "gantrans.train.sr:ESRGANRecipe", "realesrnet": "gantrans.train.sr:RealESRNetRecipe",
+        "realesrgan": "gantrans.train.sr:RealESRGANRecipe",
+    }  # fmt: skip
     converters = {
         "esrgan": Converter("esrgan", "RealESRGAN_x4plus.pth / x2plus / anime_6B / RealESRNet (BasicSR RRDBNet)", _is_rrdbnet,
                             _one("rrdbnet", _rrdbnet_layout), default_size=0, domains=0),
@@ -223,6 +234,11 @@ class SRFamily(Family):
 
     def preprocess(self, size: int) -> dict[str, Any] | None:
         return dict(SR_PREPROCESS)
+
+    def init(self, net: "nn.Module", init: str) -> "nn.Module":
+        if init == "official":  # the constructors' own: BasicSR's scaled Kaiming in residual blocks, else PyTorch's
+            return net
+        return super().init(net, init)
 
 
 register_family(SRFamily())

@@ -67,6 +67,17 @@ INIT_TYPES = ("normal", "xavier", "kaiming", "orthogonal")
 
 
 @torch.no_grad()
+def scaled_kaiming(modules: list[nn.Module], scale: float = 0.1) -> None:
+    """BasicSR's `default_init_weights`: Kaiming-normal (fan_in) conv weights times `scale`, zero biases
+    (the small residual branches keep deep SR networks stable at the start of training)."""
+    for m in modules:
+        nn.init.kaiming_normal_(m.weight)
+        m.weight.mul_(scale)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+
+
+@torch.no_grad()
 def init_weights(net: nn.Module, init_type: str = "normal", gain: float = 0.02) -> nn.Module:
     """Initialise conv/linear weights as the official `init_weights` (normal(0, 0.02) by default)."""
     if init_type not in INIT_TYPES:

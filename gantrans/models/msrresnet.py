@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gantrans.errors import UsageError
-from gantrans.models.layers import SRChannels, check_positive
+from gantrans.models.layers import SRChannels, check_positive, scaled_kaiming
 from gantrans.models.registry import ArchSpec, register
 
 
@@ -41,6 +41,7 @@ class ResidualBlockNoBN(nn.Module):
         self.conv1 = nn.Conv2d(f, f, 3, 1, 1)
         self.conv2 = nn.Conv2d(f, f, 3, 1, 1)
         self.relu = nn.ReLU(inplace=True)
+        scaled_kaiming([self.conv1, self.conv2])  # as BasicSR's constructor
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.conv2(self.relu(self.conv1(x)))
@@ -60,6 +61,7 @@ class MSRResNet(nn.Module):
         self.conv_hr = nn.Conv2d(f, f, 3, 1, 1)
         self.conv_last = nn.Conv2d(f, cfg.num_out_ch, 3, 1, 1)
         self.lrelu = nn.LeakyReLU(0.1, inplace=True)
+        scaled_kaiming([m for m in (self.conv_first, self.upconv1, getattr(self, "upconv2", None), self.conv_hr, self.conv_last) if m is not None])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (B, C, H, W) in [0, 1] -> (B, out, H*s, W*s)

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gantrans.errors import UsageError
-from gantrans.models.layers import SRChannels, check_positive
+from gantrans.models.layers import SRChannels, check_positive, scaled_kaiming
 from gantrans.models.registry import ArchSpec, register
 
 
@@ -45,6 +45,7 @@ class ResidualDenseBlock(nn.Module):
         self.conv4 = nn.Conv2d(num_feat + 3 * num_grow_ch, num_grow_ch, 3, 1, 1)
         self.conv5 = nn.Conv2d(num_feat + 4 * num_grow_ch, num_feat, 3, 1, 1)
         self.lrelu = nn.LeakyReLU(0.2, inplace=True)
+        scaled_kaiming([self.conv1, self.conv2, self.conv3, self.conv4, self.conv5])  # as BasicSR's constructor
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x1 = self.lrelu(self.conv1(x))

@@ -15,7 +15,7 @@ from gantrans.errors import UsageError
 
 GAN_MODES = ("lsgan", "vanilla", "wgangp", "hinge")
 PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
-LR_POLICIES = ("linear", "step", "cosine", "constant")
+LR_POLICIES = ("linear", "step", "multistep", "cosine", "constant")
 
 
 def check(ok: bool, msg: str) -> None:
@@ -54,6 +54,7 @@ class RunOptions:
     lr_decay_start: float = 0.5  # linear: fraction of steps at constant lr before decaying to 0
     lr_decay_every: int = 5000  # step policy: multiply by lr_gamma every this many steps
     lr_gamma: float = 0.1
+    lr_milestones: list[int] = field(default_factory=list)  # multistep policy: multiply by lr_gamma at each
     weight_decay: float = 0.0
     # runtime
     device: str = "auto"
@@ -118,6 +119,7 @@ class TrainConfig(RunOptions):
         check(0.0 <= self.lr_decay_start <= 1.0, "lr_decay_start is a fraction in [0, 1]")
         check(self.workers >= 0, "workers must be >= 0")
         check(len(self.domains) == 2, "domains: two names, A and B")
+        check(all(isinstance(m, int) and not isinstance(m, bool) and m > 0 for m in self.lr_milestones), "lr_milestones: positive step numbers")
         self.options.validate(self)
         return self
 

@@ -59,6 +59,8 @@ def lr_factor(cfg: TrainConfig, step: int) -> float:
         return 1.0
     if cfg.lr_policy == "step":
         return cfg.lr_gamma ** (step // cfg.lr_decay_every)
+    if cfg.lr_policy == "multistep":  # BasicSR's MultiStepLR: milestones count finished steps
+        return cfg.lr_gamma ** sum(1 for m in cfg.lr_milestones if step >= m)
     if cfg.lr_policy == "cosine":
         return 0.5 * (1 + math.cos(math.pi * step / cfg.steps))
     start = int(cfg.lr_decay_start * cfg.steps)  # linear: constant, then linearly to 0 (official form)
