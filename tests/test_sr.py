@@ -247,3 +247,40 @@ def test_basicsr_msrresnet_converts_and_matches(scale, tmp_path):
         want = msrresnet_reference(sd, x, scale).clamp(0, 1)
     got = gantrans.load(str(tmp_path / "c.safetensors"), device="cpu").run(x)
     assert got.shape == (1, 3, 9 * scale, 7 * scale) and ((got * 255).round() - (want * 255).round()).abs().max() <= 2
+
+
+def test_out_of_memory_retries_one_image_at_a_time_then_smaller_tiles(tmp_path, monkeypatch):
+    """A device OOM (CUDA's error, raised here by a stand-in forward) costs no image: the batch is split, then
+    the image is tiled at half the size until it fits; the result equals a run with that tile, and says so."""
+    from gantrans.engine.batch import BatchOptions
+    from gantrans.engine.translator import Translator
+    from gantrans.engine.upscale import UpscaleTask
+    from gantrans.engine.pipeline import run_pipeline
+    from gantrans.io.images import collect_inputs
+
+    model = tmp_path / "sr.safetensors"
+    tiny("srvgg_compact").save(model)
+    rng = np.random.default_rng(3)
+    for name in ("a", "b"):
+        (tmp_path / "in").mkdir(exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (80, 80, 3), dtype=np.uint8)).save(tmp_path / "in" / f"{name}.png")
+    t = gantrans.load(str(model), device="cpu")
+    items = list(collect_inputs([str(tmp_path / "in")]))
+    ref = run_pipeline(UpscaleTask(t, BatchOptions(tile=40, tile_overlap=2)), items, tmp_path / "ref", BatchOptions().output())
+    assert ref.ok == 2
+    real_run, seen = Translator.run, []
+
+    def run(self, x, *a, **k):
+        seen.append(tuple(x.shape))
+        if x.shape[-1] * x.shape[-2] > 50 * 50:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (stand-in)")
+        return real_run(self, x, *a, **k)
+
+    monkeypatch.setattr(Translator, "run", run)
+    results = []
+    s = run_pipeline(UpscaleTask(t, BatchOptions(batch_size=2, tile_overlap=2)), items, tmp_path / "oom", BatchOptions().output(), on_result=results.append)
+    assert s.ok == 2 and s.failed == 0
+    assert seen[:2] == [(2, 3, 80, 80), (1, 3, 80, 80)] and seen[2] == (1, 3, 42, 42)  # batch, one image, tiles
+    for name in ("a", "b"):
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "oom" / f"{name}.png")), np.asarray(Image.open(tmp_path / "ref" / f"{name}.png")))
+    assert all("out of cpu memory: retried with --tile 40" in r.notes for r in results)

@@ -57,6 +57,9 @@ class BatchOptions:
         return OutputOptions(ext=self.ext, suffix=self.suffix, overwrite=self.overwrite, workers=self.workers, max_pixels=self.max_pixels)
 
 
+MIN_OOM_TILE = 32  # the smallest tile an out-of-memory retry goes down to (input pixels)
+
+
 class TranslateTask(Task):
     """One output per input: the generator of `direction` at the input's own size (or tiled)."""
 
@@ -86,10 +89,30 @@ class TranslateTask(Task):
             import torch
 
             cond = torch.stack([o.cond_for(w.item) for w in works])
-        arrays = self.t.translate_decoded(
-            [w.decoded for w in works], o.direction, o.tile if tiled else None, o.tile_overlap, cond, o.tile_stats  # type: ignore[misc]
-        )
-        return [[("", a)] for a in arrays]
+        return [[("", a)] for a in self._run(works, o.tile if tiled else None, cond)]
+
+    def _run(self, works: Sequence[Work], tile: int | None, cond: Any) -> list[Any]:
+        """translate_decoded, and on a device out-of-memory error (CUDA) the same again with less memory: a
+        batch one image at a time, then an image in tiles of half the size, down to MIN_OOM_TILE (a note
+        tells the user which --tile worked)."""
+        import torch
+
+        o = self.opts
+        decoded = [w.decoded for w in works]
+        try:
+            return self.t.translate_decoded(decoded, o.direction, tile, o.tile_overlap, cond, o.tile_stats)  # type: ignore[arg-type]
+        except torch.cuda.OutOfMemoryError:
+            if self.t.device.type == "cuda":
+                torch.cuda.empty_cache()
+            if len(works) > 1:
+                return [a for i, w in enumerate(works) for a in self._run([w], tile, None if cond is None else cond[i : i + 1])]
+            d = decoded[0]
+            assert d is not None
+            smaller = min(tile or max(d.size), max(d.size)) // 2
+            if smaller < MIN_OOM_TILE:
+                raise
+            d.notes.append(f"out of {self.t.device.type} memory: retried with --tile {smaller}")
+            return self._run(works, smaller, cond)
 
 
 def translate_items(
