@@ -284,3 +284,45 @@ def test_out_of_memory_retries_one_image_at_a_time_then_smaller_tiles(tmp_path, 
     for name in ("a", "b"):
         assert np.array_equal(np.asarray(Image.open(tmp_path / "oom" / f"{name}.png")), np.asarray(Image.open(tmp_path / "ref" / f"{name}.png")))
     assert all("out of cpu memory: retried with --tile 40" in r.notes for r in results)
+
+
+def _old_esrgan(sd: dict[str, torch.Tensor], nb: int) -> dict[str, torch.Tensor]:
+    tail = {"conv_first": "model.0", "conv_up1": "model.3", "conv_up2": "model.6", "conv_hr": "model.8", "conv_last": "model.10"}
+    old = {}
+    for k, v in sd.items():
+        if m := re.fullmatch(r"body\.(\d+)\.rdb(\d)\.conv(\d)\.(weight|bias)", k):
+            old[f"model.1.sub.{m.group(1)}.RDB{m.group(2)}.conv{m.group(3)}.0.{m.group(4)}"] = v
+        elif k.startswith("conv_body."):
+            old[f"model.1.sub.{nb}.{k.split('.')[1]}"] = v
+        else:
+            name, kind = k.split(".")
+            old[f"{tail[name]}.{kind}"] = v
+    return old
+
+
+@pytest.mark.parametrize("arch,over,layout", [
+    # spandrel reads the growth width as 32 (every released RRDBNet's)
+    ("rrdbnet", {"num_grow_ch": 32}, "basicsr"), ("rrdbnet", {"scale": 2, "num_grow_ch": 32}, "basicsr"),
+    ("rrdbnet", {"num_grow_ch": 32}, "old"),
+    ("srvgg_compact", {}, "basicsr"), ("srvgg_compact", {"upscale": 2}, "basicsr"),
+])  # fmt: skip
+def test_converted_models_match_spandrel(arch, over, layout, tmp_path):
+    """spandrel (the loader of ComfyUI and chaiNNer) as a second, independent implementation: it detects the
+    same files and its forward pass agrees with ours within 1 level (uint8)."""
+    spandrel = pytest.importorskip("spandrel")
+    sd = {k: v.clone() for k, v in tiny(arch, **over).checkpoint.networks["G"].state_dict().items()}
+    if layout == "old":
+        sd = _old_esrgan(sd, 2)
+    torch.save({"params_ema": sd} if layout == "basicsr" else sd, tmp_path / "m.pth")
+    r = runner.invoke(app, ["convert", str(tmp_path / "m.pth"), "-o", str(tmp_path / "m.safetensors")])
+    assert r.exit_code == 0, r.output
+    ours = gantrans.load(str(tmp_path / "m.safetensors"), device="cpu")
+    ref = spandrel.ModelLoader().load_from_file(str(tmp_path / "m.pth"))
+    assert ref.scale == ours.scale
+    ref.model.eval()
+    x = torch.rand(1, 3, 12, 16)
+    with torch.no_grad():
+        want = ref.model(x).clamp(0, 1)
+    got = ours.run(x)
+    assert got.shape == want.shape
+    assert ((got * 255).round() - (want * 255).round()).abs().max() <= 1
