@@ -47,7 +47,7 @@ def build(
 
     spec = get_spec(arch)
     family = family_of(arch)
-    if spec.role != "generator" or family.role not in ("translator", "upscaler"):
+    if spec.role != "generator" or family.role not in ("translator", "upscaler", "inpainter"):
         raise UsageError(f"{arch} is a {spec.role}; build() makes translation models (generators)")
     unknown = [d for d in directions if d not in DIRECTIONS]
     if unknown or not directions:

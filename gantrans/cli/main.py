@@ -9,6 +9,7 @@ import typer
 from gantrans import __version__
 from gantrans.cli.convert import convert
 from gantrans.cli.edit import edit
+from gantrans.cli.inpaint import inpaint
 from gantrans.cli.evaluate import evaluate
 from gantrans.cli.export import export
 from gantrans.cli.inspect import download, info, models
@@ -20,7 +21,7 @@ from gantrans.cli.upscale import upscale
 
 app = typer.Typer(
     name="gantrans",
-    help="GAN image-to-image translation: translate folders of images, sample styles (MUNIT), edit attributes (StarGAN), photorealistic style transfer (PhotoWCT), train your own models.",
+    help="GAN image-to-image translation: translate folders of images, sample styles (MUNIT), edit attributes (StarGAN), photorealistic style transfer (PhotoWCT), upscale (ESRGAN), fill holes (DeepFill v2), train your own models.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
@@ -29,6 +30,7 @@ app = typer.Typer(
 )
 app.command("translate", no_args_is_help=True)(translate)
 app.command("upscale", no_args_is_help=True)(upscale)
+app.command("inpaint", no_args_is_help=True)(inpaint)
 app.command("style-sample", no_args_is_help=True)(style_sample)
 app.command("edit", no_args_is_help=True)(edit)
 app.command("stylize", no_args_is_help=True)(stylize)

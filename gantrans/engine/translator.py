@@ -59,7 +59,7 @@ class Translator:
     def __init__(self, checkpoint: Checkpoint, device: str | torch.device = "cpu", precision: str = "auto") -> None:
         spec = get_spec(checkpoint.arch)
         family = registry.family_of(checkpoint.arch)
-        if family.role not in ("translator", "upscaler"):  # e.g. a WCT model: the wrong kind, a usage error
+        if family.role not in ("translator", "upscaler", "inpainter"):  # e.g. a WCT model: the wrong kind, a usage error
             registry.require(checkpoint.arch, "translate", checkpoint.arch)
         if spec.role != "generator":
             raise CheckpointError(f"{checkpoint.arch} is a {spec.role}, not a generator; it cannot translate")

@@ -1,0 +1,205 @@
+"""Image completion on the batch pipeline: `gantrans inpaint`.
+
+Each input gets its mask (one file for all, a folder matched by relative path / stem, or the input's own
+transparent pixels), optionally grown (`dilate`). The model sees the image with the hole; the output keeps
+every known pixel exactly (composited in 8 bits after the model). Large images follow IOPaint's
+"hd strategy": `crop` runs the model on the box around the hole plus a margin (resized to `resize_limit` when
+even that box is larger), `resize` runs it on the whole image reduced to `resize_limit` and pastes the hole
+back at full size, `original` runs the whole image (contextual attention's memory grows with the fourth
+power of the side: see benchmarks/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Hashable, Sequence
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from gantrans.engine.batch import BatchOptions
+from gantrans.engine.pipeline import Output, Task, Work
+from gantrans.engine.translator import Translator, to_uint8
+from gantrans.errors import DataError, UsageError
+from gantrans.io.images import IMAGE_SUFFIXES, Decoded, InputItem, show_path
+
+HD_STRATEGIES = ("crop", "resize", "original")
+
+
+@dataclass
+class InpaintOptions:
+    mask: Path | None = None  # a mask file (every input) or a folder of masks
+    mask_from_alpha: bool = False  # transparent pixels (alpha < 128) are the hole
+    dilate: int = 0  # grow masks by this many pixels
+    hd_strategy: str = "crop"
+    crop_trigger: int = 800  # images whose longer side exceeds this use the hd strategy
+    crop_margin: int = 128
+    resize_limit: int = 768
+
+    def __post_init__(self) -> None:
+        if self.mask is None and not self.mask_from_alpha:
+            raise UsageError("give --mask FILE|DIR or --mask-from-alpha")
+        if self.mask is not None and self.mask_from_alpha:
+            raise UsageError("--mask and --mask-from-alpha exclude each other")
+        if self.mask is not None and not self.mask.exists():
+            raise UsageError(f"--mask {show_path(str(self.mask))}: no such file or folder")
+        if self.hd_strategy not in HD_STRATEGIES:
+            raise UsageError(f"--hd-strategy must be one of {', '.join(HD_STRATEGIES)}")
+        for name in ("dilate", "crop_margin"):
+            if getattr(self, name) < 0:
+                raise UsageError(f"--{name.replace('_', '-')} must be >= 0")
+        if self.resize_limit < 16 or self.crop_trigger < 16:
+            raise UsageError("--resize-limit and --crop-trigger must be >= 16")
+
+
+@dataclass
+class Masked(Decoded):
+    mask: np.ndarray | None = None  # (H, W) bool, True = hole
+
+
+def read_mask(path: Path) -> np.ndarray:
+    """A mask image -> (H, W) bool: any non-zero (white) pixel is part of the hole."""
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
+            return np.asarray(im.convert("L")) > 0
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        raise DataError(f"mask {show_path(str(path))}: cannot read ({e})") from None
+
+
+def dilate(mask: np.ndarray, n: int) -> np.ndarray:
+    """Grow the hole by n pixels (a (2n+1)^2 square max filter)."""
+    if n <= 0 or not mask.any():
+        return mask
+    import torch
+    import torch.nn.functional as F
+
+    t = torch.from_numpy(mask.astype(np.float32))[None, None]
+    return F.max_pool2d(t, 2 * n + 1, stride=1, padding=n)[0, 0].numpy() > 0
+
+
+def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize to (width, height)."""
+    return np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize(size, Image.Resampling.NEAREST)) > 0
+
+
+class InpaintTask(Task):
+    """One output per input: the completed image, known pixels byte-identical to the input's."""
+
+    single = True
+
+    def __init__(self, t: Translator, batch: BatchOptions, opts: InpaintOptions) -> None:
+        self.t, self.batch, self.opts, self.group = t, batch, opts, batch.batch_size
+        self._single: np.ndarray | None = None
+
+    def check(self) -> None:
+        m = self.opts.mask
+        if m is not None and m.is_file():
+            self._single = read_mask(m)
+
+    # -- masks ---------------------------------------------------------------------------------------
+    def _mask_file(self, item: InputItem) -> Path:
+        root = self.opts.mask
+        assert root is not None
+        rel = Path(*item.rel.parts)
+        tried = []
+        for base in dict.fromkeys([rel, Path(rel.name)]):  # mirrored sub-folders, then a flat mask folder
+            for stem in (base.name, base.name + "_mask"):
+                for suffix in IMAGE_SUFFIXES:
+                    p = root / base.parent / (stem + suffix)
+                    if p.is_file():
+                        return p
+                tried.append(str(base.parent / stem) + ".*")
+        raise DataError(f"no mask in {show_path(str(root))} for this image (looked for {', '.join(tried)})")
+
+    def prepare(self, image: Image.Image, item: InputItem) -> Decoded:
+        d = self.t.prepare(image, None, "a2b", self.max_pixels)
+        w, h = d.size
+        o = self.opts
+        if o.mask_from_alpha:
+            if d.alpha is None:
+                raise DataError("--mask-from-alpha: this image has no alpha channel")
+            alpha = d.alpha if d.alpha.dtype == np.uint8 else np.round(d.alpha * 255)
+            mask = alpha < 128
+            d.alpha = None  # the hole is filled: the output is opaque
+        else:
+            mask = self._single if self._single is not None else read_mask(self._mask_file(item))
+            if mask.shape != (h, w):
+                d.notes.append(f"mask {mask.shape[1]}x{mask.shape[0]} resized to {w}x{h} (nearest)")
+                mask = resize_mask(mask, (w, h))
+        return Masked(d.pixels, d.alpha, d.notes, dilate(mask, o.dilate))
+
+    def key(self, work: Work) -> Hashable | None:
+        assert work.decoded is not None
+        w, h = work.decoded.size
+        if self.opts.hd_strategy != "original" and max(w, h) > self.opts.crop_trigger:
+            return None  # alone, with the hd strategy
+        return self.t.padded(h), self.t.padded(w)
+
+    # -- the model -----------------------------------------------------------------------------------
+    def _fill(self, pixels: list[np.ndarray], masks: list[np.ndarray]) -> list[np.ndarray]:
+        """Same-size uint8 (H, W, C) images and (H, W) masks -> the model's uint8 outputs (whole frames)."""
+        import torch
+
+        x = torch.from_numpy(np.stack(pixels)).permute(0, 3, 1, 2)
+        m = torch.from_numpy(np.stack(masks).astype(np.float32))[:, None]
+        y = to_uint8(self.t.run(x, "a2b", m))
+        return [y[i] for i in range(len(pixels))]
+
+    def _fill_resized(self, pixels: np.ndarray, mask: np.ndarray, limit: int) -> np.ndarray:
+        """Run the model on the image reduced to `limit` on its longer side; the result back at full size."""
+        h, w = mask.shape
+        f = limit / max(h, w)
+        size = (max(1, round(w * f)), max(1, round(h * f)))
+        img = Image.fromarray(pixels[..., 0] if pixels.shape[2] == 1 else pixels)
+        small = np.asarray(img.resize(size, Image.Resampling.LANCZOS))
+        small = small[..., None] if small.ndim == 2 else small
+        # a pixel of the small image is in the hole when any part of it is (bilinear coverage > 0)
+        cover = np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize(size, Image.Resampling.BILINEAR)) > 0
+        (out,) = self._fill([np.ascontiguousarray(small)], [cover])
+        big = np.asarray(Image.fromarray(out[..., 0] if out.shape[2] == 1 else out).resize((w, h), Image.Resampling.BICUBIC))
+        return big[..., None] if big.ndim == 2 else big
+
+    def _large(self, pixels: np.ndarray, mask: np.ndarray, notes: list[str]) -> np.ndarray:
+        o = self.opts
+        h, w = mask.shape
+        if o.hd_strategy == "resize":
+            if max(h, w) <= o.resize_limit:
+                return self._fill([pixels], [mask])[0]
+            notes.append(f"large image: inpainted at {o.resize_limit} px on the longer side (--hd-strategy resize)")
+            return self._fill_resized(pixels, mask, o.resize_limit)
+        ys, xs = np.nonzero(mask)
+        y0, y1 = max(0, int(ys.min()) - o.crop_margin), min(h, int(ys.max()) + 1 + o.crop_margin)
+        x0, x1 = max(0, int(xs.min()) - o.crop_margin), min(w, int(xs.max()) + 1 + o.crop_margin)
+        crop, cmask = np.ascontiguousarray(pixels[y0:y1, x0:x1]), mask[y0:y1, x0:x1]
+        out = pixels.copy()
+        if max(y1 - y0, x1 - x0) > o.resize_limit:  # a large hole: even its box is too big for the model
+            notes.append(f"large hole: the {x1 - x0}x{y1 - y0} box around it inpainted at {o.resize_limit} px")
+            out[y0:y1, x0:x1] = self._fill_resized(crop, cmask, o.resize_limit)
+        else:
+            notes.append(f"large image: inpainted the {x1 - x0}x{y1 - y0} box around the hole (--crop-margin {o.crop_margin})")
+            out[y0:y1, x0:x1] = self._fill([crop], [cmask])[0]
+        return out
+
+    def produce(self, works: Sequence[Work]) -> list[list[Output]]:
+        items = [w.decoded for w in works]
+        assert all(isinstance(d, Masked) and d.mask is not None for d in items)
+        known = [d.pixels if d.pixels.dtype == np.uint8 else np.round(np.clip(d.pixels, 0, 1) * 255).astype(np.uint8) for d in items]
+        masks: list[np.ndarray] = [d.mask for d in items]  # type: ignore[attr-defined, misc]
+        todo = [i for i, m in enumerate(masks) if m.any()]
+        filled: dict[int, np.ndarray] = {}
+        if len(todo) == 1 and self.key(works[todo[0]]) is None:
+            i = todo[0]
+            filled[i] = self._large(known[i], masks[i], items[i].notes)  # type: ignore[union-attr]
+        elif todo:
+            for i, y in zip(todo, self._fill([known[i] for i in todo], [masks[i] for i in todo])):
+                filled[i] = y
+        outs = []
+        for i, (px, m) in enumerate(zip(known, masks)):
+            if i not in filled:
+                items[i].notes.append("the mask is empty: nothing to fill")  # type: ignore[union-attr]
+                outs.append([("", px)])
+                continue
+            outs.append([("", np.where(m[..., None], filled[i], px))])  # known pixels exactly as they were
+        return outs
