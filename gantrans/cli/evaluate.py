@@ -31,6 +31,7 @@ def evaluate(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the KID subsets.")] = 0,
     y_only: Annotated[bool, typer.Option("--y-channel", help="Paired metrics on the luma (BT.601 Y, as super-resolution papers report PSNR-Y/SSIM-Y).")] = False,
     crop_border: Annotated[int, typer.Option("--crop-border", min=0, help="Paired metrics without N pixels on each side (SR convention: the scale).")] = 0,
+    mask: Annotated[Optional[Path], typer.Option("--mask", help="Paired metrics inside the holes only: a folder of masks named as the images (white = hole).")] = None,
     device: DeviceOpt = "auto",
     threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
@@ -55,6 +56,10 @@ def evaluate(
         bad = [m for m in wanted if m not in ALL]
         if bad or not wanted:
             fail(f"--metrics: unknown {', '.join(bad) or '(none)'}; choose from {', '.join(ALL)}")
+        if mask is not None and not any(m in wanted for m in PAIRED):
+            fail("--mask applies to the paired metrics (l1, psnr, ssim); add them to --metrics")
+        if mask is not None and not mask.is_dir():
+            fail(f"--mask {mask}: not a folder of masks")
         if fake is None:
             if wanted != ["diversity"]:
                 fail("give REAL and FAKE folders (one folder only for --metrics diversity)")
@@ -102,7 +107,7 @@ def evaluate(
         if any(m in wanted for m in PAIRED):
             from gantrans.engine.metrics import paired_folders
 
-            pm = paired_folders(real, fake, real_files, fake_files, y_only, crop_border)
+            pm = paired_folders(real, fake, real_files, fake_files, y_only, crop_border, mask)
             result.update({m: round(pm[m], 4) for m in PAIRED if m in wanted})
             result["pairs"] = int(pm["pairs"])
         if "domain" in wanted:

@@ -61,6 +61,7 @@ def train(
     channels_last: Annotated[Optional[bool], Opt("--channels-last/--no-channels-last", show_default=False)] = None,
     tensorboard: Annotated[Optional[bool], Opt("--tensorboard/--no-tensorboard", show_default=False)] = None,
     encoder: Annotated[Optional[str], Opt("--encoder", help="wct-decoder: encoders from a WCT/PhotoWCT checkpoint, a torchvision VGG-19 weights file, or 'random'.")] = None,
+    masks: Annotated[Optional[str], Opt("--masks", help="inpaint: a folder of hole masks (white = hole) sampled instead of random strokes and boxes.")] = None,
     init_from: Annotated[Optional[str], Opt("--init-from", help="Fine-tune: start from this checkpoint's weights (path, bundled name, hf://).")] = None,
     sets: Annotated[Optional[list[str]], Opt("--set", help="Any other setting: --set lambda_identity=0 (repeatable).")] = None,
     dry_run: Annotated[bool, Opt("--dry-run", help="Print the resolved config as JSON and exit.")] = False,
@@ -88,7 +89,7 @@ def train(
             "workers": workers, "netG": netG, "ngf": ngf, "ndf": ndf, "norm": norm, "dropout": dropout,
             "gan_mode": gan_mode, "lr": lr, "pool_size": pool_size, "direction": direction,
             "domains": domains.split(",") if domains else None, "channels_last": channels_last, "tensorboard": tensorboard,
-            "init_from": init_from, "encoder": encoder, "datasets": datasets or None, "attrs": attrs.split(",") if attrs else None, "groups": groups or None,
+            "init_from": init_from, "masks": masks, "encoder": encoder, "datasets": datasets or None, "attrs": attrs.split(",") if attrs else None, "groups": groups or None,
         }  # fmt: skip
         if size is not None and load_size is None and not resume:
             flags["load_size"] = round(size * 286 / 256)  # keep the reference's 286/256 ratio

@@ -141,8 +141,9 @@ def _gauss(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     return (g[:, None] * g[None, :])[None, None]
 
 
-def ssim(x: np.ndarray, y: np.ndarray) -> float:
-    """SSIM (Wang et al. 2004: Gaussian window 11, sigma 1.5, K1 0.01, K2 0.03, L 255), mean over channels."""
+def ssim(x: np.ndarray, y: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """SSIM (Wang et al. 2004: Gaussian window 11, sigma 1.5, K1 0.01, K2 0.03, L 255), mean over channels;
+    with `mask` ((H, W) bool), the mean of the SSIM map over the windows centred in the mask."""
     a = torch.from_numpy(x.astype(np.float64)).permute(2, 0, 1)[:, None]  # (C, 1, H, W)
     b = torch.from_numpy(y.astype(np.float64)).permute(2, 0, 1)[:, None]
     w = _gauss()
@@ -154,6 +155,12 @@ def ssim(x: np.ndarray, y: np.ndarray) -> float:
     vb = F.conv2d(b * b, w) - mu_b**2
     cov = F.conv2d(a * b, w) - mu_a * mu_b
     m = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (va + vb + c2))
+    if mask is not None:
+        r = w.shape[-1] // 2
+        inner = torch.from_numpy(mask[r : mask.shape[0] - r, r : mask.shape[1] - r])  # window centres ("valid")
+        if not inner.any():
+            return float("nan")
+        return float(m[:, 0][:, inner].mean())
     return float(m.mean())
 
 
@@ -166,23 +173,31 @@ def y_channel(x: np.ndarray) -> np.ndarray:
     return (16.0 + rgb @ np.array([65.481, 128.553, 24.966]))[..., None]
 
 
-def paired(x: np.ndarray, y: np.ndarray, y_only: bool = False, crop_border: int = 0) -> dict[str, float]:
+def paired(x: np.ndarray, y: np.ndarray, y_only: bool = False, crop_border: int = 0, mask: np.ndarray | None = None) -> dict[str, float]:
     """(H, W, C) uint8 pair -> L1 (levels), PSNR (dB, inf if identical), SSIM; `y_only`: on the luma
-    channel; `crop_border`: without that many pixels on each side (the SR convention: the scale)."""
+    channel; `crop_border`: without that many pixels on each side (the SR convention: the scale); `mask`
+    ((H, W) bool): over the pixels in the mask only (an inpainting hole)."""
     if crop_border:
         if min(x.shape[:2]) <= 2 * crop_border:
             raise MetricError(f"--crop-border {crop_border} leaves nothing of a {x.shape[1]}x{x.shape[0]} image")
         x, y = x[crop_border:-crop_border, crop_border:-crop_border], y[crop_border:-crop_border, crop_border:-crop_border]
+        mask = None if mask is None else mask[crop_border:-crop_border, crop_border:-crop_border]
     if y_only:
         x, y = y_channel(x), y_channel(y)
     diff = x.astype(np.float64) - y.astype(np.float64)
+    if mask is not None:
+        if not mask.any():
+            raise MetricError("the mask is empty: no pixels to compare")
+        diff = diff[mask]
     mse = float((diff**2).mean())
-    return {"l1": float(np.abs(diff).mean()), "psnr": float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse), "ssim": ssim(x, y)}
+    return {"l1": float(np.abs(diff).mean()), "psnr": float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse), "ssim": ssim(x, y, mask)}
 
 
 def paired_folders(real: Path, fake: Path, real_files: Sequence[Path] | None = None,
-                   fake_files: Sequence[Path] | None = None, y_only: bool = False, crop_border: int = 0) -> dict[str, float]:
-    """Mean L1/PSNR/SSIM over same-named pairs (relative path without suffix); every fake needs its real."""
+                   fake_files: Sequence[Path] | None = None, y_only: bool = False, crop_border: int = 0,
+                   masks: Path | None = None) -> dict[str, float]:
+    """Mean L1/PSNR/SSIM over same-named pairs (relative path without suffix); every fake needs its real.
+    `masks`: a folder of same-named masks (white = hole): the metrics inside the holes only."""
     from gantrans.io.images import list_images
 
     real_files = list_images(real) if real_files is None else real_files
@@ -198,7 +213,16 @@ def paired_folders(real: Path, fake: Path, real_files: Sequence[Path] | None = N
         a, b = read_rgb8(r), read_rgb8(f)
         if a.shape != b.shape:
             raise MetricError(f"paired metrics: {f} is {b.shape[1]}x{b.shape[0]}, {r} is {a.shape[1]}x{a.shape[0]}")
-        rows.append(paired(np.asarray(a), np.asarray(b), y_only, crop_border))
+        m = None
+        if masks is not None:
+            key = r.relative_to(real).with_suffix("")
+            found = [p for p in list_images(masks / key.parent) if p.stem in (key.name, key.name + "_mask")] if (masks / key.parent).is_dir() else []
+            if not found:
+                raise MetricError(f"paired metrics: no mask for {r} in {masks}")
+            m = read_rgb8(found[0]).max(axis=2) > 0
+            if m.shape != a.shape[:2]:
+                raise MetricError(f"paired metrics: mask {found[0]} is {m.shape[1]}x{m.shape[0]}, {r} is {a.shape[1]}x{a.shape[0]}")
+        rows.append(paired(np.asarray(a), np.asarray(b), y_only, crop_border, m))
     if not rows:
         raise MetricError("paired metrics: no pairs")
     out = {m: float(np.mean([row[m] for row in rows])) for m in rows[0]}

@@ -14,7 +14,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from gantrans.models.gated_inpaint import same_pad
-from gantrans.models.layers import check_channels, check_positive
+from gantrans.models.layers import check_positive
 from gantrans.models.registry import ArchSpec, register
 
 
@@ -24,7 +24,7 @@ class SNPatchGANConfig:
     cnum: int = 64
 
     def __post_init__(self) -> None:
-        check_channels("num_in_ch", self.num_in_ch)
+        check_positive("num_in_ch", self.num_in_ch)  # image channels + the mask
         check_positive("cnum", self.cnum)
 
 

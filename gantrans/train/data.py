@@ -179,6 +179,28 @@ class Transform:
         return t[None] if t.ndim == 2 else t.permute(2, 0, 1)  # (C, H, W) in [-1, 1]
 
 
+def random_crop(img: Image.Image, size: int, gen: torch.Generator, flip: bool, rot: bool) -> torch.Tensor:
+    """A random size x size crop (images smaller than that are first enlarged), flips/rotation -> (C, S, S) in [0, 1]."""
+    w, h = img.size
+    if min(w, h) < size:
+        f = size / min(w, h)
+        img = img.resize((max(size, round(w * f)), max(size, round(h * f))), Image.Resampling.BICUBIC)
+        w, h = img.size
+    x = int(torch.randint(0, w - size + 1, (1,), generator=gen))
+    y = int(torch.randint(0, h - size + 1, (1,), generator=gen))
+    arr = np.asarray(img.crop((x, y, x + size, y + size)), dtype=np.float32) / 255.0
+    t = torch.from_numpy(arr.copy())
+    t = t[None] if t.ndim == 2 else t.permute(2, 0, 1)
+    hflip, vflip, transpose = (bool(torch.rand((), generator=gen) < 0.5) for _ in range(3))
+    if flip and hflip:
+        t = t.flip(-1)
+    if rot and vflip:
+        t = t.flip(-2)
+    if rot and transpose:
+        t = t.transpose(-1, -2)
+    return t.contiguous()
+
+
 def sample_generator(seed: int, k: int) -> torch.Generator:
     # A distinct, reproducible stream per (seed, sample position).
     return torch.Generator().manual_seed((seed * 1_000_003 + k * 7919 + 12345) % (2**63 - 1))

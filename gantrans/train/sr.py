@@ -39,7 +39,7 @@ from torch import nn
 from gantrans.io.checkpoint import Checkpoint
 from gantrans.models.registry import build_network, get_spec, make_config
 from gantrans.train.config import check
-from gantrans.train.data import DatasetError, StreamDataset, Transform, load_rgb, sample_generator
+from gantrans.train.data import DatasetError, StreamDataset, Transform, load_rgb, random_crop, sample_generator
 from gantrans.train.degrade import DEGRADATIONS, degrade, usm_sharpen
 from gantrans.train.losses import gan_loss
 from gantrans.train.recipes import GANOptions, Recipe, TrainContext, cpu_copy, list_field
@@ -113,30 +113,8 @@ class SRStream(StreamDataset):
         epoch, pos = divmod(k, self.n)
         img = load_rgb(self.layout.a[int(self._perm(epoch)[pos])], self.in_nc)
         gen = sample_generator(self.seed, k)
-        hr = hr_crop(img, self.crop, gen, self.flip, self.rot)
+        hr = random_crop(img, self.crop, gen, self.flip, self.rot)
         return {"LR": degrade(hr, self.scale, self.kind, gen), "HR": hr}
-
-
-def hr_crop(img: Image.Image, size: int, gen: torch.Generator, flip: bool, rot: bool) -> torch.Tensor:
-    """A random size x size crop (images smaller than that are first enlarged), flips/rotation -> (C, S, S) in [0, 1]."""
-    w, h = img.size
-    if min(w, h) < size:
-        f = size / min(w, h)
-        img = img.resize((max(size, round(w * f)), max(size, round(h * f))), Image.Resampling.BICUBIC)
-        w, h = img.size
-    x = int(torch.randint(0, w - size + 1, (1,), generator=gen))
-    y = int(torch.randint(0, h - size + 1, (1,), generator=gen))
-    arr = np.asarray(img.crop((x, y, x + size, y + size)), dtype=np.float32) / 255.0
-    t = torch.from_numpy(arr.copy())
-    t = t[None] if t.ndim == 2 else t.permute(2, 0, 1)
-    hflip, vflip, transpose = (bool(torch.rand((), generator=gen) < 0.5) for _ in range(3))
-    if flip and hflip:
-        t = t.flip(-1)
-    if rot and vflip:
-        t = t.flip(-2)
-    if rot and transpose:
-        t = t.transpose(-1, -2)
-    return t.contiguous()
 
 
 class _SR(Recipe):
