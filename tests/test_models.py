@@ -30,6 +30,8 @@ TINY = {
     "srgan_d": {"num_feat": 4, "input_size": 64, "dense": 8},
     "vgg_style_d": {"num_feat": 4, "input_size": 64},
     "unet_sn": {"num_feat": 4},
+    "gated_inpaint": {"cnum": 8},
+    "snpatchgan": {"cnum": 4},
 }
 
 
@@ -39,6 +41,10 @@ def _forward(arch, net, cfg, x):
         return net.translate(x, torch.randn(x.shape[0], cfg.style_dim, 1, 1, generator=torch.Generator().manual_seed(1)))
     if arch == "stargan":
         return net(x, torch.tensor([[1.0, 0.0, 1.0]]).expand(x.shape[0], -1))
+    if arch == "gated_inpaint":
+        mask = torch.zeros(x.shape[0], 1, *x.shape[-2:])
+        mask[..., 8:20, 4:24] = 1
+        return net(x, mask)
     out = net(x)
     return torch.cat([o.flatten(1) for o in out], 1) if isinstance(out, (list, tuple)) else out
 
@@ -54,7 +60,7 @@ def test_build_save_load_same_output(arch, tmp_path):
     net = init_weights(build_network(arch, cfg)).eval()
     if get_spec(arch).role == "discriminator":
         side = getattr(cfg, "image_size", 64)
-        x = torch.rand(2, getattr(cfg, "input_nc", getattr(cfg, "image_nc", 3)), side, side)
+        x = torch.rand(2, getattr(cfg, "input_nc", getattr(cfg, "image_nc", getattr(cfg, "num_in_ch", 3))), side, side)
     else:
         m = get_spec(arch).pad_multiple(cfg)
         side = max(m, 32 // m * m)

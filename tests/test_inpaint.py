@@ -1,0 +1,284 @@
+"""Image completion: the DeepFill v2 generator (official layer plan, TF SAME padding), contextual attention
+against a naive loop implementation, `gantrans inpaint` (masks, exact compositing, strategies, failures),
+free-form masks, the training recipe (CPU, bit-identical resume) and hole-only metrics."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+import gantrans
+from gantrans.cli.main import app
+from gantrans.models.contextual_attention import contextual_attention
+from gantrans.models.gated_inpaint import same_pad
+from gantrans.train.config import resolve_config
+from gantrans.train.masks import random_mask
+from gantrans.train.trainer import Interrupted, train
+
+runner = CliRunner()
+
+
+def test_generator_follows_the_official_layer_plan():
+    net = gantrans.build("gated_inpaint", domains=("image", "completed"), device="cpu").checkpoint.networks["G"]
+    n = sum(p.numel() for p in net.parameters())
+    assert 4_000_000 < n < 4_100_000  # the paper: "4.1M parameters"
+    sd = net.state_dict()
+    assert sd["conv1.conv.weight"].shape == (48, 5, 5, 5)  # incomplete RGB + ones + mask; 48 outputs -> 24 gated
+    assert sd["xconv1.conv.weight"].shape == (48, 3, 5, 5) and sd["pmconv6.conv.weight"].shape == (192, 96, 3, 3)
+    assert sd["allconv11.conv.weight"].shape == (192, 192, 3, 3)  # hallucination (96) + attention (96) branches
+    assert sd["conv17.conv.weight"].shape == (3, 12, 3, 3) and sd["allconv17.conv.weight"].shape == (3, 12, 3, 3)
+    assert net.conv10_atrous.rate == 16 and net.xconv7_atrous.rate == 2
+
+
+def test_same_padding_is_tensorflows():
+    x = torch.zeros(1, 1, 8, 8)
+    assert same_pad(x, 3, 2).shape[-1] == 9  # stride 2: one extra pixel, after
+    assert same_pad(x, 5, 2).shape[-1] == 11  # total 3: 1 before, 2 after
+    y = same_pad(torch.ones(1, 1, 8, 8), 5, 2)
+    assert y[0, 0, 0].sum() == 0 and y[0, 0, 1].sum() == 8 and y[0, 0, -2].sum() == 0
+    assert same_pad(x, 3, 1, 4).shape[-1] == 16  # dilation 4: 4 each side
+
+
+def naive_attention(x, mask, rate=2, scale=10.0):
+    """Contextual attention by loops over positions (fg p, bg q): cosine scores of 3x3 patches at 1/rate,
+    fused along row-major then column-major diagonals, masked softmax, 4x4 full-resolution patches pasted."""
+    _, C, H, W = x.shape
+    f = x[0, :, ::rate, ::rate]
+    m = mask[0, 0, ::rate, ::rate]
+    h, w = f.shape[-2:]
+    fp = F.pad(f, (1, 1, 1, 1))
+    mp = F.pad(m, (1, 1, 1, 1))
+    patch = lambda t, i, j: t[..., i : i + 3, j : j + 3]  # noqa: E731  (padded coordinates)
+    L = h * w
+    S = torch.zeros(L, L, dtype=torch.float64)
+    valid = torch.zeros(L, dtype=torch.float64)
+    for q in range(L):
+        qi, qj = divmod(q, w)
+        bq = patch(fp, qi, qj).double()
+        bq = bq / max(float(bq.norm()), 1e-4)
+        valid[q] = float(patch(mp, qi, qj).mean() == 0)
+        for p in range(L):
+            pi, pj = divmod(p, w)
+            S[p, q] = float((patch(fp, pi, pj).double() * bq).sum())
+
+    def fuse(S, order):
+        idx = [divmod(k, w) if order == "row" else divmod(k, h)[::-1] for k in range(L)]  # k in this order -> (i, j)
+        rm = [i * w + j for i, j in idx]  # -> S's row-major index
+        out = torch.zeros_like(S)
+        for a in range(L):
+            for b in range(L):
+                for d in (-1, 0, 1):
+                    if 0 <= a + d < L and 0 <= b + d < L:
+                        out[rm[a], rm[b]] += S[rm[a + d], rm[b + d]]
+        return out
+
+    S = fuse(fuse(S, "row"), "col")
+    A = torch.softmax(S * valid * scale, dim=1) * valid
+    xp = F.pad(x[0].double(), (1, 1, 1, 1))
+    out = torch.zeros(C, H + 2, W + 2, dtype=torch.float64)
+    for p in range(L):
+        pi, pj = divmod(p, w)
+        for q in range(L):
+            qi, qj = divmod(q, w)
+            out[:, pi * 2 : pi * 2 + 4, pj * 2 : pj * 2 + 4] += A[p, q] * xp[:, qi * 2 : qi * 2 + 4, qj * 2 : qj * 2 + 4]
+    return (out[:, 1 : H + 1, 1 : W + 1] / 4)[None]
+
+
+def test_contextual_attention_matches_a_naive_loop():
+    torch.manual_seed(0)
+    x = torch.randn(1, 4, 8, 10)
+    mask = torch.zeros(1, 1, 8, 10)
+    mask[..., 2:6, 3:8] = 1
+    got = contextual_attention(x.double(), mask.double(), 3, rate=2)
+    want = naive_attention(x, mask)
+    assert torch.allclose(got, want, atol=1e-8)
+
+
+def test_free_form_masks_are_seeded_and_bounded():
+    a = random_mask(128, 128, torch.Generator().manual_seed(3))
+    b = random_mask(128, 128, torch.Generator().manual_seed(3))
+    assert np.array_equal(a, b) and 0.05 < a.mean() < 0.9
+    ratios = [random_mask(128, 128, torch.Generator().manual_seed(s), "strokes", max_ratio=0.2).mean() for s in range(10)]
+    assert sum(r <= 0.2 for r in ratios) >= 9  # redrawn (up to 10 times) while above the cap
+    box = random_mask(64, 64, torch.Generator().manual_seed(0), "box")
+    ys, xs = np.nonzero(box)
+    assert 24 <= np.ptp(ys) + 1 <= 32 and 24 <= np.ptp(xs) + 1 <= 32
+
+
+# -- the command ---------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("m") / "inpaint.safetensors"
+    gantrans.build("gated_inpaint", cnum=8, domains=("image", "completed"), device="cpu", seed=2).save(path)
+    return path
+
+
+def photo(rng, h, w, alpha=False):
+    return Image.fromarray(rng.integers(0, 256, (h, w, 4 if alpha else 3), dtype=np.uint8))
+
+
+def hole(h, w, box):
+    m = np.zeros((h, w), np.uint8)
+    y0, y1, x0, x1 = box
+    m[y0:y1, x0:x1] = 255
+    return Image.fromarray(m)
+
+
+def test_known_pixels_are_kept_exactly_and_the_hole_is_filled(model, tmp_path):
+    rng = np.random.default_rng(0)
+    photo(rng, 45, 61).save(tmp_path / "a.png")
+    hole(45, 61, (10, 30, 20, 45)).save(tmp_path / "m.png")
+    r = runner.invoke(app, ["inpaint", str(tmp_path / "a.png"), "--mask", str(tmp_path / "m.png"), "-m", str(model), "-o", str(tmp_path / "o"), "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    a, b = np.array(Image.open(tmp_path / "a.png")), np.array(Image.open(tmp_path / "o" / "a.png"))
+    m = np.asarray(Image.open(tmp_path / "m.png")) > 0
+    assert a.shape == b.shape and np.array_equal(a[~m], b[~m]) and (a[m] != b[m]).mean() > 0.9
+    want = np.asarray(gantrans.load(str(model), device="cpu").run(torch.from_numpy(a).permute(2, 0, 1)[None], "a2b", torch.from_numpy(m)[None, None].float())[0].permute(1, 2, 0) * 255 + 0.5).astype(np.uint8)
+    assert np.abs(b[m].astype(int) - want[m].astype(int)).max() <= 1  # the hole is the model's output
+    # dilate grows the hole; stdout gives PNG bytes
+    r = runner.invoke(app, ["inpaint", str(tmp_path / "a.png"), "--mask", str(tmp_path / "m.png"), "-m", str(model), "-o", "-", "--dilate", "3", "--device", "cpu"])
+    c = np.asarray(Image.open(io.BytesIO(r.stdout_bytes)))
+    grown = np.zeros_like(m)
+    grown[7:33, 17:48] = True
+    assert np.array_equal(a[~grown], c[~grown]) and (a[grown & ~m] != c[grown & ~m]).mean() > 0.9
+
+
+def test_mask_folders_sizes_alpha_and_failures(model, tmp_path):
+    rng = np.random.default_rng(1)
+    src, masks = tmp_path / "in", tmp_path / "masks"
+    (src / "sub").mkdir(parents=True)
+    (masks / "sub").mkdir(parents=True)
+    photo(rng, 32, 40).save(src / "x.jpg")
+    photo(rng, 32, 40).save(src / "sub" / "y.png")
+    photo(rng, 32, 40).save(src / "nomask.png")
+    hole(32, 40, (4, 12, 4, 12)).save(masks / "x.png")  # same stem, other suffix
+    hole(16, 20, (2, 6, 2, 6)).save(masks / "sub" / "y_mask.png")  # _mask, half the size: resized, said
+    r = runner.invoke(app, ["inpaint", str(src), "--mask", str(masks), "-m", str(model), "-o", str(tmp_path / "o"), "--json", "--device", "cpu"])
+    assert r.exit_code == 1  # the image without a mask fails alone
+    rows = {Path(x["input"]).name: x for x in map(json.loads, r.stdout.splitlines())}
+    assert rows["x.jpg"]["status"] == "ok" and rows["y.png"]["status"] == "ok"
+    assert rows["nomask.png"]["status"] == "failed" and "no mask in" in rows["nomask.png"]["message"]
+    assert "mask 20x16 resized to 40x32 (nearest)" in r.stderr
+    y_in, y_out = np.asarray(Image.open(src / "sub" / "y.png")), np.asarray(Image.open(tmp_path / "o" / "sub" / "y.png"))
+    m = np.zeros((32, 40), bool)
+    m[4:12, 4:12] = True
+    assert np.array_equal(y_in[~m], y_out[~m]) and not np.array_equal(y_in[m], y_out[m])
+    # --mask-from-alpha: transparent pixels are the hole, the output is opaque
+    rgba = np.asarray(photo(rng, 24, 24, alpha=True)).copy()
+    rgba[..., 3] = 255
+    rgba[5:15, 5:15, 3] = 0
+    Image.fromarray(rgba).save(tmp_path / "cut.png")
+    r = runner.invoke(app, ["inpaint", str(tmp_path / "cut.png"), "--mask-from-alpha", "-m", str(model), "-o", str(tmp_path / "a"), "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    out = Image.open(tmp_path / "a" / "cut.png")
+    assert out.mode == "RGB"
+    o = np.asarray(out)
+    keep = rgba[..., 3] == 255
+    assert np.array_equal(o[keep], rgba[..., :3][keep])
+    r = runner.invoke(app, ["inpaint", str(src / "x.jpg"), "--mask-from-alpha", "-m", str(model), "-o", str(tmp_path / "b"), "--device", "cpu"])
+    assert r.exit_code == 1 and "has no alpha channel" in r.stderr
+    r = runner.invoke(app, ["inpaint", str(src / "x.jpg"), "-m", str(model), "-o", str(tmp_path / "c")])
+    assert r.exit_code == 2 and "--mask" in r.stderr
+
+
+def test_large_images_crop_around_the_hole_or_resize(model, tmp_path):
+    rng = np.random.default_rng(2)
+    photo(rng, 120, 200).save(tmp_path / "big.png")
+    hole(120, 200, (50, 60, 150, 170)).save(tmp_path / "m.png")
+    base = ["inpaint", str(tmp_path / "big.png"), "--mask", str(tmp_path / "m.png"), "-m", str(model), "--device", "cpu", "--crop-trigger", "64"]
+    r = runner.invoke(app, [*base, "-o", str(tmp_path / "crop"), "--crop-margin", "16"])
+    assert r.exit_code == 0 and "inpainted the 52x42 box around the hole (--crop-margin 16)" in r.stderr
+    a = np.array(Image.open(tmp_path / "big.png"))
+    m = np.asarray(Image.open(tmp_path / "m.png")) > 0
+    crop = np.asarray(Image.open(tmp_path / "crop" / "big.png"))
+    assert np.array_equal(a[~m], crop[~m]) and (a[m] != crop[m]).mean() > 0.9
+    # the same as running the model on that box
+    box = np.ascontiguousarray(a[34:76, 134:186])
+    t = gantrans.load(str(model), device="cpu")
+    y = t.run(torch.from_numpy(box).permute(2, 0, 1)[None], "a2b", torch.from_numpy(m[34:76, 134:186])[None, None].float())
+    want = (y[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+    assert np.abs(crop[34:76, 134:186][m[34:76, 134:186]].astype(int) - want[m[34:76, 134:186]].astype(int)).max() <= 1
+    r = runner.invoke(app, [*base, "-o", str(tmp_path / "rs"), "--hd-strategy", "resize", "--resize-limit", "100"])
+    assert r.exit_code == 0 and "inpainted at 100 px on the longer side" in r.stderr
+    rs = np.asarray(Image.open(tmp_path / "rs" / "big.png"))
+    assert np.array_equal(a[~m], rs[~m])
+    r = runner.invoke(app, [*base, "-o", str(tmp_path / "x"), "--hd-strategy", "tiles"])
+    assert r.exit_code == 2 and "--hd-strategy must be one of" in r.stderr
+
+
+# -- training ------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        small = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+        Image.fromarray(small).resize((80, 72), Image.Resampling.BICUBIC).save(root / f"{i}.png")
+    return root
+
+
+def cfg(data, out, **over):
+    base = dict(dataset=str(data), output=str(out), steps=6, save_every=3, sample_every=3, crop_size=64, load_size=64, ndf=4, cnum=8,
+                batch_size=2, workers=0, log_every=1, device="cpu")  # fmt: skip
+    base.update(over)
+    return resolve_config("inpaint", None, base)
+
+
+def test_inpaint_training_resumes_bit_identically(photos, tmp_path):
+    full = train(cfg(photos, tmp_path / "full"))
+    with pytest.raises(Interrupted):
+        train(cfg(photos, tmp_path / "cut"), should_stop=lambda s: s == 4)
+    resumed = train(cfg(photos, tmp_path / "cut"), resume=True)
+    a, b = load_file(str(full.model)), load_file(str(resumed.model))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    rows = [json.loads(x) for x in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
+    assert {"ae", "G_gan", "D"} <= set(rows[-1])
+    m = gantrans.load(str(full.model), device="cpu")
+    assert m.arch == "gated_inpaint" and m.checkpoint.provenance["mask_kind"] == "both"
+
+
+def test_user_masks_are_sampled(photos, tmp_path):
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    hole(32, 32, (0, 16, 0, 32)).save(masks / "top.png")  # the top half, resized to the crop
+    c = cfg(photos, tmp_path / "r", masks=str(masks))
+    from gantrans.train.inpaint import InpaintRecipe
+
+    rec = InpaintRecipe(c)
+    rec.open_data(lambda _m: None)
+    item = rec.stream()[0]
+    assert item["M"].shape == (1, 64, 64) and float(item["M"].mean()) == 0.5
+    r = runner.invoke(app, ["train", str(photos), "--arch", "inpaint", "-o", str(tmp_path / "x"), "--masks", str(tmp_path / "none"), "--dry-run"])
+    assert r.exit_code == 2 and "not a folder" in r.stderr
+
+
+def test_eval_mask_measures_inside_the_hole_only(tmp_path):
+    rng = np.random.default_rng(5)
+    for d in ("real", "fake", "masks"):
+        (tmp_path / d).mkdir()
+    a = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    b = a.copy()
+    b[:, :20] = 0  # damaged outside the hole
+    b[30:, 30:] = np.clip(b[30:, 30:].astype(int) + 10, 0, 255)  # 10 levels off inside the hole
+    Image.fromarray(a).save(tmp_path / "real" / "p.png")
+    Image.fromarray(b).save(tmp_path / "fake" / "p.png")
+    m = np.zeros((40, 40), np.uint8)
+    m[30:, 30:] = 255
+    Image.fromarray(m).save(tmp_path / "masks" / "p.png")
+    r = runner.invoke(app, ["eval", str(tmp_path / "real"), str(tmp_path / "fake"), "--metrics", "l1,psnr", "--mask", str(tmp_path / "masks"), "--json"])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout)
+    diff = np.abs(b[30:, 30:].astype(float) - a[30:, 30:])
+    assert res["l1"] == pytest.approx(diff.mean(), abs=1e-3)
+    assert res["psnr"] == pytest.approx(10 * np.log10(255**2 / (diff**2).mean()), abs=1e-3)
+    r = runner.invoke(app, ["eval", str(tmp_path / "real"), str(tmp_path / "fake"), "--metrics", "fid", "--mask", str(tmp_path / "masks")])
+    assert r.exit_code == 2 and "--mask applies to the paired metrics" in r.stderr
