@@ -9,9 +9,9 @@ import typer
 from gantrans import __version__
 from gantrans.cli.convert import convert
 from gantrans.cli.edit import edit
-from gantrans.cli.inpaint import inpaint
 from gantrans.cli.evaluate import evaluate
 from gantrans.cli.export import export
+from gantrans.cli.inpaint import inpaint
 from gantrans.cli.inspect import download, info, models
 from gantrans.cli.style import style_sample
 from gantrans.cli.stylize import stylize

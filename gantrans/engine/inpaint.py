@@ -62,8 +62,7 @@ def read_mask(path: Path) -> np.ndarray:
     """A mask image -> (H, W) bool: any non-zero (white) pixel is part of the hole."""
     try:
         with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
-            return np.asarray(im.convert("L")) > 0
+            return np.asarray(ImageOps.exif_transpose(im).convert("L")) > 0
     except (OSError, ValueError, Image.DecompressionBombError) as e:
         raise DataError(f"mask {show_path(str(path))}: cannot read ({e})") from None
 
@@ -183,22 +182,24 @@ class InpaintTask(Task):
         return out
 
     def produce(self, works: Sequence[Work]) -> list[list[Output]]:
-        items = [w.decoded for w in works]
-        assert all(isinstance(d, Masked) and d.mask is not None for d in items)
-        known = [d.pixels if d.pixels.dtype == np.uint8 else np.round(np.clip(d.pixels, 0, 1) * 255).astype(np.uint8) for d in items]
-        masks: list[np.ndarray] = [d.mask for d in items]  # type: ignore[attr-defined, misc]
+        items: list[Masked] = []
+        for w in works:
+            assert isinstance(w.decoded, Masked) and w.decoded.mask is not None
+            items.append(w.decoded)
+        known: list[np.ndarray] = [d.pixels if d.pixels.dtype == np.uint8 else np.round(np.clip(d.pixels, 0, 1) * 255).astype(np.uint8) for d in items]
+        masks: list[np.ndarray] = [d.mask for d in items if d.mask is not None]
         todo = [i for i, m in enumerate(masks) if m.any()]
         filled: dict[int, np.ndarray] = {}
         if len(todo) == 1 and self.key(works[todo[0]]) is None:
             i = todo[0]
-            filled[i] = self._large(known[i], masks[i], items[i].notes)  # type: ignore[union-attr]
+            filled[i] = self._large(known[i], masks[i], items[i].notes)
         elif todo:
             for i, y in zip(todo, self._fill([known[i] for i in todo], [masks[i] for i in todo])):
                 filled[i] = y
-        outs = []
+        outs: list[list[Output]] = []
         for i, (px, m) in enumerate(zip(known, masks)):
             if i not in filled:
-                items[i].notes.append("the mask is empty: nothing to fill")  # type: ignore[union-attr]
+                items[i].notes.append("the mask is empty: nothing to fill")
                 outs.append([("", px)])
                 continue
             outs.append([("", np.where(m[..., None], filled[i], px))])  # known pixels exactly as they were

@@ -102,7 +102,7 @@ class InpaintRecipe(Recipe):
 
     def samples(self) -> dict[str, torch.Tensor]:
         """Centre crops of the first images with fixed masks (seeds 0..3)."""
-        s, xs = self.cfg.crop_size, []
+        s, xs = self.cfg.crop_size, list[torch.Tensor]()
         for p in self.layout.a:
             if len(xs) == 4:
                 break

@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import nn
 
 from gantrans.io.checkpoint import Checkpoint
