@@ -282,3 +282,76 @@ def test_eval_mask_measures_inside_the_hole_only(tmp_path):
     assert res["psnr"] == pytest.approx(10 * np.log10(255**2 / (diff**2).mean()), abs=1e-3)
     r = runner.invoke(app, ["eval", str(tmp_path / "real"), str(tmp_path / "fake"), "--metrics", "fid", "--mask", str(tmp_path / "masks")])
     assert r.exit_code == 2 and "--mask applies to the paired metrics" in r.stderr
+
+
+# -- third-party weights -------------------------------------------------------------------------
+def port_reference(sd, image, mask, symmetric):
+    """DeepFill v2 from a networks_tf.py-layout state dict with functional ops only (the official graph:
+    TF SAME or symmetric padding, gated ELU/ReLU, nearest upsampling, contextual attention, tanh)."""
+
+    def pad(t, k, s, r):
+        if symmetric:
+            p = r * (k - 1) // 2
+            return F.pad(t, (p, p, p, p))
+        return same_pad(t, k, s, r)
+
+    def g(name, t, k=3, s=1, r=1, act=F.elu, up=False):
+        key = f"{name}.conv.conv" if up else f"{name}.conv"
+        if up:
+            t = F.interpolate(t, scale_factor=2, mode="nearest")
+        y = F.conv2d(pad(t, k, s, r), sd[f"{key}.weight"], sd[f"{key}.bias"], stride=s, dilation=r)
+        if name.endswith("17"):
+            return y
+        a, b = y.chunk(2, 1)
+        return act(a) * torch.sigmoid(b)
+
+    xin = image * (1 - mask)
+    x = torch.cat([xin, torch.ones_like(mask), mask], 1)
+    x = g("conv1", x, 5)
+    x = g("conv2_downsample", x, s=2)
+    x = g("conv4_downsample", g("conv3", x), s=2)
+    x = g("conv6", g("conv5", x))
+    for i, r in zip((7, 8, 9, 10), (2, 4, 8, 16)):
+        x = g(f"conv{i}_atrous", x, r=r)
+    x = g("conv14", g("conv13_upsample", g("conv12", g("conv11", x)), up=True))
+    x = g("conv17", g("conv16", g("conv15_upsample", x, up=True)))
+    coarse = torch.tanh(x)
+    xnow = coarse * mask + xin * (1 - mask)
+    h = g("xconv2_downsample", g("xconv1", xnow, 5), s=2)
+    h = g("xconv6", g("xconv5", g("xconv4_downsample", g("xconv3", h), s=2)))
+    for i, r in zip((7, 8, 9, 10), (2, 4, 8, 16)):
+        h = g(f"xconv{i}_atrous", h, r=r)
+    p = g("pmconv2_downsample", g("pmconv1", xnow, 5), s=2)
+    p = g("pmconv6", g("pmconv5", g("pmconv4_downsample", g("pmconv3", p), s=2)), act=F.relu)
+    p = contextual_attention(p, F.interpolate(mask, size=p.shape[-2:], mode="nearest"), 3, rate=2)
+    p = g("pmconv10", g("pmconv9", p))
+    x = g("allconv12", g("allconv11", torch.cat([h, p], 1)))
+    x = g("allconv14", g("allconv13_upsample", x, up=True))
+    x = g("allconv17", g("allconv16", g("allconv15_upsample", x, up=True)))
+    return torch.tanh(x)
+
+
+@pytest.mark.parametrize("layout", ["networks_tf", "networks"])
+def test_deepfill_port_checkpoints_convert_and_match_an_independent_forward(layout, tmp_path):
+    from gantrans.families.inpaint import _PORT_STAGE1, _PORT_STAGE2
+
+    torch.manual_seed(0)
+    ours = gantrans.build("gated_inpaint", cnum=8, device="cpu", seed=4).checkpoint.networks["G"].state_dict()
+    tf_sd = {k.replace("_upsample.conv.", "_upsample.conv.conv."): v.clone() for k, v in ours.items()}
+    if layout == "networks_tf":
+        g = tf_sd
+    else:  # the nested names of networks.py
+        inv = {**{v: f"stage1.{k}" for k, v in _PORT_STAGE1.items()}, **{v: f"stage2.{k}" for k, v in _PORT_STAGE2.items()}}
+        g = {f"{inv[k.split('.')[0]]}.conv.{k.rsplit('.', 1)[1]}": v.clone() for k, v in ours.items()}
+    torch.save({"G": g, "D": {"conv1.conv_sn.weight": torch.zeros(1)}}, tmp_path / "states_places2.pth")
+    r = runner.invoke(app, ["convert", str(tmp_path / "states_places2.pth"), "-o", str(tmp_path / "c.safetensors")])
+    assert r.exit_code == 0, r.output
+    assert "recognised as --from deepfill" in r.output and ("TF padding" in r.output) == (layout == "networks_tf")
+    m = gantrans.load(str(tmp_path / "c.safetensors"), device="cpu")
+    img = torch.rand(1, 3, 40, 48)
+    mask = torch.zeros(1, 1, 40, 48)
+    mask[..., 8:24, 10:30] = 1
+    got = m.run(img, "a2b", mask)
+    with torch.no_grad():
+        want = (port_reference(tf_sd, img * 2 - 1, mask, layout == "networks") + 1) / 2
+    assert ((got * 255).round() - (want.clamp(0, 1) * 255).round()).abs().max() <= 1

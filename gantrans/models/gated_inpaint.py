@@ -41,15 +41,21 @@ def same_pad(x: torch.Tensor, k: int, stride: int = 1, dilation: int = 1) -> tor
 
 
 class GatedConv(nn.Module):
-    """conv (c outputs) -> split -> act(features) * sigmoid(gate) (c/2 outputs); plain conv when gated=False."""
+    """conv (c outputs) -> split -> act(features) * sigmoid(gate) (c/2 outputs); plain conv when gated=False.
+    Padding: TensorFlow's SAME, or `symmetric` rate*(k-1)/2 on each side (PyTorch ports' choice)."""
 
     def __init__(self, cin: int, c: int, k: int, stride: int = 1, rate: int = 1, act: str = "elu", gated: bool = True) -> None:
         super().__init__()
         self.conv = nn.Conv2d(cin, c, k, stride, dilation=rate)
         self.k, self.stride, self.rate, self.act, self.gated = k, stride, rate, act, gated
+        self.symmetric = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv(same_pad(x, self.k, self.stride, self.rate))
+        if self.symmetric:
+            p = self.rate * (self.k - 1) // 2
+            x = self.conv(F.pad(x, (p, p, p, p)))
+        else:
+            x = self.conv(same_pad(x, self.k, self.stride, self.rate))
         if not self.gated:
             return x
         f, g = x.chunk(2, dim=1)
@@ -72,8 +78,11 @@ class GatedInpaintConfig:
     cnum: int = 48
     img_ch: int = 3
     sketch: bool = False  # an extra input channel: the user's sketch (edges) inside the hole
+    padding: str = "same"  # "same": TensorFlow's (the official model); "symmetric": the PyTorch port's networks.py
 
     def __post_init__(self) -> None:
+        if self.padding not in ("same", "symmetric"):
+            raise UsageError(f"gated_inpaint padding must be same or symmetric, got {self.padding!r}")
         check_positive("cnum", self.cnum)
         if self.cnum % 4:
             raise UsageError(f"gated_inpaint cnum must be a multiple of 4, got {self.cnum}")
@@ -121,6 +130,9 @@ class GatedInpaintNet(nn.Module):
         self.allconv13_upsample, self.allconv14 = GatedUp(2 * c, 2 * c), GatedConv(c, 2 * c, 3)
         self.allconv15_upsample, self.allconv16 = GatedUp(c, c), GatedConv(c // 2, c // 2, 3)
         self.allconv17 = GatedConv(c // 4, n, 3, gated=False)
+        for m in self.modules():
+            if isinstance(m, GatedConv):
+                m.symmetric = cfg.padding == "symmetric"
 
     def _seq(self, x: torch.Tensor, names: list[str]) -> torch.Tensor:
         for name in names:
