@@ -20,7 +20,7 @@ runner = CliRunner()
     "arch,config",
     [("resnet_6blocks", {"ngf": 4, "n_blocks": 2}), ("munit", {"dim": 8, "mlp_dim": 16, "n_res": 1, "output_nc": 1}),
      ("unit", {"dim": 8, "n_res": 1}), ("stargan", {"conv_dim": 8, "repeat_num": 1, "c_dim": 3}),
-     ("rrdbnet", {"num_feat": 8, "num_block": 1, "num_grow_ch": 4, "scale": 2}), ("srvgg_compact", {"num_feat": 8, "num_conv": 2})],
+     ("rrdbnet", {"num_feat": 8, "num_block": 1, "num_grow_ch": 4, "scale": 2}), ("srvgg_compact", {"num_feat": 8, "num_conv": 2}), ("gated_inpaint", {"cnum": 8})],
 )  # fmt: skip
 def test_export_matches_pytorch(tmp_path, arch, config):
     config = dict(config)
@@ -32,19 +32,21 @@ def test_export_matches_pytorch(tmp_path, arch, config):
     assert r.exit_code == 0, r.output
     row = json.loads(r.stdout.strip().splitlines()[-1])
     assert row["max_abs_diff_vs_pytorch"] < 1e-4
-    want = {"munit": ["image", "style"], "stargan": ["image", "label"]}.get(arch, ["image"])
+    want = {"munit": ["image", "style"], "stargan": ["image", "label"], "gated_inpaint": ["image", "mask"]}.get(arch, ["image"])
     assert list(row["inputs"]) == want
     # dynamic batch and size, run independently of the CLI's own check
     s = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     assert [i.name for i in s.get_inputs()] == want
     m = gantrans.load(str(src), device="cpu")
-    x = torch.rand(3, 3, 24, 36)
+    x = torch.rand(3, 3, 24, 40)
     feeds = {"image": x.numpy()}
-    cond = m.random_styles([5, 6, 7]) if arch == "munit" else torch.eye(3) if arch == "stargan" else None
+    hole = torch.zeros(3, 1, 24, 40)
+    hole[..., 4:16, 8:30] = 1
+    cond = m.random_styles([5, 6, 7]) if arch == "munit" else torch.eye(3) if arch == "stargan" else hole if arch == "gated_inpaint" else None
     if cond is not None:
         feeds[want[1]] = cond.numpy()
     y = s.run(None, feeds)[0]
     s_ = m.scale  # super-resolution models: the output is scale times larger
-    assert y.shape == (3, 1 if arch == "munit" else 3, 24 * s_, 36 * s_)
+    assert y.shape == (3, 1 if arch == "munit" else 3, 24 * s_, 40 * s_)
     assert np.abs(y - m.run(x, "a2b", cond).numpy()).max() < 1e-4
     assert runner.invoke(app, ["export", "-m", str(src), "-o", str(out)]).exit_code == 2  # exists

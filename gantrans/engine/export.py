@@ -1,8 +1,9 @@
 """Export a model's generator to ONNX, pre/post-processing included, with dynamic batch and size.
 
 Inputs and outputs are images in [0, 1], (B, C, H, W) float32; H and W must be multiples of the
-model's pad multiple (4 for ResNet/MUNIT/UNIT/StarGAN, 2**num_downs for U-Net). MUNIT takes its
-style code as a second input `style` (B, style_dim, 1, 1), StarGAN its target labels `label` (B, c_dim).
+model's pad multiple (4 for ResNet/MUNIT/UNIT/StarGAN, 2**num_downs for U-Net, 8 for DeepFill). MUNIT takes
+its style code as a second input `style` (B, style_dim, 1, 1), StarGAN its target labels `label` (B, c_dim),
+DeepFill its hole `mask` (B, 1, H, W; 1 = hole; the output is the whole generated frame, to be composited).
 """
 
 from __future__ import annotations
@@ -47,11 +48,11 @@ def export_onnx(t: Translator, path: str | Path, direction: str = "a2b", opset: 
     size = max(m, -(-size // m) * m)
     x = torch.rand(2, n_in, size, size)
     names, args, axes = ["image"], [x], {"image": {0: "batch", 2: "height", 3: "width"}, "output": {0: "batch", 2: "height", 3: "width"}}
-    example = t.family.example_cond(t, 2, 0)
-    if example is not None:  # the condition is the graph's second input: "style" (B, style_dim, 1, 1), "label" (B, c_dim)
+    example = t.family.example_cond_like(t, x, 0)
+    if example is not None:  # the graph's second input: "style" (B, style_dim, 1, 1), "label" (B, c_dim), "mask" (B, 1, H, W)
         names.append(t.family.cond_name())
         args.append(example)
-        axes[t.family.cond_name()] = {0: "batch"}
+        axes[t.family.cond_name()] = t.family.cond_axes()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with torch.no_grad(), warnings.catch_warnings():
@@ -79,7 +80,7 @@ def verify_onnx(t: Translator, path: str | Path, direction: str = "a2b") -> floa
         h, w = max(h, t.padded(1)), max(w, t.padded(1))
         x = torch.rand(2, t.channels(direction)[0], h, w, generator=gen)
         feeds = {"image": x.numpy()}
-        cond = t.family.example_cond(t, 2, int(torch.randint(0, 2**31, (1,), generator=gen)))
+        cond = t.family.example_cond_like(t, x, int(torch.randint(0, 2**31, (1,), generator=gen)))
         if cond is not None:
             feeds[t.family.cond_name()] = cond.numpy()
         y = torch.from_numpy(session.run(None, feeds)[0])

@@ -128,6 +128,14 @@ class Family:
         """A valid condition batch of n (export tracing, verification, tests, benchmarks)."""
         return None
 
+    def example_cond_like(self, t: "Translator", x: "torch.Tensor", seed: int) -> "torch.Tensor | None":
+        """A valid condition for the batch `x` (export tracing and verification): by default example_cond."""
+        return self.example_cond(t, x.shape[0], seed)
+
+    def cond_axes(self) -> dict[int, str]:
+        """Dynamic axes of the condition input in exported graphs."""
+        return {0: "batch"}
+
     def item_conds(self, t: "Translator", direction: str, seed: int, style_from: str | None) -> Callable[[Any], "torch.Tensor"] | None:
         """For `translate`: the condition of each input item (None: the forward takes none).
 

@@ -103,7 +103,7 @@ class InpaintFamily(Family):
     model_modules = ("gantrans.models.gated_inpaint", "gantrans.models.snpatchgan")
     role = "inpainter"
     cond = "mask"
-    commands = frozenset({"inpaint"})
+    commands = frozenset({"inpaint", "export"})
     recipes = {"inpaint": "gantrans.train.inpaint:InpaintRecipe"}
     converters = {
         "deepfill": Converter("deepfill", "states_tf_places2.pth / states_pt_*.pth (DeepFill v2, nipponjo/deepfillv2-pytorch)",
@@ -140,9 +140,22 @@ class InpaintFamily(Family):
     def example_cond(self, t: Any, n: int, seed: int) -> "torch.Tensor | None":
         import torch
 
-        m = torch.zeros(n, 1, 64, 64)
-        m[..., 16:40, 20:44] = 1
+        return self.example_cond_like(t, torch.zeros(n, 1, 64, 64), seed)
+
+    def example_cond_like(self, t: Any, x: "torch.Tensor", seed: int) -> "torch.Tensor | None":
+        """A seeded box hole in each image of the batch `x`."""
+        import torch
+
+        gen = torch.Generator().manual_seed(seed)
+        n, _, h, w = x.shape
+        m = torch.zeros(n, 1, h, w)
+        for i in range(n):
+            y0, x0 = int(torch.randint(0, h // 2, (1,), generator=gen)), int(torch.randint(0, w // 2, (1,), generator=gen))
+            m[i, :, y0 : y0 + h // 2, x0 : x0 + w // 2] = 1
         return m
+
+    def cond_axes(self) -> dict[int, str]:
+        return {0: "batch", 2: "height", 3: "width"}
 
     def init(self, net: "nn.Module", init: str) -> "nn.Module":
         if init == "official":  # PyTorch's defaults (the official code uses TensorFlow's Glorot-uniform)
