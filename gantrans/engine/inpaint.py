@@ -33,9 +33,9 @@ class InpaintOptions:
     mask_from_alpha: bool = False  # transparent pixels (alpha < 128) are the hole
     dilate: int = 0  # grow masks by this many pixels
     hd_strategy: str = "crop"
-    crop_trigger: int = 800  # images whose longer side exceeds this use the hd strategy
+    crop_trigger: int = 512  # images whose longer side exceeds this use the hd strategy
     crop_margin: int = 128
-    resize_limit: int = 768
+    resize_limit: int = 512
 
     def __post_init__(self) -> None:
         if self.mask is None and not self.mask_from_alpha:
