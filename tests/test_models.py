@@ -32,6 +32,9 @@ TINY = {
     "unet_sn": {"num_feat": 4},
     "gated_inpaint": {"cnum": 8},
     "snpatchgan": {"cnum": 4},
+    "dcgan_g": {"nz": 8, "ngf": 4, "size": 32},
+    "dcgan_enc": {"nz": 8, "ndf": 4, "size": 32},
+    "dcgan_d": {"ndf": 4, "size": 32, "joint_nz": 8, "codes": "cat:3,cont:1"},
 }
 
 
@@ -41,6 +44,11 @@ def _forward(arch, net, cfg, x):
         return net.translate(x, torch.randn(x.shape[0], cfg.style_dim, 1, 1, generator=torch.Generator().manual_seed(1)))
     if arch == "stargan":
         return net(x, torch.tensor([[1.0, 0.0, 1.0]]).expand(x.shape[0], -1))
+    if arch == "dcgan_g":
+        return net(torch.randn(x.shape[0], cfg.nz, generator=torch.Generator().manual_seed(1)))
+    if arch == "dcgan_d":
+        z = torch.randn(x.shape[0], cfg.joint_nz, generator=torch.Generator().manual_seed(1))
+        return torch.cat([net(x, z)[:, None], net.q(net.body(x))], 1)
     if arch == "gated_inpaint":
         mask = torch.zeros(x.shape[0], 1, *x.shape[-2:])
         mask[..., 8:20, 4:24] = 1
@@ -59,8 +67,8 @@ def test_build_save_load_same_output(arch, tmp_path):
     cfg = make_config(arch, TINY[arch])
     net = init_weights(build_network(arch, cfg)).eval()
     if get_spec(arch).role == "discriminator":
-        side = getattr(cfg, "image_size", 64)
-        x = torch.rand(2, getattr(cfg, "input_nc", getattr(cfg, "image_nc", getattr(cfg, "num_in_ch", 3))), side, side)
+        side = getattr(cfg, "image_size", getattr(cfg, "size", 64))
+        x = torch.rand(2, getattr(cfg, "input_nc", getattr(cfg, "image_nc", getattr(cfg, "num_in_ch", getattr(cfg, "img_ch", 3)))), side, side)
     else:
         m = get_spec(arch).pad_multiple(cfg)
         side = max(m, 32 // m * m)

@@ -13,6 +13,7 @@ from gantrans.cli.evaluate import evaluate
 from gantrans.cli.export import export
 from gantrans.cli.inpaint import inpaint
 from gantrans.cli.inspect import download, info, models
+from gantrans.cli.sample import sample
 from gantrans.cli.style import style_sample
 from gantrans.cli.stylize import stylize
 from gantrans.cli.train import train
@@ -32,6 +33,7 @@ app.command("translate", no_args_is_help=True)(translate)
 app.command("upscale", no_args_is_help=True)(upscale)
 app.command("inpaint", no_args_is_help=True)(inpaint)
 app.command("style-sample", no_args_is_help=True)(style_sample)
+app.command("sample", no_args_is_help=True)(sample)
 app.command("edit", no_args_is_help=True)(edit)
 app.command("stylize", no_args_is_help=True)(stylize)
 app.command("train", no_args_is_help=True)(train)

@@ -1,0 +1,37 @@
+"""Latent-code models (VAE-GAN, BiGAN, InfoGAN): a decoder `G` from a code z to an image, an encoder `E` back
+(VAE-GAN, BiGAN) and the discriminator `D` (InfoGAN's Q head reads the codes from it). `gantrans sample` draws
+images from the prior (or walks a code); the prior, the noise size and InfoGAN's codes are in the checkpoint's
+provenance ("latent")."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from gantrans.families.base import Family
+from gantrans.registry import register_family
+
+
+class LatentFamily(Family):
+    name = "latent"
+    title = "latent-code models (VAE-GAN, BiGAN, InfoGAN)"
+    archs = ("dcgan_g",)
+    aux_archs = ("dcgan_enc", "dcgan_d")
+    model_modules = ("gantrans.models.dcgan", "gantrans.models.dcgan_enc", "gantrans.models.dcgan_d")
+    role = "sampler"
+    commands = frozenset({"sample"})
+    recipes = {"vaegan": "gantrans.train.latent:VAEGAN", "bigan": "gantrans.train.latent:BiGAN", "infogan": "gantrans.train.latent:InfoGAN"}
+
+    def networks(self, directions: Sequence[str]) -> list[str]:
+        return ["G"]
+
+    def directions(self, networks: Sequence[str]) -> list[str]:
+        return ["a2b"] if "G" in networks else []
+
+    def network(self, direction: str) -> str:
+        return "G"
+
+    def channels(self, config: Any, direction: str) -> tuple[int, int]:
+        return config.img_ch, config.img_ch
+
+
+register_family(LatentFamily())
