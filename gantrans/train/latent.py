@@ -43,8 +43,10 @@ if TYPE_CHECKING:
 class LatentOptions(Options):
     nz: int = 100  # code length (InfoGAN: the incompressible noise; codes come on top)
     sn: bool = False  # spectral normalisation in the discriminator (no batch norm there)
-    gamma: float = 1.0  # vaegan: weight of the feature reconstruction in the decoder's objective
-    kl_w: float = 1.0  # vaegan: weight of the prior term (KL per code dimension, batch mean)
+    # vaegan: the paper leaves the scales open; with mean-reduced terms, gamma 10 and a 0.1 prior weight keep the
+    # code informative (gamma 1 / kl 1 collapsed to the prior on the tests' data: reconstructions no better than untrained)
+    gamma: float = 10.0  # vaegan: weight of the feature reconstruction in the decoder's objective
+    kl_w: float = 0.1  # vaegan: weight of the prior term (KL per code dimension, batch mean)
     llike_layer: int = 3  # vaegan: discriminator block whose features measure reconstruction (1-based)
     codes: str = "cat:10,cont:2"  # infogan
     lambda_info: float = 1.0  # infogan
