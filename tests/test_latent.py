@@ -61,14 +61,47 @@ def _recon_l1(model_path: Path, discs: Path) -> float:
     return float(np.abs(rec.astype(float) - imgs).mean())
 
 
-def test_vaegan_learns_to_reconstruct(discs, tmp_path):
+@pytest.fixture(scope="module")
+def vaegan(discs, tmp_path_factory) -> Path:
     torch.set_num_threads(2)
+    run = tmp_path_factory.mktemp("vaegan") / "r1"
+    return train(cfg(discs, run, "vaegan", steps=300, save_every=300, sample_every=300, log_every=50, lr=5e-4)).model
+
+
+def test_vaegan_learns_to_reconstruct(discs, vaegan, tmp_path):
     start = train(cfg(discs, tmp_path / "r0", "vaegan", steps=1, save_every=1))
-    done = train(cfg(discs, tmp_path / "r1", "vaegan", steps=300, save_every=300, sample_every=300, log_every=50, lr=5e-4))
-    before, after = _recon_l1(start.model, discs), _recon_l1(done.model, discs)
+    before, after = _recon_l1(start.model, discs), _recon_l1(vaegan, discs)
     assert after < 0.8 * before, (before, after)  # measured 115 -> 74 levels
-    rows = [json.loads(x) for x in (tmp_path / "r1" / "metrics.jsonl").read_text().splitlines()]
+    rows = [json.loads(x) for x in (vaegan.parent / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["llike"] < rows[0]["llike"]
+
+
+def test_attribute_vector_from_two_folders_moves_the_property(vaegan, tmp_path):
+    """`attributes --add big` from large vs small discs, then `edit --set big=1|0`: the edited discs' area (the
+    measured property) is larger with big=1 than with big=0, for held-out small discs."""
+    rng = np.random.default_rng(7)
+    y, x = np.ogrid[:32, :32]
+    for name, (lo, hi) in (("big", (11, 14)), ("small", (4, 6)), ("test", (6, 9))):
+        (tmp_path / name).mkdir()
+        for i in range(12):
+            a = np.zeros((32, 32, 3), np.uint8)
+            r = rng.integers(lo, hi)
+            a[(y - 16) ** 2 + (x - 16) ** 2 < r * r] = rng.integers(60, 256, 3)
+            Image.fromarray(a).save(tmp_path / name / f"{i}.png")
+    new = tmp_path / "with_big.safetensors"
+    r = runner.invoke(app, ["attributes", "-m", str(vaegan), "--add", "big", "--with", str(tmp_path / "big"), "--without", str(tmp_path / "small"),
+                            "-o", str(new), "--device", "cpu"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["edit", "--list-attrs", "-m", str(new)])
+    assert "1 attribute vector(s): big" in r.stdout
+    area = {}
+    for v in ("0", "1"):
+        r = runner.invoke(app, ["edit", str(tmp_path / "test"), "-m", str(new), "-o", str(tmp_path / f"e{v}"), "--set", f"big={v}", "--device", "cpu"])
+        assert r.exit_code == 0, r.output
+        area[v] = np.mean([(np.asarray(Image.open(p)).max(axis=2) > 60).mean() for p in (tmp_path / f"e{v}").glob("*_big-*.png")])
+    assert area["1"] > area["0"] + 0.02, area
+    r = runner.invoke(app, ["edit", str(tmp_path / "test"), "-m", str(new), "-o", str(tmp_path / "x"), "--set", "small=1"])
+    assert r.exit_code == 2 and "NAME one of big" in r.stderr
 
 
 def test_infogan_q_reads_its_categorical_code(discs, tmp_path):

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from gantrans import __version__
+from gantrans.cli.attributes import attributes
 from gantrans.cli.convert import convert
 from gantrans.cli.edit import edit
 from gantrans.cli.evaluate import evaluate
@@ -35,6 +36,7 @@ app.command("inpaint", no_args_is_help=True)(inpaint)
 app.command("style-sample", no_args_is_help=True)(style_sample)
 app.command("sample", no_args_is_help=True)(sample)
 app.command("edit", no_args_is_help=True)(edit)
+app.command("attributes", no_args_is_help=True)(attributes)
 app.command("stylize", no_args_is_help=True)(stylize)
 app.command("train", no_args_is_help=True)(train)
 app.command("convert", no_args_is_help=True)(convert)

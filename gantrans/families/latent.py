@@ -15,10 +15,10 @@ class LatentFamily(Family):
     name = "latent"
     title = "latent-code models (VAE-GAN, BiGAN, InfoGAN)"
     archs = ("dcgan_g",)
-    aux_archs = ("dcgan_enc", "dcgan_d")
-    model_modules = ("gantrans.models.dcgan", "gantrans.models.dcgan_enc", "gantrans.models.dcgan_d")
+    aux_archs = ("dcgan_enc", "dcgan_d", "attr_vectors")
+    model_modules = ("gantrans.models.dcgan", "gantrans.models.dcgan_enc", "gantrans.models.dcgan_d", "gantrans.models.attr_vectors")
     role = "sampler"
-    commands = frozenset({"sample"})
+    commands = frozenset({"sample", "edit", "attributes"})
     recipes = {"vaegan": "gantrans.train.latent:VAEGAN", "bigan": "gantrans.train.latent:BiGAN", "infogan": "gantrans.train.latent:InfoGAN"}
 
     def networks(self, directions: Sequence[str]) -> list[str]:
