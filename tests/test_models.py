@@ -35,6 +35,7 @@ TINY = {
     "dcgan_g": {"nz": 8, "ngf": 4, "size": 32},
     "dcgan_enc": {"nz": 8, "ndf": 4, "size": 32},
     "dcgan_d": {"ndf": 4, "size": 32, "joint_nz": 8, "codes": "cat:3,cont:1"},
+    "attr_vectors": {"nz": 8, "names": ["smile", "glasses"]},
 }
 
 
@@ -44,6 +45,8 @@ def _forward(arch, net, cfg, x):
         return net.translate(x, torch.randn(x.shape[0], cfg.style_dim, 1, 1, generator=torch.Generator().manual_seed(1)))
     if arch == "stargan":
         return net(x, torch.tensor([[1.0, 0.0, 1.0]]).expand(x.shape[0], -1))
+    if arch == "attr_vectors":
+        return net(torch.randn(x.shape[0], cfg.nz, generator=torch.Generator().manual_seed(1)))
     if arch == "dcgan_g":
         return net(torch.randn(x.shape[0], cfg.nz, generator=torch.Generator().manual_seed(1)))
     if arch == "dcgan_d":
@@ -79,6 +82,9 @@ def test_build_save_load_same_output(arch, tmp_path):
                 if isinstance(m, torch.nn.BatchNorm2d):
                     m.running_mean.uniform_(-0.1, 0.1)
                     m.running_var.uniform_(0.5, 1.5)
+    if arch == "attr_vectors":
+        with torch.no_grad():  # stored vectors, not zeros, so loading them is checked
+            net.vectors.normal_()
     path = save_checkpoint(Checkpoint(arch=arch, config=cfg, networks={"N": net}), tmp_path / "m.safetensors")
     loaded = load_checkpoint(path)
     assert loaded.arch == arch and loaded.config == cfg

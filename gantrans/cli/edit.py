@@ -114,12 +114,11 @@ def _latent(inputs: Optional[list[str]], output: Optional[str], path: Path, sets
             overwrite: bool, json_out: bool, quiet: bool) -> None:  # fmt: skip
     """`edit` with a latent model: attribute vectors instead of StarGAN labels."""
     from gantrans.engine.latent import load_latent
-    from gantrans.engine.latent_edit import LatentEditor, LatentEditTask, parse_edits
+    from gantrans.engine.latent_edit import LatentEditor, LatentEditTask, attr_names, parse_edits
     from gantrans.engine.pipeline import OutputOptions
 
     m = load_latent(str(path), device, precision)
-    a = m.checkpoint.networks.get("A")
-    names: list[str] = list(a.config.names) if a is not None else []  # type: ignore[union-attr]
+    names = attr_names(m.checkpoint)
     if list_attrs:
         print(f"{path.name}: {len(names)} attribute vector(s)" + (": " + ", ".join(names) if names else " (add one with gantrans attributes)"))
         raise typer.Exit(EXIT_OK)

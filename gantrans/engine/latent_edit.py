@@ -6,7 +6,7 @@ checkpoint, so users add attributes without retraining.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Sequence, cast
 
 import numpy as np
 import torch
@@ -18,9 +18,22 @@ from gantrans.engine.pipeline import Output, Task, Work
 from gantrans.errors import UsageError
 from gantrans.io.checkpoint import Checkpoint
 from gantrans.io.images import Decoded, InputItem, decode, open_image
+from gantrans.models.attr_vectors import AttrVectors
+from gantrans.models.dcgan_d import DCGANDiscriminator
 from gantrans.models.registry import build_network, make_config
 
 INVERSIONS = ("encoder", "optimize", "both")
+
+
+def stored_attrs(ck: Checkpoint) -> AttrVectors | None:
+    """The checkpoint's attribute vectors ("A"), if any."""
+    a = ck.networks.get("A")
+    return cast(AttrVectors, a) if a is not None else None
+
+
+def attr_names(ck: Checkpoint) -> list[str]:
+    a = stored_attrs(ck)
+    return list(a.config.names) if a is not None else []
 
 
 def fit(img: Image.Image, size: int, channels: int) -> np.ndarray:
@@ -53,15 +66,14 @@ def attribute_vector(m: LatentModel, with_images: np.ndarray, without_images: np
 
 def add_attribute(ck: Checkpoint, name: str, v: torch.Tensor, low: float, high: float) -> Checkpoint:
     """`ck` with attribute `name` added (or replaced) in its attribute vectors ("A")."""
-    old = ck.networks.get("A")
-    names = list(old.config.names) if old is not None else []  # type: ignore[union-attr]
-    rows = {n: (old.vectors[i], float(old.low[i]), float(old.high[i])) for i, n in enumerate(names)} if old is not None else {}  # type: ignore[union-attr,index]
+    old = stored_attrs(ck)
+    rows = {n: (old.vectors[i], float(old.low[i]), float(old.high[i])) for i, n in enumerate(old.config.names)} if old is not None else {}
     rows[name] = (v, low, high)
     cfg = make_config("attr_vectors", {"nz": int(v.numel()), "names": list(rows)})
-    net = build_network("attr_vectors", cfg)
+    net = cast(AttrVectors, build_network("attr_vectors", cfg))
     with torch.no_grad():
         for i, (vec, lo, hi) in enumerate(rows.values()):
-            net.vectors[i], net.low[i], net.high[i] = vec, lo, hi  # type: ignore[index]
+            net.vectors[i], net.low[i], net.high[i] = vec.cpu(), lo, hi
     ck.networks["A"] = net
     ck.aux["A"] = ("attr_vectors", cfg)
     return ck
@@ -69,8 +81,7 @@ def add_attribute(ck: Checkpoint, name: str, v: torch.Tensor, low: float, high: 
 
 def parse_edits(m: LatentModel, sets: Sequence[str]) -> list[tuple[int, str]]:
     """["smile=1", "age=0.5", "glasses=toggle"] -> [(attribute index, value)]; names checked."""
-    a = m.checkpoint.networks.get("A")
-    names: list[str] = list(a.config.names) if a is not None else []  # type: ignore[union-attr]
+    names = attr_names(m.checkpoint)
     if not names:
         raise UsageError("this model stores no attribute vectors: add one with gantrans attributes -m MODEL --add NAME --with DIR --without DIR")
     out = []
@@ -109,11 +120,12 @@ class LatentEditor:
         """Gradient descent on z: pixel L1 + discriminator-feature MSE (stay close to the original) + a prior
         term and the discriminator's realism score (stay realistic). Adam, lr 0.05."""
         m = self.m
-        G, D = m.checkpoint.networks["G"], m.checkpoint.networks.get("D")
+        G = m.checkpoint.networks["G"]
+        D = cast(DCGANDiscriminator, m.checkpoint.networks["D"]) if "D" in m.checkpoint.networks else None
         x = torch.from_numpy(images).permute(0, 3, 1, 2).float().to(m.device) / 127.5 - 1
         z = z0.clone().to(m.device).requires_grad_(True)
         opt = torch.optim.Adam([z], lr=0.05)
-        joint = D is not None and getattr(D.config, "joint_nz", 0)
+        joint = D is not None and D.config.joint_nz > 0
         with torch.enable_grad():
             target = [f.detach() for f in D.features(x)] if D is not None else []
             for _ in range(self.steps):
@@ -129,8 +141,9 @@ class LatentEditor:
 
     def move(self, z: torch.Tensor, edits: list[tuple[int, str]]) -> torch.Tensor:
         """z moved along each edited attribute from its current value to the requested one (times strength)."""
-        a = self.m.checkpoint.networks["A"]
-        vec, low, high = a.vectors.cpu(), a.low.cpu(), a.high.cpu()  # type: ignore[union-attr]
+        a = stored_attrs(self.m.checkpoint)
+        assert a is not None
+        vec, low, high = a.vectors.cpu(), a.low.cpu(), a.high.cpu()
         z = z.clone()
         for i, value in edits:
             unit = vec[i] / vec[i].norm().clamp_min(1e-8)

@@ -24,6 +24,10 @@ class AttrVectorsConfig:
 
 
 class AttrVectors(nn.Module):
+    vectors: torch.Tensor
+    low: torch.Tensor
+    high: torch.Tensor
+
     def __init__(self, cfg: AttrVectorsConfig) -> None:
         super().__init__()
         self.config = cfg
