@@ -153,17 +153,7 @@ def test_original_esrgan_layout_converts_to_the_same_network(tmp_path):
     """Community models in the original ESRGAN repository's layout (model.0, model.1.sub.N.RDBk.convj.0,
     model.3/6/8/10) convert without --from to the same network."""
     sd = {k: v.clone() for k, v in tiny("rrdbnet").checkpoint.networks["G"].state_dict().items()}
-    nb = 2
-    tail = {"conv_first": "model.0", "conv_up1": "model.3", "conv_up2": "model.6", "conv_hr": "model.8", "conv_last": "model.10"}
-    old = {}
-    for k, v in sd.items():
-        if m := re.fullmatch(r"body\.(\d+)\.rdb(\d)\.conv(\d)\.(weight|bias)", k):
-            old[f"model.1.sub.{m.group(1)}.RDB{m.group(2)}.conv{m.group(3)}.0.{m.group(4)}"] = v
-        elif k.startswith("conv_body."):
-            old[f"model.1.sub.{nb}.{k.split('.')[1]}"] = v
-        else:
-            name, kind = k.split(".")
-            old[f"{tail[name]}.{kind}"] = v
+    old = _old_esrgan(sd, 2)
     torch.save(old, tmp_path / "4x_community.pth")
     r = runner.invoke(app, ["convert", str(tmp_path / "4x_community.pth"), "-o", str(tmp_path / "c.safetensors")])
     assert r.exit_code == 0, r.output

@@ -102,10 +102,11 @@ class Family:
         return 1
 
     def init(self, net: "nn.Module", init: str) -> "nn.Module":
-        """Fresh weights for gantrans.build (`init`: normal | xavier | kaiming | orthogonal ...)."""
+        """Fresh weights for gantrans.build (`init`: normal | xavier | kaiming | orthogonal, or official: the
+        architecture's own constructor initialisation, as its reference code builds it)."""
         from gantrans.models.layers import init_weights
 
-        return init_weights(net, init)
+        return net if init == "official" else init_weights(net, init)
 
     # -- the uniform forward -------------------------------------------------------------------
     def forward(self, gen: "nn.Module", x: "torch.Tensor", direction: str, cond: "torch.Tensor | None") -> "torch.Tensor":
@@ -145,3 +146,17 @@ class Family:
         if style_from:
             raise UsageError(f"--style-from needs a MUNIT model; {t.arch} has no style codes")
         return None
+
+
+class OneNetwork(Family):
+    """Families whose checkpoint holds one generator `G` with one direction (a2b): super-resolution,
+    completion, latent decoders."""
+
+    def networks(self, directions: Sequence[str]) -> list[str]:
+        return ["G"]
+
+    def directions(self, networks: Sequence[str]) -> list[str]:
+        return ["a2b"] if "G" in networks else []
+
+    def network(self, direction: str) -> str:
+        return "G"

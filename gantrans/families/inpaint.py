@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from gantrans.families.base import Converter, Family
+from gantrans.families.base import Converter, OneNetwork
 from gantrans.registry import register_family
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ def _convert(sources: list[Path], opts: "ConvertOptions") -> "ConvertResult":
     return ConvertResult(ckpt, [f"DeepFill v2 PyTorch port, {layout}: cnum {values['cnum']}, sketch channel {values['sketch']}"])
 
 
-class InpaintFamily(Family):
+class InpaintFamily(OneNetwork):
     name = "inpaint"
     title = "image completion (DeepFill v2)"
     archs = ("gated_inpaint",)
@@ -109,15 +109,6 @@ class InpaintFamily(Family):
         "deepfill": Converter("deepfill", "states_tf_places2.pth / states_pt_*.pth (DeepFill v2, nipponjo/deepfillv2-pytorch)",
                               _is_deepfill, _convert, default_size=256, domains=0),
     }  # fmt: skip
-
-    def networks(self, directions: Sequence[str]) -> list[str]:
-        return ["G"]
-
-    def directions(self, networks: Sequence[str]) -> list[str]:
-        return ["a2b"] if "G" in networks else []
-
-    def network(self, direction: str) -> str:
-        return "G"
 
     def missing_direction(self, direction: str, have: Sequence[str]) -> str:
         return "an inpainting model has one direction: image with a hole to the completed image (a2b)"
@@ -157,10 +148,6 @@ class InpaintFamily(Family):
     def cond_axes(self) -> dict[int, str]:
         return {0: "batch", 2: "height", 3: "width"}
 
-    def init(self, net: "nn.Module", init: str) -> "nn.Module":
-        if init == "official":  # PyTorch's defaults (the official code uses TensorFlow's Glorot-uniform)
-            return net
-        return super().init(net, init)
 
     init_default = "official"
 

@@ -5,13 +5,13 @@ provenance ("latent")."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
-from gantrans.families.base import Family
+from gantrans.families.base import OneNetwork
 from gantrans.registry import register_family
 
 
-class LatentFamily(Family):
+class LatentFamily(OneNetwork):
     name = "latent"
     title = "latent-code models (VAE-GAN, BiGAN, InfoGAN)"
     archs = ("dcgan_g",)
@@ -20,15 +20,6 @@ class LatentFamily(Family):
     role = "sampler"
     commands = frozenset({"sample", "edit", "attributes"})
     recipes = {"vaegan": "gantrans.train.latent:VAEGAN", "bigan": "gantrans.train.latent:BiGAN", "infogan": "gantrans.train.latent:InfoGAN"}
-
-    def networks(self, directions: Sequence[str]) -> list[str]:
-        return ["G"]
-
-    def directions(self, networks: Sequence[str]) -> list[str]:
-        return ["a2b"] if "G" in networks else []
-
-    def network(self, direction: str) -> str:
-        return "G"
 
     def channels(self, config: Any, direction: str) -> tuple[int, int]:
         return config.img_ch, config.img_ch

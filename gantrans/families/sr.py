@@ -9,11 +9,10 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from gantrans.families.base import Converter, Family
+from gantrans.families.base import Converter, OneNetwork
 from gantrans.registry import register_family
 
 if TYPE_CHECKING:
-    from torch import nn
 
     from gantrans.engine.convert import ConvertOptions, ConvertResult
 
@@ -187,7 +186,7 @@ def _one(arch: str, read: Callable[[dict[str, Any], Path], Layout]):
     return convert
 
 
-class SRFamily(Family):
+class SRFamily(OneNetwork):
     name = "sr"
     title = "super-resolution (ESRGAN/Real-ESRGAN)"
     archs = ("rrdbnet", "srvgg_compact", "srresnet", "msrresnet")
@@ -217,15 +216,6 @@ class SRFamily(Family):
                            _one("srvgg_compact", _srvgg_layout), default_size=0, domains=0),
     }  # fmt: skip
 
-    def networks(self, directions: Sequence[str]) -> list[str]:
-        return ["G"]
-
-    def directions(self, networks: Sequence[str]) -> list[str]:
-        return ["a2b"] if "G" in networks else []
-
-    def network(self, direction: str) -> str:
-        return "G"
-
     def missing_direction(self, direction: str, have: Sequence[str]) -> str:
         return "a super-resolution model has one direction: low to high resolution (a2b)"
 
@@ -235,10 +225,6 @@ class SRFamily(Family):
     def preprocess(self, size: int) -> dict[str, Any] | None:
         return dict(SR_PREPROCESS)
 
-    def init(self, net: "nn.Module", init: str) -> "nn.Module":
-        if init == "official":  # the constructors' own: BasicSR's scaled Kaiming in residual blocks, else PyTorch's
-            return net
-        return super().init(net, init)
 
 
 register_family(SRFamily())

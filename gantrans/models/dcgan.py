@@ -12,14 +12,14 @@ import torch
 from torch import nn
 
 from gantrans.errors import UsageError
-from gantrans.models.layers import check_channels, check_positive
+from gantrans.models.layers import ImageChannels, check_channels, check_positive
 from gantrans.models.registry import ArchSpec, register
 
 SIZES = (32, 64, 128)
 
 
 @dataclass(frozen=True)
-class DCGANConfig:
+class DCGANConfig(ImageChannels):
     nz: int = 100  # code length (InfoGAN: noise + code dimensions)
     ngf: int = 64
     img_ch: int = 3
@@ -35,14 +35,6 @@ class DCGANConfig:
     @property
     def stages(self) -> int:
         return self.size.bit_length() - 4  # 64 -> 3 inner stages after the 4x4 projection
-
-    @property
-    def input_nc(self) -> int:
-        return self.img_ch
-
-    @property
-    def output_nc(self) -> int:
-        return self.img_ch
 
 
 class DCGANGenerator(nn.Module):

@@ -26,7 +26,7 @@ from torch import nn
 
 from gantrans.errors import UsageError
 from gantrans.models.contextual_attention import contextual_attention
-from gantrans.models.layers import check_positive
+from gantrans.models.layers import ImageChannels, check_positive
 from gantrans.models.registry import ArchSpec, register
 
 
@@ -74,7 +74,7 @@ class GatedUp(GatedConv):
 
 
 @dataclass(frozen=True)
-class GatedInpaintConfig:
+class GatedInpaintConfig(ImageChannels):
     cnum: int = 48
     img_ch: int = 3
     sketch: bool = False  # an extra input channel: the user's sketch (edges) inside the hole
@@ -88,14 +88,6 @@ class GatedInpaintConfig:
             raise UsageError(f"gated_inpaint cnum must be a multiple of 4, got {self.cnum}")
         if self.img_ch not in (1, 3):
             raise UsageError(f"gated_inpaint img_ch must be 1 or 3, got {self.img_ch}")
-
-    @property
-    def input_nc(self) -> int:
-        return self.img_ch
-
-    @property
-    def output_nc(self) -> int:
-        return self.img_ch
 
 
 class GatedInpaintNet(nn.Module):

@@ -63,6 +63,20 @@ class SRChannels:
         return self.num_out_ch
 
 
+class ImageChannels:
+    """The Translator's channel view of configs with one image channel count `img_ch` (in and out)."""
+
+    img_ch: int
+
+    @property
+    def input_nc(self) -> int:
+        return self.img_ch
+
+    @property
+    def output_nc(self) -> int:
+        return self.img_ch
+
+
 INIT_TYPES = ("normal", "xavier", "kaiming", "orthogonal")
 
 

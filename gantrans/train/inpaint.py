@@ -22,7 +22,7 @@ from torch import nn
 from gantrans.io.checkpoint import Checkpoint
 from gantrans.models.registry import build_network, make_config
 from gantrans.train.config import check
-from gantrans.train.data import DatasetError, StreamDataset, Transform, UnreadableImage, load_rgb, note_unreadable, random_crop, sample_generator
+from gantrans.train.data import DatasetError, StreamDataset, Transform, load_rgb, random_crop, sample_generator
 from gantrans.train.masks import MASK_KINDS, random_mask
 from gantrans.train.recipes import Options, Recipe, TrainContext, cpu_copy
 
@@ -101,20 +101,13 @@ class InpaintRecipe(Recipe):
         return MaskStream(self.layout, self.cfg, self.user_masks())
 
     def samples(self) -> dict[str, torch.Tensor]:
-        """Centre crops of the first images with fixed masks (seeds 0..3)."""
-        s, xs = self.cfg.crop_size, list[torch.Tensor]()
-        for p in self.layout.a:
-            if len(xs) == 4:
-                break
-            try:
-                img = load_rgb(p, self.cfg.input_nc)
-            except UnreadableImage as e:
-                note_unreadable(None, e, str(p))
-                continue
-            xs.append(random_crop(img, s, torch.Generator().manual_seed(len(xs)), False, False) * 2 - 1)
+        """Crops of the first images with fixed masks (seeds 1000..)."""
+        from gantrans.train.data import _first_loadable
+
+        s = self.cfg.crop_size
+        xs = _first_loadable(self.layout.a, lambda p: random_crop(load_rgb(p, self.cfg.input_nc), s, torch.Generator().manual_seed(0), False, False) * 2 - 1, 4)
         stream = MaskStream(self.layout, self.cfg, self.user_masks())
-        masks = [stream.mask(torch.Generator().manual_seed(1000 + i)) for i in range(len(xs))]
-        return {"A": torch.stack(xs), "M": torch.stack(masks)}
+        return {"A": torch.stack(xs), "M": torch.stack([stream.mask(torch.Generator().manual_seed(1000 + i)) for i in range(len(xs))])}
 
     def g_config(self) -> Any:
         return make_config("gated_inpaint", {"cnum": self.opts.cnum, "img_ch": self.cfg.input_nc})

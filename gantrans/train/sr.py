@@ -30,7 +30,6 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -128,26 +127,12 @@ class _SR(Recipe):
         return SRStream(self.layout, self.cfg)
 
     def samples(self) -> dict[str, torch.Tensor]:
-        """Centre crops of the first images and their LR (the run's degradation, fixed seed)."""
-        from gantrans.train.data import UnreadableImage, note_unreadable
+        """Fixed crops of the first images and their LR (the run's degradation, fixed seeds)."""
+        from gantrans.train.data import _first_loadable
 
-        hrs: list[torch.Tensor] = []
-        for p in self.layout.a:
-            if len(hrs) == 4:
-                break
-            try:
-                img = load_rgb(p, self.cfg.input_nc)
-            except UnreadableImage as e:
-                note_unreadable(None, e, str(p))
-                continue
-            s = self.cfg.crop_size
-            w, h = img.size
-            if min(w, h) < s:
-                continue
-            hrs.append(torch.from_numpy(np.asarray(img.crop(((w - s) // 2, (h - s) // 2, (w + s) // 2, (h + s) // 2)), dtype=np.float32).copy() / 255.0))
-        if not hrs:  # every image is smaller than the crop: the stream enlarges them, the grid uses the stream's first
-            hrs = [self.stream()[0]["HR"].permute(1, 2, 0).squeeze(-1)]
-        hr = torch.stack([t[None] if t.ndim == 2 else t.permute(2, 0, 1) for t in hrs])
+        s = self.cfg.crop_size
+        crops = _first_loadable(self.layout.a, lambda p: random_crop(load_rgb(p, self.cfg.input_nc), s, torch.Generator().manual_seed(0), False, False), 4)
+        hr = torch.stack(crops)
         lr = torch.stack([degrade(x, self.opts.scale, self.opts.degradation, torch.Generator().manual_seed(i)) for i, x in enumerate(hr)])
         return {"LR": lr, "HR": hr}
 
