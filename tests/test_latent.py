@@ -102,6 +102,8 @@ def test_attribute_vector_from_two_folders_moves_the_property(vaegan, tmp_path):
     assert area["1"] > area["0"] + 0.02, area
     r = runner.invoke(app, ["edit", str(tmp_path / "test"), "-m", str(new), "-o", str(tmp_path / "x"), "--set", "small=1"])
     assert r.exit_code == 2 and "NAME one of big" in r.stderr
+    r = runner.invoke(app, ["edit", str(tmp_path / "test" / "0.png"), "-m", str(new), "-o", str(tmp_path / "g"), "--set", "size=big", "--device", "cpu"])
+    assert r.exit_code == 0 and (tmp_path / "g" / "0_big-1.png").is_file()  # GROUP=NAME means NAME=1
 
 
 def test_infogan_q_reads_its_categorical_code(discs, tmp_path):

@@ -80,20 +80,23 @@ def add_attribute(ck: Checkpoint, name: str, v: torch.Tensor, low: float, high: 
 
 
 def parse_edits(m: LatentModel, sets: Sequence[str]) -> list[tuple[int, str]]:
-    """["smile=1", "age=0.5", "glasses=toggle"] -> [(attribute index, value)]; names checked."""
+    """["smile=1", "age=0.5", "glasses=toggle", "tone=tone_5"] -> [(attribute index, value)]; names checked.
+    GROUP=NAME (StarGAN's form for exclusive groups) means NAME=1: move towards that member's vector."""
     names = attr_names(m.checkpoint)
     if not names:
         raise UsageError("this model stores no attribute vectors: add one with gantrans attributes -m MODEL --add NAME --with DIR --without DIR")
     out = []
     for item in sets:
         name, sep, value = item.partition("=")
+        if sep and value in names and name not in names:
+            name, value = value, "1"
         if not sep or name not in names:
-            raise UsageError(f"--set {item!r}: expected NAME=VALUE with NAME one of {', '.join(names)}")
+            raise UsageError(f"--set {item!r}: expected NAME=VALUE (or GROUP=NAME) with NAME one of {', '.join(names)}")
         if value != "toggle":
             try:
                 float(value)
             except ValueError:
-                raise UsageError(f"--set {item!r}: the value is a number (0 = without, 1 = with) or toggle") from None
+                raise UsageError(f"--set {item!r}: the value is a number (0 = without, 1 = with), toggle, or a stored attribute name") from None
         out.append((names.index(name), value))
     return out
 
