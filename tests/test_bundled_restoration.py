@@ -1,0 +1,48 @@
+"""The bundled photo-restoration models work with no download and do better than the classical baselines on a
+photo they never saw (scikit-image's chelsea: held out by the sha1 rule of scripts/prepare_sr_photos.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers import skimage_photo
+from PIL import Image
+from typer.testing import CliRunner
+
+from gantrans.cli.main import app
+from gantrans.engine.metrics import paired
+from gantrans.io.hub import bundled_models
+from gantrans.train.degrade import bicubic_down
+
+ROOT = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+
+
+def test_the_test_photo_was_held_out():
+    assert int(hashlib.sha1(b"chelsea.png").hexdigest(), 16) % 5 == 0
+
+
+@pytest.mark.parametrize("name", ["sr_photo_x4"])
+def test_bundled_upscalers_beat_bicubic_on_a_held_out_photo(name, tmp_path):
+    assert name in bundled_models() and (ROOT / "weights" / f"{name}.md").is_file()
+    hr = np.asarray(Image.open(skimage_photo("chelsea.png")).convert("RGB"))[:300, :448]
+    lr = bicubic_down(torch.from_numpy(hr.astype(np.float32) / 255).permute(2, 0, 1), 4)
+    Image.fromarray((lr.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(tmp_path / "lr.png")
+    args = ["upscale", str(tmp_path / "lr.png"), "-o", str(tmp_path / "o"), "--device", "cpu", "--precision", "fp32", "--json"]
+    r = runner.invoke(app, args if name == "sr_photo_x4" else [*args, "-m", name])  # sr_photo_x4 is upscale's default
+    assert r.exit_code == 0, r.output
+    out = np.asarray(Image.open(json.loads(r.stdout)["output"]))
+    bicubic = np.asarray(Image.open(tmp_path / "lr.png").resize((448, 300), Image.Resampling.BICUBIC))
+    got, base = paired(hr, out, y_only=True, crop_border=4), paired(hr, bicubic, y_only=True, crop_border=4)
+    if name == "sr_photo_x4":  # the PSNR model: more faithful
+        assert got["psnr"] > base["psnr"] + 0.3 and got["ssim"] > base["ssim"], (got, base)
+    else:  # the GAN model: sharper than bicubic (more high-frequency energy, closer to the photo's)
+        def detail(a):
+            g = a.astype(float).mean(2)
+            return np.abs(np.diff(g, axis=1)).mean()
+        assert detail(bicubic) < detail(out) and abs(detail(out) - detail(hr)) < abs(detail(bicubic) - detail(hr))
