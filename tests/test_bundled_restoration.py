@@ -27,7 +27,7 @@ def test_the_test_photo_was_held_out():
     assert int(hashlib.sha1(b"chelsea.png").hexdigest(), 16) % 5 == 0
 
 
-@pytest.mark.parametrize("name", ["sr_photo_x4"])
+@pytest.mark.parametrize("name", ["sr_photo_x4", "sr_photo_x4_gan"])
 def test_bundled_upscalers_beat_bicubic_on_a_held_out_photo(name, tmp_path):
     assert name in bundled_models() and (ROOT / "weights" / f"{name}.md").is_file()
     hr = np.asarray(Image.open(skimage_photo("chelsea.png")).convert("RGB"))[:300, :448]
