@@ -71,7 +71,7 @@ def models(json_out: JsonOpt = False) -> None:
     """List the bundled models (weights/), usable by name with -m."""
     with handle_errors():
         from gantrans.io.checkpoint import read_metadata
-        from gantrans.io.hub import DEFAULT_MODEL, bundled_models
+        from gantrans.io.hub import COMMAND_DEFAULTS, DEFAULT_MODEL, bundled_models
 
         for name, path in sorted(bundled_models().items()):
             meta = read_metadata(path)
@@ -79,11 +79,11 @@ def models(json_out: JsonOpt = False) -> None:
             row = {"name": name, "path": str(path), "arch": meta["arch"], "domains": json.loads(meta.get("domains", "[]")),
                    "attributes": [a for d in labels.get("datasets", []) for a in d["attrs"]],
                    "size_mb": round(path.stat().st_size / 2**20, 1), "license": meta.get("license"),
-                   "default": name == DEFAULT_MODEL, "card": str(path.with_suffix(".md")) if path.with_suffix(".md").exists() else None}  # fmt: skip
+                   "default": name == DEFAULT_MODEL, "default_for": sorted(c for c, m in COMMAND_DEFAULTS.items() if m == name), "card": str(path.with_suffix(".md")) if path.with_suffix(".md").exists() else None}  # fmt: skip
             if json_out:
                 print(json.dumps(row))
             else:
-                star = " (default)" if row["default"] else ""
+                star = f" (default of {', '.join(row['default_for'])})" if row["default_for"] else ""
                 what = f"{len(row['attributes'])} attributes" if row["attributes"] else " -> ".join(row["domains"])
                 print(f"{name}{star}  {row['arch']}  {what}  {row['size_mb']} MB  {row['card'] or path}")
 
