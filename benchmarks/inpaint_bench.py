@@ -92,6 +92,7 @@ def memory_runs(model: Path, tmp: Path) -> list[tuple[str, float, int, str]]:
         if not line or line[0].split()[2] != "0":
             raise SystemExit(f"{name}: {r.stderr[-1500:]}")
         note = next((x.strip() for x in r.stderr.splitlines() if "inpainted" in x and ("box" in x or "px" in x)), "")
+        note = note.split(": ", 2)[-1] if note.startswith("note:") else note  # "note: PATH: text" -> text
         rows.append((name, dt, int(line[0].split()[1]) * 1024, note))
         print(f"{name}: {dt:.1f} s, peak RSS {rows[-1][2] / 2**20:.0f} MiB  {note}", flush=True)
     return rows
