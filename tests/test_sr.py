@@ -145,8 +145,9 @@ def test_upscale_cli(tmp_path):
     assert r.exit_code == 0 and Image.open(io.BytesIO(r.stdout_bytes)).size == (200, 148)
     r = runner.invoke(app, ["translate", str(d / "a.png"), "-m", str(model), "-o", str(tmp_path / "x")])
     assert r.exit_code == 2 and "(use it with gantrans export, gantrans upscale)" in r.stderr
-    r = runner.invoke(app, ["upscale", str(d / "a.png"), "-o", str(tmp_path / "y")])
-    assert r.exit_code == 2 and "upscale needs a model" in r.stderr
+    r = runner.invoke(app, ["upscale", str(d / "a.png"), "-o", str(tmp_path / "y"), "--device", "cpu"])  # no -m: the bundled default
+    assert r.exit_code == 0 and "sr_photo_x4.safetensors (srvgg_compact, x4)" in r.stderr
+    assert Image.open(tmp_path / "y" / "a.png").size == (200, 148)
 
 
 def test_original_esrgan_layout_converts_to_the_same_network(tmp_path):
