@@ -137,3 +137,14 @@ def test_sample_is_seeded_and_walks_codes(discs, tmp_path):
     assert r.exit_code == 2 and "no code 'c9'" in r.stderr
     r = runner.invoke(app, ["sample", "-m", str(res.model), "-o", str(tmp_path / "a"), "-n", "1", "--seed", "5"])
     assert r.exit_code == 1 and "exists (use --overwrite)" in r.stderr
+
+
+def test_interpolate_between_two_encoded_images(vaegan, discs, tmp_path):
+    a, b = sorted(discs.iterdir())[:2]
+    r = runner.invoke(app, ["sample", "-m", str(vaegan), "-o", str(tmp_path / "i"), "--interpolate", f"{a},{b}", "--steps", "5", "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    m = load_latent(str(vaegan), device="cpu")
+    ends = m.decode(m.encode(np.stack([np.asarray(Image.open(p)) for p in (a, b)])))
+    walk = [np.asarray(Image.open(tmp_path / "i" / f"interp_{a.stem}_{b.stem}_{k:02d}.png")) for k in range(5)]
+    assert np.array_equal(walk[0], ends[0]) and np.array_equal(walk[-1], ends[1])  # the walk starts and ends at the reconstructions
+    assert not np.array_equal(walk[2], walk[0])

@@ -34,7 +34,7 @@ def sample(
     vary: Annotated[Optional[str], Opt("--vary", help="Walk one code for each seed: an InfoGAN code c1, c2, ... or a latent dimension zN.", show_default=False)] = None,
     value_range: Annotated[str, Opt("--range", help="--vary: from:to for a continuous code or dimension.")] = "-2:2",
     steps: Annotated[int, Opt("--steps", min=2, help="--vary / --interpolate: images per walk.")] = 9,
-    interpolate: Annotated[Optional[str], Opt("--interpolate", help="A,B: walk linearly from the code of seed A to that of seed B.", show_default=False)] = None,
+    interpolate: Annotated[Optional[str], Opt("--interpolate", help="A,B: walk linearly from the code of seed A to that of seed B, or between two images' codes (IMAGE_A,IMAGE_B; models with an encoder).", show_default=False)] = None,
     grid: Annotated[bool, Opt("--grid", help="Also write each walk (or all samples) as one strip.")] = False,
     ext: Annotated[str, Opt("--ext", help="png | jpg | webp.")] = "png",
     overwrite: OverwriteOpt = False,
@@ -61,13 +61,13 @@ def sample(
             lo, hi = (float(v) for v in value_range.split(":"))
         except ValueError:
             fail(f"--range {value_range!r}: expected FROM:TO, e.g. -2:2")
-        pair = None
+        pair: tuple[str, str] | None = None
         if interpolate:
-            try:
-                a, b = (int(v) for v in interpolate.split(","))
-                pair = (a, b)
-            except ValueError:
-                fail(f"--interpolate {interpolate!r}: expected two seeds A,B")
+            parts = interpolate.split(",")
+            if len(parts) != 2 or not all(parts):
+                fail(f"--interpolate {interpolate!r}: expected two seeds A,B or two images A.png,B.png")
+            pair = (parts[0], parts[1])
+        import numpy as np
         import torch
 
         from gantrans.engine.latent import load_latent
@@ -84,7 +84,17 @@ def sample(
         fmt = SAVE_FORMATS[ext]
         jobs: list[tuple[str, torch.Tensor]] = []  # (name stem, codes (k, code_dim)) per output group
         if pair is not None:
-            jobs.append((f"interp_{pair[0]}_{pair[1]}", m.interpolate(m.draw(pair[0]), m.draw(pair[1]), steps)))
+            if all(p.lstrip("-").isdigit() for p in pair):
+                za, zb = m.draw(int(pair[0])), m.draw(int(pair[1]))
+                stem = f"interp_{pair[0]}_{pair[1]}"
+            else:  # two images: their codes (the encoder's; the posterior mean of a VAE-GAN)
+                from gantrans.engine.latent_edit import fit
+                from gantrans.io.images import open_image
+
+                imgs = np.stack([fit(open_image(Path(p))[0], m.size, m.checkpoint.config.img_ch) for p in pair])
+                za, zb = m.encode(imgs)
+                stem = f"interp_{Path(pair[0]).stem}_{Path(pair[1]).stem}"
+            jobs.append((stem, m.interpolate(za, zb, steps)))
         elif vary:
             code = m.code(vary)
             values = list(range(code.size)) if code.kind == "cat" else torch.linspace(lo, hi, steps).tolist()
