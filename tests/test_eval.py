@@ -134,7 +134,7 @@ def test_real_tf_inception_weights(folders):
     from gantrans.engine.metrics import Inception
 
     net = Inception(path, torch.device("cpu"))
-    x = torch.from_numpy(np.asarray(Image.open(folders / "real" / "0.png"))).permute(2, 0, 1)[None].repeat(2, 1, 1, 1)
+    x = torch.from_numpy(np.array(Image.open(folders / "real" / "0.png"))).permute(2, 0, 1)[None].repeat(2, 1, 1, 1)
     f = net(x)
     assert f.shape == (2, 2048) and torch.isfinite(f).all() and f.min() >= 0  # pool3 features are post-ReLU averages
     r = runner.invoke(app, ["eval", str(folders / "real"), str(folders / "other"), "--json", "--kid-subset-size", "10", "--device", "cpu", "-q"])

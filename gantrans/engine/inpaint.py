@@ -22,7 +22,7 @@ from gantrans.engine.batch import BatchOptions
 from gantrans.engine.pipeline import Output, Task, Work
 from gantrans.engine.translator import Translator, to_uint8
 from gantrans.errors import DataError, UsageError
-from gantrans.io.images import IMAGE_SUFFIXES, Decoded, InputItem, show_path
+from gantrans.io.images import Decoded, InputItem, find_mask, show_path
 
 HD_STRATEGIES = ("crop", "resize", "original")
 
@@ -101,16 +101,10 @@ class InpaintTask(Task):
     def _mask_file(self, item: InputItem) -> Path:
         root = self.opts.mask
         assert root is not None
-        rel = Path(*item.rel.parts)
-        tried = []
-        for base in dict.fromkeys([rel, Path(rel.name)]):  # mirrored sub-folders, then a flat mask folder
-            for stem in (base.name, base.name + "_mask"):
-                for suffix in IMAGE_SUFFIXES:
-                    p = root / base.parent / (stem + suffix)
-                    if p.is_file():
-                        return p
-                tried.append(str(base.parent / stem) + ".*")
-        raise DataError(f"no mask in {show_path(str(root))} for this image (looked for {', '.join(tried)})")
+        found, tried = find_mask(root, item.rel)
+        if found is None:
+            raise DataError(f"no mask in {show_path(str(root))} for this image (looked for {', '.join(tried)})")
+        return found
 
     def prepare(self, image: Image.Image, item: InputItem) -> Decoded:
         d = self.t.prepare(image, None, "a2b", self.max_pixels)

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gantrans.engine.device import describe, resolve_device, resolve_precision
+from gantrans.engine.device import autocast, describe, resolve_device, resolve_precision
 from gantrans.errors import UsageError
 from gantrans.io.checkpoint import Checkpoint
 from gantrans.models.dcgan_d import parse_codes
@@ -99,7 +99,7 @@ class LatentModel:
 
     # -- networks ------------------------------------------------------------------------------------
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        return contextlib.nullcontext() if self.dtype == torch.float32 else torch.autocast(self.device.type, dtype=self.dtype)
+        return autocast(self.device, self.dtype)
 
     @torch.inference_mode()
     def decode(self, z: torch.Tensor) -> np.ndarray:

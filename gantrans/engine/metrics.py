@@ -198,7 +198,7 @@ def paired_folders(real: Path, fake: Path, real_files: Sequence[Path] | None = N
                    masks: Path | None = None) -> dict[str, float]:
     """Mean L1/PSNR/SSIM over same-named pairs (relative path without suffix); every fake needs its real.
     `masks`: a folder of same-named masks (white = hole): the metrics inside the holes only."""
-    from gantrans.io.images import list_images
+    from gantrans.io.images import find_mask, list_images
 
     real_files = list_images(real) if real_files is None else real_files
     fake_files = list_images(fake) if fake_files is None else fake_files
@@ -215,13 +215,12 @@ def paired_folders(real: Path, fake: Path, real_files: Sequence[Path] | None = N
             raise MetricError(f"paired metrics: {f} is {b.shape[1]}x{b.shape[0]}, {r} is {a.shape[1]}x{a.shape[0]}")
         m = None
         if masks is not None:
-            key = r.relative_to(real).with_suffix("")
-            found = [p for p in list_images(masks / key.parent) if p.stem in (key.name, key.name + "_mask")] if (masks / key.parent).is_dir() else []
-            if not found:
-                raise MetricError(f"paired metrics: no mask for {r} in {masks}")
-            m = read_rgb8(found[0]).max(axis=2) > 0
+            found, tried = find_mask(masks, r.relative_to(real).with_suffix(""))
+            if found is None:
+                raise MetricError(f"paired metrics: no mask for {r} in {masks} (looked for {', '.join(tried)})")
+            m = read_rgb8(found).max(axis=2) > 0
             if m.shape != a.shape[:2]:
-                raise MetricError(f"paired metrics: mask {found[0]} is {m.shape[1]}x{m.shape[0]}, {r} is {a.shape[1]}x{a.shape[0]}")
+                raise MetricError(f"paired metrics: mask {found} is {m.shape[1]}x{m.shape[0]}, {r} is {a.shape[1]}x{a.shape[0]}")
         rows.append(paired(np.asarray(a), np.asarray(b), y_only, crop_border, m))
     if not rows:
         raise MetricError("paired metrics: no pairs")

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from gantrans import registry
-from gantrans.engine.device import describe, resolve_device, resolve_precision
+from gantrans.engine.device import autocast, describe, resolve_device, resolve_precision
 from gantrans.engine.tiling import output_rows, run_tiled_uint8, to_float
 from gantrans.errors import UsageError
 from gantrans.families.base import DIRECTIONS, Family
@@ -141,9 +141,7 @@ class Translator:
 
     # -- tensors -----------------------------------------------------------------------------
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        if self.dtype == torch.float32:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.dtype)
+        return autocast(self.device, self.dtype)
 
     def _forward(self, x: torch.Tensor, direction: str, cond: torch.Tensor | None) -> torch.Tensor:
         """Normalised, padded (B, C, H, W) -> (B, out, H, W) in [-1, 1]."""

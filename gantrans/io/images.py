@@ -10,7 +10,7 @@ import threading
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path, PurePath, PurePosixPath
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -248,6 +248,21 @@ class Inputs(list[InputItem]):
     """collect_inputs' items, and the files in input folders left out for their suffix (for the summary)."""
 
     ignored: int = 0
+
+
+def find_mask(root: Path, rel: PurePath) -> tuple[Path | None, list[str]]:
+    """The mask of the image at relative path `rel` (without suffix) in the mask folder `root`: mirrored
+    sub-folders first, then `root` itself; `name.*` or `name_mask.*`. -> (path or None, the patterns tried)."""
+    rel = Path(*rel.parts)
+    tried: list[str] = []
+    for base in dict.fromkeys([rel, Path(rel.name)]):
+        for stem in (base.name, base.name + "_mask"):
+            for suffix in IMAGE_SUFFIXES:
+                p = root / base.parent / (stem + suffix)
+                if p.is_file():
+                    return p, tried
+            tried.append(str(base.parent / stem) + ".*")
+    return None, tried
 
 
 def list_images(folder: Path) -> list[Path]:

@@ -52,9 +52,9 @@ class TrainContext:
     skipped: int = 0  # updates skipped for non-finite losses (nan_policy=skip)
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
-        if self.dtype == torch.float32:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.dtype)
+        from gantrans.engine.device import autocast
+
+        return autocast(self.device, self.dtype)
 
     @staticmethod
     def requires_grad(nets: dict[str, nn.Module], flag: bool) -> None:
