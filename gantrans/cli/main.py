@@ -15,6 +15,7 @@ from gantrans.cli.export import export
 from gantrans.cli.inpaint import inpaint
 from gantrans.cli.inspect import download, info, models
 from gantrans.cli.sample import sample
+from gantrans.cli.serve import serve
 from gantrans.cli.style import style_sample
 from gantrans.cli.stylize import stylize
 from gantrans.cli.train import train
@@ -45,6 +46,7 @@ app.command("models")(models)
 app.command("download", no_args_is_help=True)(download)
 app.command("export", no_args_is_help=True)(export)
 app.command("eval", no_args_is_help=True)(evaluate)
+app.command("serve")(serve)
 
 
 def _version(value: bool) -> None:

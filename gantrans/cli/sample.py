@@ -67,59 +67,28 @@ def sample(
             if len(parts) != 2 or not all(parts):
                 fail(f"--interpolate {interpolate!r}: expected two seeds A,B or two images A.png,B.png")
             pair = (parts[0], parts[1])
-        import numpy as np
-        import torch
-
-        from gantrans.engine.latent import load_latent
-        from gantrans.engine.pipeline import strip
-        from gantrans.io.images import SAVE_FORMATS, save_atomic, show_path, to_pil
+        from gantrans.engine.latent import load_latent, sample_jobs, write_samples
+        from gantrans.io.images import show_path
 
         m = load_latent(model or "", device, precision) if model else fail("sample needs a model: -m PATH|NAME|hf://org/repo")
         if not quiet:
             codes = ", ".join(f"{c.name} ({c.kind}{':' + str(c.size) if c.kind == 'cat' else ''})" for c in m.codes)
             print(f"gantrans: {m.checkpoint.provenance['latent'].get('recipe', 'latent')} model, {m.size}x{m.size}, prior {m.prior}"
                   + (f", codes {codes}" if codes else "") + f"; {m.describe()}", file=sys.stderr)  # fmt: skip
+            if vary and m.code(vary).kind == "cat":
+                print(f"note: {vary} is categorical: one image per category (0..{m.code(vary).size - 1}); --range and --steps do not apply", file=sys.stderr)
         out = Path(output)
-        out.mkdir(parents=True, exist_ok=True)
-        fmt = SAVE_FORMATS[ext]
-        jobs: list[tuple[str, torch.Tensor]] = []  # (name stem, codes (k, code_dim)) per output group
-        if pair is not None:
-            if all(p.lstrip("-").isdigit() for p in pair):
-                za, zb = m.draw(int(pair[0])), m.draw(int(pair[1]))
-                stem = f"interp_{pair[0]}_{pair[1]}"
-            else:  # two images: their codes (the encoder's; the posterior mean of a VAE-GAN)
-                from gantrans.engine.latent_edit import fit
-                from gantrans.io.images import open_image
-
-                imgs = np.stack([fit(open_image(Path(p))[0], m.size, m.checkpoint.config.img_ch) for p in pair])
-                za, zb = m.encode(imgs)
-                stem = f"interp_{Path(pair[0]).stem}_{Path(pair[1]).stem}"
-            jobs.append((stem, m.interpolate(za, zb, steps)))
-        elif vary:
-            code = m.code(vary)
-            values = list(range(code.size)) if code.kind == "cat" else torch.linspace(lo, hi, steps).tolist()
-            if code.kind == "cat" and not quiet:
-                print(f"note: {code.name} is categorical: one image per category (0..{code.size - 1}); --range and --steps do not apply", file=sys.stderr)
-            jobs += [(f"seed{s}_{code.name}", m.vary(m.draw(s), code, values)) for s in range(seed, seed + n)]
-        else:
-            jobs.append(("", torch.stack([m.draw(s) for s in range(seed, seed + n)])))
         failed = 0
-        for stem, z in jobs:
-            images = m.decode(z)
-            names = [f"seed{seed + i}" for i in range(len(images))] if not stem else [f"{stem}_{k:02d}" for k in range(len(images))]
-            if grid:
-                images_out = [*zip(names, images), (f"{stem or f'seeds{seed}-{seed + n - 1}'}_grid", strip(list(images)))]
+
+        def report(path: Path, error: str | None) -> None:
+            nonlocal failed
+            if error:
+                failed += 1
+                print(f"{show_path(path)}: {error}", file=sys.stderr)
             else:
-                images_out = list(zip(names, images))
-            for name, arr in images_out:
-                path = out / f"{name}.{'png' if name.endswith('_grid') else ext}"
-                try:
-                    save_atomic(path, to_pil(arr, None), "PNG" if name.endswith("_grid") else fmt, overwrite)
-                except FileExistsError:
-                    failed += 1
-                    print(f"{show_path(path)}: exists (use --overwrite)", file=sys.stderr)
-                    continue
                 print(json.dumps({"output": str(path), "status": "ok"}) if json_out else str(path))
+
+        write_samples(m, sample_jobs(m, n, seed, vary, lo, hi, steps, pair), out, seed, n, grid, ext, overwrite, report)
         if failed:
             raise typer.Exit(1)
         raise typer.Exit(EXIT_OK)

@@ -150,6 +150,13 @@ class LabelSchema:
             out[:, idx] = sub
         return out
 
+    def read(self, current: torch.Tensor) -> dict[str, str]:
+        """(n_attrs,) 0/1 values -> {group: its member that is on, attribute: "0" | "1"} (for display)."""
+        out = {g: next((m for m in ms if current[self.attrs[m].index] >= 0.5), "") for g, ms in self.groups.items()}
+        grouped = {a for ms in self.groups.values() for a in ms}
+        out.update({a: str(int(round(float(current[at.index])))) for a, at in self.attrs.items() if a not in grouped})
+        return out
+
     def name_changes(self, current: torch.Tensor, target: torch.Tensor) -> str:
         """"Blond_Hair-1_Male-0": the attributes whose value changes (group members switched on)."""
         parts = []

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -130,3 +130,65 @@ def load_latent(ref: str, device: str = "auto", precision: str = "auto") -> Late
     ck = load_checkpoint(path)
     registry.require(ck.arch, "sample", path.name)
     return LatentModel(ck, device, precision)
+
+
+Job = tuple[str, torch.Tensor]  # (file name stem, codes (k, code_dim)): one group of `gantrans sample` outputs
+
+
+def sample_jobs(m: LatentModel, n: int = 8, seed: int = 0, vary: str | None = None, lo: float = -2.0, hi: float = 2.0, steps: int = 9,
+                pair: tuple[str, str] | None = None) -> list[Job]:  # fmt: skip
+    """What `gantrans sample` decodes: n seeded samples, a walk of code `vary` per seed, or an interpolation
+    between two seeds' codes or two images' codes (`pair`: seeds as digits, else image paths)."""
+    if pair is not None:
+        if all(p.lstrip("-").isdigit() for p in pair):
+            za, zb = m.draw(int(pair[0])), m.draw(int(pair[1]))
+            stem = f"interp_{pair[0]}_{pair[1]}"
+        else:  # two images: their codes (the encoder's; the posterior mean of a VAE-GAN)
+            from pathlib import Path
+
+            from gantrans.engine.latent_edit import fit
+            from gantrans.io.images import open_image
+
+            imgs = np.stack([fit(open_image(Path(p))[0], m.size, m.checkpoint.config.img_ch) for p in pair])
+            za, zb = m.encode(imgs)
+            stem = f"interp_{Path(pair[0]).stem}_{Path(pair[1]).stem}"
+        return [(stem, m.interpolate(za, zb, steps))]
+    if vary:
+        code = m.code(vary)
+        values = list(range(code.size)) if code.kind == "cat" else torch.linspace(lo, hi, steps).tolist()
+        return [(f"seed{s}_{code.name}", m.vary(m.draw(s), code, values)) for s in range(seed, seed + n)]
+    return [("", torch.stack([m.draw(s) for s in range(seed, seed + n)]))]
+
+
+def write_samples(m: LatentModel, jobs: list[Job], out: Any, seed: int, n: int, grid: bool = False, ext: str = "png",
+                  overwrite: bool = False, on_file: Callable[[Any, str | None], None] | None = None) -> list[Any]:  # fmt: skip
+    """Decode and write `jobs` into folder `out` (atomic writes; `{stem}_{k:02d}`, `seed{S}`, `*_grid.png` strips)
+    -> the paths written. A file that exists (without `overwrite`) is left alone: on_file(path, "exists ...");
+    each written one: on_file(path, None)."""
+    from pathlib import Path
+
+    from gantrans.engine.pipeline import strip
+    from gantrans.io.images import SAVE_FORMATS, save_atomic, to_pil
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for stem, z in jobs:  # one group at a time: memory stays at one walk
+        images = m.decode(z)
+        names = [f"seed{seed + i}" for i in range(len(images))] if not stem else [f"{stem}_{k:02d}" for k in range(len(images))]
+        pairs = list(zip(names, images))
+        if grid:
+            pairs.append((f"{stem or f'seeds{seed}-{seed + n - 1}'}_grid", strip(list(images))))
+        for name, arr in pairs:
+            is_grid = name.endswith("_grid")
+            path = out / f"{name}.{'png' if is_grid else ext}"
+            try:
+                save_atomic(path, to_pil(arr, None), "PNG" if is_grid else SAVE_FORMATS[ext], overwrite)
+            except FileExistsError:
+                if on_file:
+                    on_file(path, "exists (use --overwrite)")
+                continue
+            written.append(path)
+            if on_file:
+                on_file(path, None)
+    return written

@@ -1,0 +1,1 @@
+"""The web page of `gantrans serve` (needs the ui extra: gradio)."""
