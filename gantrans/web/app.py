@@ -222,19 +222,21 @@ def _inpaint_tab(jobs: Jobs, refs: list[str]) -> None:
     painter = MaskPainter(label="Paint the hole (brush; eraser to undo)", type="filepath", layers=False, transforms=(), elem_id="inpaint-painter",
                           brush=gr.Brush(colors=["#ff00ff"], color_mode="fixed"))  # fmt: skip
     run = gr.Button("Fill the hole", variant="primary", elem_id="inpaint-run")
-    out = gr.Image(type="filepath", label="Result", elem_id="inpaint-output", interactive=False)
+    with gr.Row():
+        out = gr.Image(type="filepath", label="Result", elem_id="inpaint-output", interactive=False)
+        used = gr.Image(type="filepath", label="Mask used", elem_id="inpaint-mask-used", interactive=False)
     status = _status("inpaint-status")
 
     def to_painter(img: str | None) -> Any:
         return {"background": img, "layers": [], "composite": img} if img else None
 
-    def go(ref: str, d: float, h: str, img: str | None, mfile: str | None, painted: dict | None) -> tuple[Any, str]:
+    def go(ref: str, d: float, h: str, img: str | None, mfile: str | None, painted: dict | None) -> tuple[Any, Any, str]:
         mask = mfile or (jobs.painted_mask(painted["layers"]) if painted and painted.get("layers") else None)
         r = jobs.inpaint(ref, img, mask, int(d or 0), h)
-        return str(r.first), _ok(r)
+        return str(r.first), str(mask), _ok(r)
 
     image.change(to_painter, image, painter)
-    run.click(_guard(go, 2), [model, dilate, hd, image, mask_file, painter], [out, status])
+    run.click(_guard(go, 3), [model, dilate, hd, image, mask_file, painter], [out, used, status])
 
 
 # -- sample ---------------------------------------------------------------------------------------------
