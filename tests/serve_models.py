@@ -64,7 +64,7 @@ def make_images(root: Path) -> dict[str, Path]:
     root.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     paths = {}
-    for name, shape in (("photo", (40, 36, 3)), ("style", (32, 32, 3)), ("grey", (24, 24))):
+    for name, shape in (("photo", (40, 36, 3)), ("style", (32, 32, 3)), ("grey", (24, 24)), ("scene", (224, 256, 3))):
         paths[name] = root / f"{name}.png"
         Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(paths[name])
     mask = np.zeros((40, 36), np.uint8)

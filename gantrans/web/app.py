@@ -157,7 +157,7 @@ def _edit_tab(jobs: Jobs, refs: list[str]) -> None:
         with gr.Row():
             for name, choices, now in ctl:
                 label = f"{name} (now {now})" if now else name
-                boxes.append(gr.Dropdown([KEEP, *choices], value=KEEP, label=label, elem_id=f"edit-set-{name}", min_width=120))
+                boxes.append(gr.Dropdown([KEEP, *choices], value=KEEP, label=label, elem_id=f"edit-set-{name}", min_width=120, interactive=True))
         run = gr.Button("Edit", variant="primary", elem_id="edit-run")
 
         def go(ref: str, img: str | None, s: float, inv: str, *values: str) -> tuple[Any, str]:
