@@ -244,9 +244,9 @@ def test_out_of_memory_retries_one_image_at_a_time_then_smaller_tiles(tmp_path, 
     """A device OOM (CUDA's error, raised here by a stand-in forward) costs no image: the batch is split, then
     the image is tiled at half the size until it fits; the result equals a run with that tile, and says so."""
     from gantrans.engine.batch import BatchOptions
+    from gantrans.engine.pipeline import run_pipeline
     from gantrans.engine.translator import Translator
     from gantrans.engine.upscale import UpscaleTask
-    from gantrans.engine.pipeline import run_pipeline
     from gantrans.io.images import collect_inputs
 
     model = tmp_path / "sr.safetensors"

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import gradio as gr
 
-from gantrans.web.components import MaskPainter, UploadImage
+from gantrans.web.components import mask_painter, upload_image
 from gantrans.web.jobs import KEEP, JobError, Jobs, Result
 
 TABS = ("translate", "style-sample", "edit", "stylize", "upscale", "inpaint", "sample")
@@ -71,8 +71,8 @@ def _translate_tab(jobs: Jobs, refs: list[str]) -> None:
         direction = gr.Radio(list(first.directions), value=first.directions[0], label="Direction", elem_id="translate-direction")
         seed = gr.Number(0, precision=0, label="Style seed (MUNIT)", elem_id="translate-seed")
     with gr.Row():
-        image = UploadImage(type="filepath", sources=["upload", "clipboard"], label="Input", elem_id="translate-input")
-        style = UploadImage(type="filepath", sources=["upload", "clipboard"], label="Style reference (MUNIT, optional)", elem_id="translate-style")
+        image = upload_image(label="Input", elem_id="translate-input")
+        style = upload_image(label="Style reference (MUNIT, optional)", elem_id="translate-style")
     run = gr.Button("Translate", variant="primary", elem_id="translate-run")
     view = gr.ImageSlider(label="Before / after", type="filepath", elem_id="translate-compare")
     out = gr.Image(type="filepath", label="Result", elem_id="translate-output", interactive=False)
@@ -100,8 +100,8 @@ def _style_tab(jobs: Jobs, refs: list[str]) -> None:
         walk = gr.Textbox("1,2", label="Interpolate between seeds A,B", elem_id="style-walk")
         steps = gr.Slider(2, 16, value=9, step=1, label="Interpolation steps", elem_id="style-steps")
     with gr.Row():
-        image = UploadImage(type="filepath", sources=["upload", "clipboard"], label="Input", elem_id="style-input")
-        ref_img = UploadImage(type="filepath", sources=["upload", "clipboard"], label="Reference style image", elem_id="style-reference")
+        image = upload_image(label="Input", elem_id="style-input")
+        ref_img = upload_image(label="Reference style image", elem_id="style-reference")
     run = gr.Button("Sample styles", variant="primary", elem_id="style-run")
     gallery = gr.Gallery(label="Styles", columns=8, elem_id="style-gallery", type="filepath")
     pos = gr.Slider(0, 8, value=0, step=1, label="Position along the interpolation", elem_id="style-position")
@@ -142,7 +142,7 @@ def _edit_tab(jobs: Jobs, refs: list[str]) -> None:
         model = _model(refs, "edit-model")
         strength = gr.Slider(0, 3, value=1, step=0.1, label="Strength (latent models)", elem_id="edit-strength")
         invert = gr.Radio(["auto", "encoder", "optimize", "both"], value="auto", label="Inversion (latent models)", elem_id="edit-invert")
-    image = UploadImage(type="filepath", sources=["upload", "clipboard"], label="Input", elem_id="edit-input")
+    image = upload_image(label="Input", elem_id="edit-input")
     out = gr.Image(type="filepath", label="Result", elem_id="edit-output", interactive=False)
     status = _status("edit-status")
 
@@ -177,8 +177,8 @@ def _stylize_tab(jobs: Jobs, refs: list[str]) -> None:
         smooth = gr.Radio(list(SMOOTH_MODES), value="auto", label="Smoothing", elem_id="stylize-smooth")
         alpha = gr.Slider(0, 1, value=1, step=0.05, label="Style strength (alpha)", elem_id="stylize-alpha")
     with gr.Row():
-        content = UploadImage(type="filepath", sources=["upload", "clipboard"], label="Content photo", elem_id="stylize-content")
-        style = UploadImage(type="filepath", sources=["upload", "clipboard"], label="Style photo", elem_id="stylize-style")
+        content = upload_image(label="Content photo", elem_id="stylize-content")
+        style = upload_image(label="Style photo", elem_id="stylize-style")
     run = gr.Button("Stylize", variant="primary", elem_id="stylize-run")
     out = gr.Image(type="filepath", label="Result", elem_id="stylize-output", interactive=False)
     status = _status("stylize-status")
@@ -196,7 +196,7 @@ def _upscale_tab(jobs: Jobs, refs: list[str]) -> None:
         model = _model(refs, "upscale-model")
         outscale = gr.Number(0, label="Output scale (0: the model's)", elem_id="upscale-outscale")
         tile = gr.Number(0, precision=0, label="Tile (0: whole image)", elem_id="upscale-tile")
-    image = UploadImage(type="filepath", sources=["upload", "clipboard"], label="Input", elem_id="upscale-input")
+    image = upload_image(label="Input", elem_id="upscale-input")
     run = gr.Button("Upscale", variant="primary", elem_id="upscale-run")
     out = gr.Image(type="filepath", label="Result", elem_id="upscale-output", interactive=False)
     status = _status("upscale-status")
@@ -217,9 +217,9 @@ def _inpaint_tab(jobs: Jobs, refs: list[str]) -> None:
         dilate = gr.Number(0, precision=0, label="Grow the hole by (px)", elem_id="inpaint-dilate")
         hd = gr.Radio(list(HD_STRATEGIES), value="crop", label="Large images", elem_id="inpaint-hd")
     with gr.Row():
-        image = UploadImage(type="filepath", sources=["upload", "clipboard"], label="Image", elem_id="inpaint-input")
-        mask_file = UploadImage(type="filepath", sources=["upload", "clipboard"], label="Mask (optional: white = hole)", elem_id="inpaint-mask")
-    painter = MaskPainter(label="Paint the hole (brush; eraser to undo)", type="filepath", layers=False, transforms=(), elem_id="inpaint-painter",
+        image = upload_image(label="Image", elem_id="inpaint-input")
+        mask_file = upload_image(label="Mask (optional: white = hole)", elem_id="inpaint-mask")
+    painter = mask_painter(label="Paint the hole (brush; eraser to undo)", layers=False, transforms=(), elem_id="inpaint-painter",
                           brush=gr.Brush(colors=["#ff00ff"], color_mode="fixed"))  # fmt: skip
     run = gr.Button("Fill the hole", variant="primary", elem_id="inpaint-run")
     with gr.Row():
