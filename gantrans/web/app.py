@@ -75,7 +75,7 @@ def _translate_tab(jobs: Jobs, refs: list[str]) -> None:
         style = upload_image(label="Style reference (MUNIT, optional)", elem_id="translate-style")
     run = gr.Button("Translate", variant="primary", elem_id="translate-run")
     view = gr.ImageSlider(label="Before / after", type="filepath", elem_id="translate-compare")
-    out = gr.Image(type="filepath", label="Result", elem_id="translate-output", interactive=False)
+    out = gr.Image(type="filepath", label="Result", elem_id="translate-output", interactive=False, buttons=["download", "fullscreen"])
     status = _status("translate-status")
 
     def directions(ref: str) -> Any:
@@ -105,7 +105,7 @@ def _style_tab(jobs: Jobs, refs: list[str]) -> None:
     run = gr.Button("Sample styles", variant="primary", elem_id="style-run")
     gallery = gr.Gallery(label="Styles", columns=8, elem_id="style-gallery", type="filepath")
     pos = gr.Slider(0, 8, value=0, step=1, label="Position along the interpolation", elem_id="style-position")
-    frame = gr.Image(type="filepath", label="Selected style", elem_id="style-output", interactive=False)
+    frame = gr.Image(type="filepath", label="Selected style", elem_id="style-output", interactive=False, buttons=["download", "fullscreen"])
     status = _status("style-status")
     frames = gr.State([])
 
@@ -143,7 +143,7 @@ def _edit_tab(jobs: Jobs, refs: list[str]) -> None:
         strength = gr.Slider(0, 3, value=1, step=0.1, label="Strength (latent models)", elem_id="edit-strength")
         invert = gr.Radio(["auto", "encoder", "optimize", "both"], value="auto", label="Inversion (latent models)", elem_id="edit-invert")
     image = upload_image(label="Input", elem_id="edit-input")
-    out = gr.Image(type="filepath", label="Result", elem_id="edit-output", interactive=False)
+    out = gr.Image(type="filepath", label="Result", elem_id="edit-output", interactive=False, buttons=["download", "fullscreen"])
     status = _status("edit-status")
 
     @gr.render(inputs=[model, image])
@@ -180,7 +180,7 @@ def _stylize_tab(jobs: Jobs, refs: list[str]) -> None:
         content = upload_image(label="Content photo", elem_id="stylize-content")
         style = upload_image(label="Style photo", elem_id="stylize-style")
     run = gr.Button("Stylize", variant="primary", elem_id="stylize-run")
-    out = gr.Image(type="filepath", label="Result", elem_id="stylize-output", interactive=False)
+    out = gr.Image(type="filepath", label="Result", elem_id="stylize-output", interactive=False, buttons=["download", "fullscreen"])
     status = _status("stylize-status")
 
     def go(ref: str, sm: str, a: float, c: str | None, s: str | None) -> tuple[Any, str]:
@@ -198,7 +198,7 @@ def _upscale_tab(jobs: Jobs, refs: list[str]) -> None:
         tile = gr.Number(0, precision=0, label="Tile (0: whole image)", elem_id="upscale-tile")
     image = upload_image(label="Input", elem_id="upscale-input")
     run = gr.Button("Upscale", variant="primary", elem_id="upscale-run")
-    out = gr.Image(type="filepath", label="Result", elem_id="upscale-output", interactive=False)
+    out = gr.Image(type="filepath", label="Result", elem_id="upscale-output", interactive=False, buttons=["download", "fullscreen"])
     status = _status("upscale-status")
 
     def go(ref: str, s: float, t: float, img: str | None) -> tuple[Any, str]:
@@ -223,8 +223,8 @@ def _inpaint_tab(jobs: Jobs, refs: list[str]) -> None:
                           brush=gr.Brush(colors=["#ff00ff"], color_mode="fixed"))  # fmt: skip
     run = gr.Button("Fill the hole", variant="primary", elem_id="inpaint-run")
     with gr.Row():
-        out = gr.Image(type="filepath", label="Result", elem_id="inpaint-output", interactive=False)
-        used = gr.Image(type="filepath", label="Mask used", elem_id="inpaint-mask-used", interactive=False)
+        out = gr.Image(type="filepath", label="Result", elem_id="inpaint-output", interactive=False, buttons=["download", "fullscreen"])
+        used = gr.Image(type="filepath", label="Mask used", elem_id="inpaint-mask-used", interactive=False, buttons=["download", "fullscreen"])
     status = _status("inpaint-status")
 
     def to_painter(img: str | None) -> Any:
@@ -256,9 +256,9 @@ def _sample_tab(jobs: Jobs, refs: list[str]) -> None:
         hi = gr.Number(2, label="To", elem_id="sample-to")
         steps = gr.Slider(2, 16, value=9, step=1, label="Steps", elem_id="sample-steps")
     run = gr.Button("Sample", variant="primary", elem_id="sample-run")
-    grid = gr.Image(type="filepath", label="Walk", elem_id="sample-grid", interactive=False)
+    grid = gr.Image(type="filepath", label="Walk", elem_id="sample-grid", interactive=False, buttons=["download", "fullscreen"])
     pos = gr.Slider(0, 8, value=0, step=1, label="Position along the walk", elem_id="sample-position")
-    out = gr.Image(type="filepath", label="Sample", elem_id="sample-output", interactive=False)
+    out = gr.Image(type="filepath", label="Sample", elem_id="sample-output", interactive=False, buttons=["download", "fullscreen"])
     status = _status("sample-status")
     frames = gr.State([])
 
