@@ -183,3 +183,17 @@ def test_bad_uploads_and_references_give_messages(served):
     strict = Jobs(jobs.catalog, jobs.workdir / "strict", max_pixels=10_000)
     with pytest.raises(JobError, match="pixels"):
         strict.translate(str(models["translate"]), small)
+
+
+def test_catalog_offers_bundled_operator_and_cached_hf_models(tmp_path, monkeypatch, model_path):
+    from test_hub import make_cache
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    make_cache(tmp_path / "hf", model_path, repo="acme/tiny")
+    cat = Catalog([str(model_path), str(tmp_path / "missing.safetensors")], device="cpu")
+    assert cat.for_command("translate")[:2] == [str(model_path), "noto2emojione"]  # the operator's first, then the default
+    assert "hf://acme/tiny" in cat.for_command("translate") and "sr_photo_x4" in cat.for_command("upscale")
+    assert len(cat.skipped) == 1 and "missing.safetensors" in cat.skipped[0]
+    assert cat.load("hf://acme/tiny", "translate") is cat.load("hf://acme/tiny", "translate")  # cached

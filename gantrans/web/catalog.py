@@ -46,7 +46,9 @@ def cached_hf_models() -> list[str]:
     try:
         from huggingface_hub import scan_cache_dir
 
-        info = scan_cache_dir()
+        from gantrans.io.hub import _hf_cache_dir
+
+        info = scan_cache_dir(_hf_cache_dir())  # HF_HOME / HF_HUB_CACHE as they are now
     except Exception:  # noqa: BLE001 - no cache (or an unreadable one) simply offers nothing
         return []
     out = []
@@ -88,8 +90,9 @@ class Catalog:
 
         refs = [r for r, e in self.entries.items() if command in e.commands]
         default = COMMAND_DEFAULTS.get(command)
-        if default in refs and not self.operator.intersection(refs):
-            refs.insert(0, refs.pop(refs.index(default)))
+        if default in refs:
+            refs.remove(default)
+            refs.insert(len([r for r in refs if r in self.operator]), default)
         return refs
 
     def entry(self, ref: str | None, command: str) -> Entry:
