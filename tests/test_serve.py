@@ -197,3 +197,31 @@ def test_catalog_offers_bundled_operator_and_cached_hf_models(tmp_path, monkeypa
     assert "hf://acme/tiny" in cat.for_command("translate") and "sr_photo_x4" in cat.for_command("upscale")
     assert len(cat.skipped) == 1 and "missing.safetensors" in cat.skipped[0]
     assert cat.load("hf://acme/tiny", "translate") is cat.load("hf://acme/tiny", "translate")  # cached
+
+
+@pytest.mark.parametrize("sig,code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_server_warns_off_loopback_and_cleans_up_when_stopped(sig, code, tmp_path):
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    pytest.importorskip("gradio", reason="the ui extra is not installed")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "gantrans", "serve", "--no-bundled", "-m", "sr_photo_x4", "--port", str(port), "--host", "0.0.0.0", "--device", "cpu"]
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "GRADIO_ANALYTICS_ENABLED": "False"}
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
+    assert p.stdout is not None
+    for line in p.stdout:  # the server's own line, not a sleep
+        if "Running on" in line:
+            break
+    p.send_signal(getattr(signal, sig))
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == code, err
+    assert "warning: listening on 0.0.0.0" in err
+    work = err.split("outputs in ")[1].split(" ")[0]
+    assert not os.path.exists(work)

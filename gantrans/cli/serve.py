@@ -5,8 +5,10 @@ from __future__ import annotations
 import ipaddress
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -15,6 +17,10 @@ import typer
 from gantrans.cli.common import EXIT_OK, DeviceOpt, MaxPixelsOpt, PrecisionOpt, ThreadsOpt, fail, handle_errors, use_threads
 
 Opt = typer.Option
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # through the finally blocks: the server closes, the temp folder goes
 
 
 def serve(
@@ -75,8 +81,13 @@ def serve(
             if not loopback:
                 print(f"gantrans: warning: listening on {host}: anyone who can reach this address can use the page and this machine's compute", file=sys.stderr)
             print(f"gantrans: {len(cat.entries)} model(s) on {chosen}; outputs in {work} (removed on exit)", file=sys.stderr)
+            signal.signal(signal.SIGTERM, _terminated)
             demo.launch(server_name=host, server_port=port, max_file_size=max_upload_mb * 2**20, show_error=False, quiet=False,
-                        footer_links=[], inbrowser=False)  # fmt: skip
+                        footer_links=[], inbrowser=False, prevent_thread_lock=True)  # fmt: skip
+            try:
+                threading.Event().wait()  # until Ctrl-C (exit 130; Gradio's own wait would swallow it) or SIGTERM (143)
+            finally:
+                demo.close()
         finally:
             shutil.rmtree(work, ignore_errors=True)
         raise typer.Exit(EXIT_OK)
