@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import gradio as gr
 
+from gantrans.errors import UsageError
 from gantrans.web.components import mask_painter, upload_image
 from gantrans.web.jobs import KEEP, JobError, Jobs, Result
 
@@ -31,7 +32,7 @@ def _guard(fn: Callable[..., Any], n_out: int) -> Callable[..., Any]:
     def run(*args: Any) -> Any:
         try:
             return fn(*args)
-        except JobError as e:
+        except (JobError, UsageError) as e:
             msg = f"**Could not run:** {e}"
         except Exception as e:  # noqa: BLE001 - the server stays up and says what happened
             traceback.print_exc(file=sys.stderr)
@@ -124,7 +125,7 @@ def _style_tab(jobs: Jobs, refs: list[str]) -> None:
                 r = jobs.style_sample(ref, img, walk=(ab[0], ab[1]), steps=int(n))
             else:
                 r = jobs.style_sample(ref, img, seeds=parse_seeds(sd))
-        except ValueError as e:  # UsageError from parse_seeds
+        except UsageError as e:  # from parse_seeds
             raise JobError(str(e)) from None
         files = [str(p) for _, p in r.outputs]
         return [(f, lbl) for (lbl, _), f in zip(r.outputs, files)], files, gr.Slider(0, max(len(files) - 1, 1), value=0), files[0], _ok(r)
