@@ -96,6 +96,55 @@ def glyph_properties(img: np.ndarray) -> dict[str, float]:
     return {"ink": float(ink.mean()), "slant": -slope, "width": float(np.ptp(xs)), "height": float(np.ptp(ys))}
 
 
+def _digit_set(root: Path, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every `*D_<d>.png` under root (trainB's `FONT__D_3.png`, testB's `FONT/D_3.png`) -> (N, 1, size, size) in [-1, 1], labels."""
+    files = sorted(p for p in root.rglob("*.png") if p.stem[-3:-1] == "D_")
+    x = np.stack([np.asarray(Image.open(p).convert("L").resize((size, size), Image.Resampling.BICUBIC)) for p in files])
+    return torch.from_numpy(x).float()[:, None] / 127.5 - 1, torch.tensor([int(p.stem[-1]) for p in files])
+
+
+def digit_purity(m, train_dir: Path, test_dir: Path | None, rows: list) -> dict:
+    """A small CNN digit classifier trained on the training fonts' digits (accuracy on held-out fonts' digits
+    reported), then: for each category of each categorical code (64 seeds), the share of samples it reads as
+    that category's majority digit, and how many different digits the categories map to."""
+    from torch import nn
+
+    torch.manual_seed(0)
+    x, y = _digit_set(train_dir, 32)
+    net = nn.Sequential(nn.Conv2d(1, 32, 3, 2, 1), nn.ReLU(), nn.Conv2d(32, 64, 3, 2, 1), nn.ReLU(), nn.Conv2d(64, 64, 3, 2, 1), nn.ReLU(),
+                        nn.Flatten(), nn.Linear(64 * 16, 10))  # fmt: skip
+    opt = torch.optim.Adam(net.parameters(), 1e-3)
+    for _ in range(600):
+        i = torch.randint(0, len(x), (64,))
+        shift = torch.randint(-2, 3, (2,))
+        loss = nn.functional.cross_entropy(net(torch.roll(x[i], tuple(shift.tolist()), (2, 3))), y[i])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    net.eval()
+    res: dict = {}
+    if test_dir is not None:
+        xt, yt = _digit_set(test_dir, 32)
+        with torch.no_grad():
+            res["classifier_accuracy_held_out_fonts"] = round(float((net(xt).argmax(1) == yt).float().mean()), 3)
+    for code in m.codes:
+        if code.kind != "cat":
+            continue
+        per = []
+        for k in range(code.size):
+            imgs = np.stack([m.decode(m.vary(m.draw(s), code, [k]))[0] for s in range(64)])
+            xi = torch.from_numpy(imgs[..., :1]).permute(0, 3, 1, 2).float() / 127.5 - 1
+            with torch.no_grad():
+                pred = net(nn.functional.interpolate(xi, size=32, mode="bilinear", antialias=True)).argmax(1)
+            counts = torch.bincount(pred, minlength=10)
+            per.append((int(counts.argmax()), float(counts.max()) / 64))
+        grid_row = np.concatenate(list(m.decode(m.vary(m.draw(0), code, list(range(code.size))))), 1)
+        rows.insert(0, grid_row)
+        res[code.name] = {"majority_digit_per_category": [d for d, _ in per], "purity_per_category": [round(p, 3) for _, p in per],
+                          "mean_purity": round(float(np.mean([p for _, p in per])), 3), "distinct_digits": len({d for d, _ in per})}  # fmt: skip
+    return res
+
+
 def glyphs(a: argparse.Namespace) -> None:
     m = load_latent(a.model, device="cpu", precision="fp32")
     values = np.linspace(-2, 2, 9)
@@ -114,9 +163,13 @@ def glyphs(a: argparse.Namespace) -> None:
                     props[k].append(p)
                 xs.append(float(val))
         result[code.name] = {k: round(float(np.corrcoef(xs, v)[0, 1]), 3) for k, v in props.items()}
-    print(json.dumps({"pearson_r_code_vs_property": result}, indent=1))
+    out: dict = {"pearson_r_code_vs_property": result}
+    if a.digits:
+        out["categorical_codes_vs_digits"] = digit_purity(m, a.digits, a.digits_test, rows)
+    print(json.dumps(out, indent=1))
     if a.grid and rows:
-        grid = np.concatenate(rows, 0)
+        w = max(r.shape[1] for r in rows)  # the categorical walk (one image per category) may be the longest
+        grid = np.concatenate([np.pad(r, ((0, 0), (0, w - r.shape[1]), (0, 0)), constant_values=255) for r in rows], 0)
         Image.fromarray(grid[..., 0] if grid.shape[2] == 1 else grid).save(a.grid)
 
 
@@ -131,6 +184,8 @@ def main() -> None:
     q = sub.add_parser("glyphs")
     q.add_argument("model")
     q.add_argument("--grid", type=Path, default=None)
+    q.add_argument("--digits", type=Path, default=None, help="digit glyphs of the training fonts: measure what the categorical codes pick")
+    q.add_argument("--digits-test", type=Path, default=None, help="digit glyphs of held-out fonts: the classifier's accuracy")
     a = ap.parse_args()
     torch.set_num_threads(2)
     person_emoji(a) if a.what == "person-emoji" else glyphs(a)
