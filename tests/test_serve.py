@@ -225,3 +225,11 @@ def test_server_warns_off_loopback_and_cleans_up_when_stopped(sig, code, tmp_pat
     assert "warning: listening on 0.0.0.0" in err
     work = err.split("outputs in ")[1].split(" ")[0]
     assert not os.path.exists(work)
+
+
+def test_serve_without_the_ui_extra_says_how_to_get_it(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "gradio", None)  # as if gradio were not installed
+    r = runner.invoke(app, ["serve", "--device", "cpu"])
+    assert r.exit_code == 2 and "gantrans serve needs the ui extra: pip install 'gantrans[ui]'" in r.stderr
