@@ -144,8 +144,6 @@ def _edit_tab(jobs: Jobs, refs: list[str]) -> None:
         strength = gr.Slider(0, 3, value=1, step=0.1, label="Strength (latent models)", elem_id="edit-strength")
         invert = gr.Radio(["auto", "encoder", "optimize", "both"], value="auto", label="Inversion (latent models)", elem_id="edit-invert")
     image = upload_image(label="Input", elem_id="edit-input")
-    out = gr.Image(type="filepath", label="Result", elem_id="edit-output", interactive=False, buttons=["download", "fullscreen"])
-    status = _status("edit-status")
 
     @gr.render(inputs=[model, image])
     def controls(ref: str, img: str | None) -> None:
@@ -167,6 +165,10 @@ def _edit_tab(jobs: Jobs, refs: list[str]) -> None:
             return str(r.first), _ok(r)
 
         run.click(_guard(go, 2), [model, image, strength, invert, *boxes], [out, status])
+
+    # the controls (and their button) render above these: `out` and `status` exist when the render runs
+    out = gr.Image(type="filepath", label="Result", elem_id="edit-output", interactive=False, buttons=["download", "fullscreen"])
+    status = _status("edit-status")
 
 
 # -- stylize --------------------------------------------------------------------------------------------
