@@ -85,6 +85,14 @@ def person_emoji(a: argparse.Namespace) -> None:
                                     "baseline_unedited": round(float(np.mean(d["baseline"])), 2)} for g, d in l1.items() if d["model"]}  # fmt: skip
     out["judge_sees_requested_value"] = {g: round(float(np.mean(v)), 3) for g, v in agree.items() if v}
     print(json.dumps(out, indent=1))
+    if a.strip:  # per held-out example: input, reconstruction, then edits to a few values
+        edits = [e for e in ("tone_1_2", "tone_5", "gender_woman", "gender_man", "hair_red", "hair_white") if e in names]
+        rows = []
+        for name in held[:: max(1, len(held) // 6)][:6]:
+            zi = z[held.index(name) : held.index(name) + 1]
+            cells = [x[held.index(name)].astype(np.uint8), m.decode(zi)[0]] + [m.decode(ed.move(zi, [(names.index(e), "1")]))[0] for e in edits]
+            rows.append(np.concatenate(cells, 1))
+        Image.fromarray(np.concatenate(rows, 0)).save(a.strip)
 
 
 def glyph_properties(img: np.ndarray) -> dict[str, float]:
@@ -181,6 +189,7 @@ def main() -> None:
     p.add_argument("data", type=Path)
     p.add_argument("--store", type=Path, default=None)
     p.add_argument("--judge", default="person_emoji_stargan")
+    p.add_argument("--strip", type=Path, default=None, help="write held-out examples: input, reconstruction, edits")
     q = sub.add_parser("glyphs")
     q.add_argument("model")
     q.add_argument("--grid", type=Path, default=None)

@@ -70,7 +70,7 @@ def sample(
         from gantrans.engine.latent import load_latent, sample_jobs, write_samples
         from gantrans.io.images import show_path
 
-        m = load_latent(model or "", device, precision) if model else fail("sample needs a model: -m PATH|NAME|hf://org/repo")
+        m = load_latent(model, device, precision)
         if not quiet:
             codes = ", ".join(f"{c.name} ({c.kind}{':' + str(c.size) if c.kind == 'cat' else ''})" for c in m.codes)
             print(f"gantrans: {m.checkpoint.provenance['latent'].get('recipe', 'latent')} model, {m.size}x{m.size}, prior {m.prior}"

@@ -120,8 +120,8 @@ class LatentModel:
         return (h[:, : self.code_dim] if self.variational else h).cpu()
 
 
-def load_latent(ref: str, device: str = "auto", precision: str = "auto") -> LatentModel:
-    """A latent model from a path, bundled name or hf:// reference."""
+def load_latent(ref: str | None, device: str = "auto", precision: str = "auto") -> LatentModel:
+    """A latent model from a path, bundled name or hf:// reference (None: the bundled default of `sample`)."""
     from gantrans import registry
     from gantrans.io.checkpoint import load_checkpoint
     from gantrans.io.hub import resolve
