@@ -148,3 +148,17 @@ def test_interpolate_between_two_encoded_images(vaegan, discs, tmp_path):
     walk = [np.asarray(Image.open(tmp_path / "i" / f"interp_{a.stem}_{b.stem}_{k:02d}.png")) for k in range(5)]
     assert np.array_equal(walk[0], ends[0]) and np.array_equal(walk[-1], ends[1])  # the walk starts and ends at the reconstructions
     assert not np.array_equal(walk[2], walk[0])
+
+
+def test_bigan_discriminator_with_a_large_code_loads_back(tmp_path):
+    """A BiGAN's joint head takes the code size (128 in the person-emoji comparison run): its checkpoint must load."""
+    from gantrans.io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+    from gantrans.models.registry import build_network, make_config
+
+    cfg = make_config("dcgan_d", {"ndf": 8, "size": 32, "joint_nz": 128})
+    d = build_network("dcgan_d", cfg)
+    g_cfg = make_config("dcgan_g", {"ngf": 8, "size": 32, "nz": 128})
+    ck = Checkpoint(arch="dcgan_g", config=g_cfg, networks={"G": build_network("dcgan_g", g_cfg), "D": d}, aux={"D": ("dcgan_d", cfg)},
+                    domains=["code", "image"], provenance={"latent": {"prior": "uniform", "noise_dim": 128}})  # fmt: skip
+    save_checkpoint(ck, tmp_path / "b.safetensors")
+    assert load_checkpoint(tmp_path / "b.safetensors").networks["D"].config.joint_nz == 128

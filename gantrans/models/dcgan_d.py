@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -40,7 +40,7 @@ class DCGANDConfig:
     img_ch: int = 3
     size: int = 64
     sn: bool = False
-    joint_nz: int = 0  # BiGAN: the discriminator sees (x, z)
+    joint_nz: int = field(default=0, metadata={"max": 4096})  # BiGAN: the discriminator sees (x, z); the code size
     codes: str = ""  # InfoGAN's Q head
 
     def __post_init__(self) -> None:

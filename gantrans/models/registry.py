@@ -114,12 +114,13 @@ def _check_type(name: str, key: str, value: Any, default: Any) -> None:
 
 def check_plausible(name: str, config: Any) -> None:
     """Refuse integer sizes far beyond anything trained (a damaged or hostile header would otherwise build
-    gigabytes of modules before any shape check): at most max(64, 16 x the default) per field."""
+    gigabytes of modules before any shape check): at most max(64, 16 x the default) per field, or the field's
+    own `metadata["max"]` (a size whose default is 0, like a code length)."""
     defaults = _defaults(get_spec(name))
     for f in dataclasses.fields(config):
         v, d = getattr(config, f.name), defaults.get(f.name)
         if isinstance(v, int) and not isinstance(v, bool) and isinstance(d, int) and not isinstance(d, bool):
-            limit = max(64, 16 * d)
+            limit = int(f.metadata.get("max", max(64, 16 * d)))
             if v > limit or v < 0:
                 raise UsageError(f"{name}: config field {f.name}={v} is implausible (expected 0..{limit})")
 
