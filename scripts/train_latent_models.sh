@@ -7,7 +7,7 @@
 #       --store weights/person_emoji_vaegan.safetensors --strip weights/person_emoji_vaegan_heldout.png
 #   python scripts/evaluate_latent_models.py glyphs runs/infogan/model.safetensors --grid weights/glyphs_infogan_traversal.png \
 #       --digits data/glyph_digits --digits-test data/glyphs/testB
-# The bundled models were stopped early (glyphs_infogan at 13,500 steps; person_emoji_vaegan: see its card).
+# glyphs_infogan was stopped at 13,500 steps; person_emoji_vaegan ran 9,000 steps, then `gantrans train --resume runs/vaegan --steps 16000`.
 set -euo pipefail
 data=${1:-data}; runs=${2:-runs}
 mkdir -p "$data/glyph_digits"
