@@ -96,10 +96,14 @@ def _upload(page, elem: str, path: Path) -> None:
 def _shown(page, elem: str, old: str | None = None) -> np.ndarray:
     """The pixels of the image the page shows in `elem` (once its source differs from `old`)."""
     img = page.locator(f"#{elem} img").first
-    page.wait_for_function(
-        "([sel, old]) => { const i = document.querySelector(sel); return i && i.src && i.complete && i.naturalWidth > 0 && i.src !== old; }",
-        arg=[f"#{elem} img", old],
-    )
+    try:
+        page.wait_for_function(
+            "([sel, old]) => { const i = document.querySelector(sel); return i && i.src && i.complete && i.naturalWidth > 0 && i.src !== old; }",
+            arg=[f"#{elem} img", old],
+        )
+    except Exception as e:  # say what the tab said instead
+        status = page.locator(f"#{elem.split('-')[0]}-status").inner_text()
+        raise AssertionError(f"no image in #{elem}; the tab says: {status!r}") from e
     data = page.request.get(img.get_attribute("src")).body()
     import io
 
@@ -175,6 +179,8 @@ def test_inpaint_tab_with_a_painted_mask(site):
     page, models, images, jobs, _ = site
     _tab(page, "inpaint")
     _upload(page, "inpaint-input", images["scene"])
+    # the painter has the image once its "Upload an image" prompt is gone (strokes drawn before would be cleared)
+    page.wait_for_function("() => !document.querySelector('#inpaint-painter').innerText.includes('Upload an image')")
     canvas = page.locator("#inpaint-painter canvas").first
     canvas.wait_for()
     box = canvas.bounding_box()
