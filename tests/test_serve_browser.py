@@ -156,9 +156,14 @@ def test_edit_tab(site):
     page, models, images, jobs, _ = site
     _tab(page, "edit")
     _upload(page, "edit-input", images["photo"])
-    for name in ("x", "y"):
-        _choose(page, f"edit-set-{name}", "1")
-    page.click("#edit-run")
+    for _ in range(3):  # the controls re-render when the upload lands: a choice made just before is redrawn away
+        for name in ("x", "y"):
+            _choose(page, f"edit-set-{name}", "1")
+        page.click("#edit-run")
+        status = page.locator("#edit-status")
+        status.locator("text=/Done\\.|Could not run|Error/").first.wait_for()
+        if "Done." in status.inner_text():
+            break
     _same(_shown(page, "edit-output"), jobs.edit(str(models["stargan"]), images["photo"], ["x=1", "y=1"]).first)
 
 
