@@ -152,6 +152,10 @@ def _edit_tab(jobs: Jobs, refs: list[str]) -> None:
         except Exception as e:  # noqa: BLE001 - e.g. an unreadable model: say so in place of the controls
             gr.Markdown(f"**Could not read the model's attributes:** {e}")
             return
+        if not ctl:
+            gr.Markdown(f"{ref} stores no attribute vectors: add one with `gantrans attributes -m {ref} --add NAME --with DIR --without DIR -o NEW`"
+                        " and serve NEW.")  # fmt: skip
+            return
         boxes = []
         with gr.Row():
             for name, choices, now in ctl:
