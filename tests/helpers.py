@@ -39,3 +39,19 @@ def skimage_photo(name: str) -> Path:
         if str(f).endswith(f"skimage/data/{name}"):
             return Path(f.locate())
     pytest.skip(f"scikit-image has no data/{name}")
+
+
+def draw_discs(root: Path, n: int, size: int = 32) -> Path:
+    """n images of a coloured disc of random radius and colour on black (seeded): a few factors of variation."""
+    import numpy as np
+    from PIL import Image
+
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    y, x = np.ogrid[:size, :size]
+    for i in range(n):
+        a = np.zeros((size, size, 3), np.uint8)
+        r = rng.integers(4, 14)
+        a[(y - size // 2) ** 2 + (x - size // 2) ** 2 < r * r] = rng.integers(60, 256, 3)
+        Image.fromarray(a).save(root / f"{i:02d}.png")
+    return root

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from helpers import draw_discs
 from PIL import Image
 
 import gantrans
@@ -39,15 +40,7 @@ def make_models(root: Path) -> dict[str, Path]:
     gantrans.build("srvgg_compact", device="cpu", num_feat=8, num_conv=3, domains=("LR", "HR"), seed=1, init="kaiming").save(out["upscale"])
     gantrans.build("gated_inpaint", cnum=8, domains=("image", "completed"), device="cpu", seed=2).save(out["inpaint"])
     # a latent model: two steps of VAE-GAN on discs, with one attribute vector
-    discs = root / "discs"
-    discs.mkdir(exist_ok=True)
-    rng = np.random.default_rng(0)
-    y, x = np.ogrid[:32, :32]
-    for i in range(16):
-        a = np.zeros((32, 32, 3), np.uint8)
-        r = rng.integers(4, 14)
-        a[(y - 16) ** 2 + (x - 16) ** 2 < r * r] = rng.integers(60, 256, 3)
-        Image.fromarray(a).save(discs / f"{i:02d}.png")
+    discs = draw_discs(root / "discs", 16)
     base = dict(dataset=str(discs), output=str(root / "vaegan"), steps=2, save_every=2, sample_every=2, crop_size=32, load_size=32, ngf=8,
                 ndf=8, nz=8, batch_size=8, workers=0, log_every=1, device="cpu")  # fmt: skip
     ck_path = train(resolve_config("vaegan", None, base)).model

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import draw_discs
 from PIL import Image
 from safetensors.torch import load_file
 from typer.testing import CliRunner
@@ -25,15 +26,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def discs(tmp_path_factory) -> Path:
     """Coloured discs of random radius and colour on black: a few factors of variation."""
-    root = tmp_path_factory.mktemp("discs")
-    rng = np.random.default_rng(0)
-    y, x = np.ogrid[:32, :32]
-    for i in range(64):
-        a = np.zeros((32, 32, 3), np.uint8)
-        r = rng.integers(4, 14)
-        a[(y - 16) ** 2 + (x - 16) ** 2 < r * r] = rng.integers(60, 256, 3)
-        Image.fromarray(a).save(root / f"{i:02d}.png")
-    return root
+    return draw_discs(tmp_path_factory.mktemp("discs"), 64)
 
 
 def cfg(data, out, model, **over):

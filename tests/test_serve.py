@@ -163,7 +163,7 @@ def test_painted_layers_become_the_mask(served):
     mask = jobs.painted_mask([str(p)])
     assert np.array_equal(np.asarray(Image.open(mask)) > 0, layer[..., 3] > 0)
     with pytest.raises(JobError, match="paint the hole"):
-        jobs.painted_mask([str(jobs.workdir / "none.png")] * 0)
+        jobs.painted_mask([])
 
 
 def test_bad_uploads_and_references_give_messages(served):

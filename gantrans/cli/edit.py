@@ -129,11 +129,10 @@ def _latent(inputs: Optional[list[str]], output: Optional[str], path: Path, sets
     if not sets:
         fail("nothing to do: give --set NAME=VALUE (repeatable; see --list-attrs)")
     edits = parse_edits(m, sets)
-    ed = LatentEditor(m, invert or ("encoder" if "E" in m.checkpoint.networks else "optimize"), steps, 1.0 if strength is None else strength, seed)
-    tag = "_".join(f"{names[i]}-{v}" for i, v in edits)
+    ed = LatentEditor(m, invert, steps, 1.0 if strength is None else strength, seed)
     outdir = Path(output)
     items = find_inputs(inputs, outdir)
     if not quiet:
         print(f"gantrans: {path.name} (latent {m.checkpoint.provenance['latent'].get('recipe')}, invert {ed.invert}) {m.describe()}", file=sys.stderr)
-    run_task(LatentEditTask(ed, edits, names, tag), items, outdir, OutputOptions(ext=ext, overwrite=overwrite, files=True), verb="wrote",
+    run_task(LatentEditTask(ed, edits, names), items, outdir, OutputOptions(ext=ext, overwrite=overwrite, files=True), verb="wrote",
              device=str(m.device), json_out=json_out, quiet=quiet)  # fmt: skip

@@ -104,7 +104,9 @@ def parse_edits(m: LatentModel, sets: Sequence[str]) -> list[tuple[int, str]]:
 class LatentEditor:
     """Inversion and attribute moves for one latent model."""
 
-    def __init__(self, m: LatentModel, invert: str = "encoder", steps: int = 100, strength: float = 1.0, seed: int = 0) -> None:
+    def __init__(self, m: LatentModel, invert: str | None = None, steps: int = 100, strength: float = 1.0, seed: int = 0) -> None:
+        """invert None: the encoder if the model has one, else optimisation."""
+        invert = invert or ("encoder" if "E" in m.checkpoint.networks else "optimize")
         if invert not in INVERSIONS:
             raise UsageError(f"--invert must be one of {', '.join(INVERSIONS)}")
         if invert != "optimize" and "E" not in m.checkpoint.networks:
@@ -162,8 +164,9 @@ class LatentEditTask(Task):
 
     single = False
 
-    def __init__(self, ed: LatentEditor, edits: list[tuple[int, str]], names: list[str], tag: str) -> None:
-        self.ed, self.edits, self.names, self.tag = ed, edits, names, tag
+    def __init__(self, ed: LatentEditor, edits: list[tuple[int, str]], names: list[str]) -> None:
+        self.ed, self.edits, self.names = ed, edits, names
+        self.tag = "_".join(f"{names[i]}-{v}" for i, v in edits)  # outputs: {stem}_tone_5-1.png
         self.group = 8
 
     def prepare(self, image: Image.Image, item: InputItem) -> Decoded:

@@ -9,7 +9,6 @@ makes the server open a path of its choosing.
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,7 +81,6 @@ class Catalog:
                 self.entries[ref] = _entry(ref, path if path is not None else resolve(ref))
             except Exception as e:  # noqa: BLE001 - one unreadable model leaves the others on the page
                 self.skipped.append(f"{ref}: {e}")
-        self._lock = threading.Lock()
 
     def for_command(self, command: str) -> list[str]:
         """References of the models serving `command`: the operator's first, then the command's default."""

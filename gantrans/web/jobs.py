@@ -12,12 +12,13 @@ import shlex
 import shutil
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from gantrans.engine.pipeline import ItemResult, OutputOptions, Task, run_pipeline
-from gantrans.errors import UsageError
+from gantrans.errors import GantransError
 from gantrans.io.images import DEFAULT_MAX_PIXELS, InputItem
 from gantrans.web.catalog import Catalog
 
@@ -41,6 +42,20 @@ class Result:
 
 def _q(s: str | Path) -> str:
     return shlex.quote(str(s))
+
+
+def _name(upload: str | Path | None) -> str:
+    """An upload as the command line names it: its file name, quoted."""
+    return _q(Path(str(upload)).name) if upload else "IMAGE"
+
+
+@contextmanager
+def _said(prefix: str = "") -> Iterator[None]:
+    """What a user can cause (a bad option, an unreadable file) becomes a JobError with its message."""
+    try:
+        yield
+    except (GantransError, OSError, ValueError) as e:
+        raise JobError(f"{prefix}{e}") from None
 
 
 def _stem(upload: Path) -> str:
@@ -69,11 +84,13 @@ class Jobs:
                 pass
         return Path(tempfile.mkdtemp(prefix="req-", dir=self.workdir))
 
+    def _entry(self, ref: str, command: str) -> Any:
+        with _said():
+            return self.catalog.entry(ref, command)
+
     def _load(self, ref: str, command: str) -> Any:
-        try:
+        with _said():
             return self.catalog.load(ref, command)
-        except UsageError as e:
-            raise JobError(str(e)) from None
 
     def run(self, task: Task, upload: str | Path | None, opts: OutputOptions, what: str = "image") -> tuple[list[tuple[str, Path]], list[str]]:
         """`task` on one uploaded file, as `gantrans CMD FILE -o DIR` would run it -> ([(tag, output)], notes)."""
@@ -83,10 +100,8 @@ class Jobs:
         stem = _stem(src)
         out = self._folder()
         results: list[ItemResult] = []
-        try:
+        with _said():
             run_pipeline(task, [InputItem(src, PurePosixPath(stem))], out, opts, on_result=results.append)
-        except UsageError as e:
-            raise JobError(str(e)) from None
         bad = [r for r in results if r.status != "ok"]
         if bad or not results:
             why = bad[0].message if bad else "no output"
@@ -104,16 +119,14 @@ class Jobs:
 
         t = self._load(ref, "translate")
         opts = BatchOptions(direction=direction, workers=0, max_pixels=self.max_pixels)
-        try:
+        with _said():
             t.generator(direction)
             opts.cond_for = t.family.item_conds(t, direction, seed, str(style_from) if style_from else None)
-        except UsageError as e:
-            raise JobError(str(e)) from None
         outs, notes = self.run(TranslateTask(t, opts), image, opts.output())
-        cmd = f"gantrans translate {_q(Path(str(image)).name)} -m {_q(ref)} -o out"
+        cmd = f"gantrans translate {_name(image)} -m {_q(ref)} -o out"
         cmd += f" -d {direction}" if direction != "a2b" else ""
         if opts.cond_for is not None:
-            cmd += f" --style-from {_q(Path(str(style_from)).name)}" if style_from else f" --seed {seed}"
+            cmd += f" --style-from {_name(style_from)}" if style_from else f" --seed {seed}"
         return Result(outs, cmd, notes)
 
     # -- style-sample ------------------------------------------------------------------------------------
@@ -123,7 +136,7 @@ class Jobs:
         from gantrans.engine.styles import StyleTask, plan_styles
 
         t = self._load(ref, "style-sample")
-        try:
+        with _said():
             t.generator(direction)
             if style_from:
                 plan = plan_styles(t, direction, style_from=[str(style_from)])
@@ -131,12 +144,10 @@ class Jobs:
                 plan = plan_styles(t, direction, seeds=list(walk), walk=True, steps=steps)
             else:
                 plan = plan_styles(t, direction, seeds=list(seeds))
-        except (UsageError, OSError) as e:
-            raise JobError(str(e)) from None
         outs, notes = self.run(StyleTask(t, plan, direction), image, OutputOptions(ext="png", workers=0, max_pixels=self.max_pixels))
-        cmd = f"gantrans style-sample {_q(Path(str(image)).name)} -m {_q(ref)} -o out" + (f" -d {direction}" if direction != "a2b" else "")
+        cmd = f"gantrans style-sample {_name(image)} -m {_q(ref)} -o out" + (f" -d {direction}" if direction != "a2b" else "")
         if style_from:
-            cmd += f" --style-from {_q(Path(str(style_from)).name)}"
+            cmd += f" --style-from {_name(style_from)}"
         elif walk is not None:
             cmd += f" --interpolate --seeds {walk[0]},{walk[1]} --steps {steps}"
         else:
@@ -147,8 +158,7 @@ class Jobs:
     def edit_controls(self, ref: str, image: str | Path | None = None) -> list[tuple[str, list[str], str]]:
         """One control per attribute group / attribute: (name, choices after "keep", the input's current value
         read by the stored classifier, or "")."""
-        e = self.catalog.entry(ref, "edit")
-        m = self._load(ref, "edit")
+        e, m = self._entry(ref, "edit"), self._load(ref, "edit")
         if e.role == "sampler":
             from gantrans.engine.latent_edit import attr_names
 
@@ -174,36 +184,29 @@ class Jobs:
         try:
             img, _ = open_image(image, self.max_pixels)
             d = ed.t.prepare(img, ed.t.checkpoint.preprocess.get("size"), "a2b", self.max_pixels)
-        except Exception as e:  # noqa: BLE001 - an unreadable upload: no current values (the run says why)
-            del e
+        except (GantransError, OSError, ValueError):  # an unreadable upload: no current values (the run says why)
             return {}
         x = torch.from_numpy(np.ascontiguousarray(d.pixels)).permute(2, 0, 1)[None]
         return ed.schema.read(ed.predict(x)[0])
 
     def edit(self, ref: str, image: str | Path | None, sets: Sequence[str], strength: float = 1.0, invert: str | None = None,
              steps: int = 100, seed: int = 0) -> Result:  # fmt: skip
-        e = self.catalog.entry(ref, "edit")
-        m = self._load(ref, "edit")
+        e, m = self._entry(ref, "edit"), self._load(ref, "edit")
         if not sets:
             raise JobError("nothing to change: set at least one attribute")
-        name = _q(Path(str(image)).name) if image else "IMAGE"
-        cmd = f"gantrans edit {name} -m {_q(ref)} -o out" + "".join(f" --set {_q(s)}" for s in sets)
-        try:
+        cmd = f"gantrans edit {_name(image)} -m {_q(ref)} -o out" + "".join(f" --set {_q(s)}" for s in sets)
+        with _said():
             if e.role == "sampler":
                 from gantrans.engine.latent_edit import LatentEditor, LatentEditTask, attr_names, parse_edits
 
-                names = attr_names(m.checkpoint)
-                edits = parse_edits(m, list(sets))
-                ed = LatentEditor(m, invert or ("encoder" if "E" in m.checkpoint.networks else "optimize"), steps, strength, seed)
-                task: Task = LatentEditTask(ed, edits, names, "_".join(f"{names[i]}-{v}" for i, v in edits))
+                ed = LatentEditor(m, invert, steps, strength, seed)
+                task: Task = LatentEditTask(ed, parse_edits(m, list(sets)), attr_names(m.checkpoint))
                 cmd += f" --strength {strength:g} --invert {ed.invert}" + (f" --steps {steps} --seed {seed}" if ed.invert != "encoder" else "")
             else:
                 from gantrans.engine.edit import Editor, EditTask
 
                 ed2 = Editor(m)
                 task = EditTask(ed2, ed2.schema.parse(list(sets)), {}, False, m.checkpoint.preprocess.get("size"))
-        except UsageError as err:
-            raise JobError(str(err)) from None
         outs, notes = self.run(task, image, OutputOptions(ext="png", workers=0, max_pixels=self.max_pixels))
         return Result(outs, cmd, notes)
 
@@ -214,15 +217,11 @@ class Jobs:
         s = self._load(ref, "stylize")
         if not style:
             raise JobError("upload a style image")
-        try:
+        with _said("style image: "):
             opts = StylizeOptions(alpha=alpha, smooth=smooth)
             styles = load_styles(s, [str(style)], None, opts)
-        except (UsageError, OSError) as e:
-            raise JobError(f"style image: {e}") from None
-        except Exception as e:  # noqa: BLE001 - e.g. not an image: a message, not a traceback
-            raise JobError(f"style image: {e}") from None
         outs, notes = self.run(StylizeTask(s, styles, opts, None, True, 1), content, OutputOptions(ext="png", workers=0, max_pixels=self.max_pixels), "content image")
-        cmd = f"gantrans stylize {_q(Path(str(content)).name)} --style {_q(Path(str(style)).name)} -m {_q(ref)} -o out --smooth {smooth}"
+        cmd = f"gantrans stylize {_name(content)} --style {_name(style)} -m {_q(ref)} -o out --smooth {smooth}"
         cmd += f" --alpha {alpha:g}" if alpha != 1.0 else ""
         return Result(outs, cmd, notes)
 
@@ -232,13 +231,11 @@ class Jobs:
         from gantrans.engine.upscale import UpscaleTask
 
         t = self._load(ref, "upscale")
-        try:
+        with _said():
             opts = BatchOptions(tile=tile or None, workers=0, max_pixels=self.max_pixels, ext="png")
             task = UpscaleTask(t, opts, outscale or None)
-        except UsageError as e:
-            raise JobError(str(e)) from None
         outs, notes = self.run(task, image, opts.output())
-        cmd = f"gantrans upscale {_q(Path(str(image)).name)} -m {_q(ref)} -o out --ext png"
+        cmd = f"gantrans upscale {_name(image)} -m {_q(ref)} -o out --ext png"
         cmd += (f" --outscale {outscale:g}" if outscale else "") + (f" --tile {tile}" if tile else "")
         return Result(outs, cmd, notes)
 
@@ -250,17 +247,13 @@ class Jobs:
         t = self._load(ref, "inpaint")
         if not mask:
             raise JobError("paint the hole on the image (or upload a mask)")
-        try:
+        with _said("mask: "):
             iopts = InpaintOptions(mask=Path(mask), dilate=dilate, hd_strategy=hd_strategy)
             opts = BatchOptions(workers=0, max_pixels=self.max_pixels, ext="png")
             task = InpaintTask(t, opts, iopts)
             task.check()
-        except (UsageError, OSError) as e:
-            raise JobError(f"mask: {e}") from None
-        except Exception as e:  # noqa: BLE001 - a corrupt mask file: a message
-            raise JobError(f"mask: {e}") from None
         outs, notes = self.run(task, image, opts.output())
-        cmd = f"gantrans inpaint {_q(Path(str(image)).name)} --mask {_q(Path(str(mask)).name)} -m {_q(ref)} -o out --ext png"
+        cmd = f"gantrans inpaint {_name(image)} --mask {_name(mask)} -m {_q(ref)} -o out --ext png"
         cmd += (f" --dilate {dilate}" if dilate else "") + (f" --hd-strategy {hd_strategy}" if hd_strategy != "crop" else "")
         return Result(outs, cmd, notes)
 
@@ -273,10 +266,8 @@ class Jobs:
 
         hole: np.ndarray | None = None
         for layer in layers:
-            try:
+            with _said("the painted mask could not be read: "):
                 img, _ = open_image(Path(layer) if isinstance(layer, str) else layer, self.max_pixels)
-            except Exception as e:  # noqa: BLE001 - a broken layer: a message
-                raise JobError(f"the painted mask could not be read ({e})") from None
             a = np.asarray(img.getchannel("A")) > 0 if "A" in img.getbands() else np.asarray(img.convert("L")) > 0
             hole = a if hole is None or hole.shape != a.shape else hole | a
         if hole is None or not hole.any():
@@ -297,11 +288,9 @@ class Jobs:
 
         m = self._load(ref, "sample")
         out = self._folder()
-        try:
+        with _said():
             jobs = sample_jobs(m, n=1, seed=seed, vary=vary, lo=lo, hi=hi, steps=steps)
             written = write_samples(m, jobs, out, seed, 1, grid=vary is not None)
-        except UsageError as e:
-            raise JobError(str(e)) from None
         outputs = [(p.stem, p) for p in written if not p.stem.endswith("_grid")]
         grids = [(p.stem, p) for p in written if p.stem.endswith("_grid")]
         cmd = f"gantrans sample -m {_q(ref)} -o out -n 1 --seed {seed}"
