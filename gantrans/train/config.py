@@ -60,6 +60,8 @@ class RunOptions:
     device: str = "auto"
     precision: str = "fp32"
     channels_last: bool = False
+    compile: bool = False  # torch.compile the networks' training passes (a message and eager mode where it cannot)
+    compile_mode: str = "default"  # torch.compile mode: default | reduce-overhead (CUDA graphs) | max-autotune
     save_every: int = 1000
     sample_every: int = 500
     log_every: int = 50
@@ -69,6 +71,7 @@ class RunOptions:
     init_from: str = ""  # fine-tune: start from a gantrans checkpoint's networks (same names and shapes)
 
 
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 RUN_FIELDS = tuple(f.name for f in dataclasses.fields(RunOptions))
 
 
@@ -113,6 +116,7 @@ class TrainConfig(RunOptions):
         check(self.preprocess in PREPROCESS, f"preprocess must be one of {', '.join(PREPROCESS)}")
         check(self.lr_policy in LR_POLICIES, f"lr_policy must be one of {', '.join(LR_POLICIES)}")
         check(self.nan_policy in ("stop", "skip"), "nan_policy must be stop or skip")
+        check(self.compile_mode in COMPILE_MODES, f"compile_mode must be one of {', '.join(COMPILE_MODES)}")
         for name in ("steps", "batch_size", "crop_size", "load_size", "save_every", "sample_every", "log_every"):
             check(int(getattr(self, name)) >= 1, f"{name} must be >= 1")
         check(self.load_size >= self.crop_size or "crop" not in self.preprocess, "load_size must be >= crop_size")

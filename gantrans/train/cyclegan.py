@@ -109,7 +109,7 @@ class CycleGAN(_ImageRecipe):
         G = {"G_A": self.G(), "G_B": self.G()}
         return G, {"D_A": self.D(self.cfg.output_nc), "D_B": self.D(self.cfg.input_nc)}
 
-    def step(self, tr: TrainContext, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    def step(self, tr: TrainContext, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         c, mode = self.opts, self.opts.gan_mode
         A, B = batch["A"], batch["B"]
         G_A, G_B, D_A, D_B = tr.G["G_A"], tr.G["G_B"], tr.D["D_A"], tr.D["D_B"]
@@ -136,8 +136,8 @@ class CycleGAN(_ImageRecipe):
         loss_D_B = self.d_loss(tr, D_B, A, self.pools["A"].query(fake_A))
         tr.step_opt(loss_D_A + loss_D_B, tr.d_params, tr.opt_D)
         return {
-            "G_A": loss_G_A.item(), "G_B": loss_G_B.item(), "cycle_A": loss_cyc_A.item(), "cycle_B": loss_cyc_B.item(),
-            "idt_A": loss_idt_A.item(), "idt_B": loss_idt_B.item(), "D_A": loss_D_A.item(), "D_B": loss_D_B.item(),
+            "G_A": loss_G_A.detach(), "G_B": loss_G_B.detach(), "cycle_A": loss_cyc_A.detach(), "cycle_B": loss_cyc_B.detach(),
+            "idt_A": loss_idt_A.detach(), "idt_B": loss_idt_B.detach(), "D_A": loss_D_A.detach(), "D_B": loss_D_B.detach(),
         }  # fmt: skip
 
     def sample_rows(self, tr: TrainContext, s: dict[str, torch.Tensor]) -> list[torch.Tensor]:
@@ -159,7 +159,7 @@ class Pix2Pix(_ImageRecipe):
     def build(self) -> tuple[dict[str, nn.Module], dict[str, nn.Module]]:
         return {"G_A": self.G()}, {"D": self.D(self.cfg.input_nc + self.cfg.output_nc)}  # conditional D sees input and output
 
-    def step(self, tr: TrainContext, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    def step(self, tr: TrainContext, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         c, mode = self.opts, self.opts.gan_mode
         A, B = batch["A"], batch["B"]
         G, D = tr.G["G_A"], tr.D["D"]
@@ -177,7 +177,7 @@ class Pix2Pix(_ImageRecipe):
             loss_L1 = F.l1_loss(fake_B.float(), B) * c.lambda_L1
             loss_G = loss_G_GAN + loss_L1
         tr.step_opt(loss_G, tr.g_params, tr.opt_G)
-        return {"G_GAN": loss_G_GAN.item(), "G_L1": loss_L1.item(), "D": loss_D.item()}
+        return {"G_GAN": loss_G_GAN.detach(), "G_L1": loss_L1.detach(), "D": loss_D.detach()}
 
     def sample_rows(self, tr: TrainContext, s: dict[str, torch.Tensor]) -> list[torch.Tensor]:
         return [s["A"], tr.G["G_A"](s["A"]).float(), s["B"]]

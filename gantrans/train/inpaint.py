@@ -121,7 +121,7 @@ class InpaintRecipe(Recipe):
                      self.cfg.init_type)  # fmt: skip
         return {"G": G}, {"D": D}
 
-    def step(self, tr: TrainContext, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    def step(self, tr: TrainContext, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         o = self.opts
         x, m = batch["A"], batch["M"]
         G, D = tr.G["G"], tr.D["D"]
@@ -144,7 +144,10 @@ class InpaintRecipe(Recipe):
             g_gan = -D(torch.cat([complete, m], 1)).float().mean()
             g_loss = o.gan_alpha * g_gan + ae
         tr.step_opt(g_loss, tr.g_params, tr.opt_G)
-        return {"ae": ae.item(), "G_gan": g_gan.item(), "D": d_loss.item()}
+        return {"ae": ae.detach(), "G_gan": g_gan.detach(), "D": d_loss.detach()}
+
+    def compile_units(self, tr: TrainContext) -> list[tuple[nn.Module, str]]:
+        return [(tr.G["G"], "stages"), (tr.D["D"], "forward")]
 
     def sample_rows(self, tr: TrainContext, s: dict[str, torch.Tensor]) -> list[torch.Tensor]:
         x, m = s["A"], s["M"]

@@ -145,7 +145,7 @@ class VAEGAN(_Latent):
     encoder = True
     variational = True
 
-    def step(self, tr: TrainContext, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    def step(self, tr: TrainContext, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         o = self.opts
         x = batch["A"]
         G, E, D = tr.G["G"], tr.G["E"], tr.D["D"]
@@ -176,14 +176,14 @@ class VAEGAN(_Latent):
             gan_g = bce(D(x_rec), True) + bce(D(x_p), True)
             loss = (o.kl_w * prior + llike_e) + (o.gamma * llike_d + gan_g)
         tr.step_opt(loss, tr.g_params, tr.opt_G)
-        return {"prior": prior.item(), "llike": llike_d.item(), "G_gan": gan_g.item(), "D": d_loss.item()}
+        return {"prior": prior.detach(), "llike": llike_d.detach(), "G_gan": gan_g.detach(), "D": d_loss.detach()}
 
 
 class BiGAN(_Latent):
     encoder = True
     prior = "uniform"
 
-    def step(self, tr: TrainContext, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    def step(self, tr: TrainContext, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         x = batch["A"]
         G, E, D = tr.G["G"], tr.G["E"], tr.D["D"]
         with tr.autocast():
@@ -201,7 +201,7 @@ class BiGAN(_Latent):
         with tr.autocast():
             ge_loss = bce(D(x, ze), False) + bce(D(xp, zp), True)  # the labels swapped
         tr.step_opt(ge_loss, tr.g_params, tr.opt_G)
-        return {"GE": ge_loss.item(), "D": d_loss.item()}
+        return {"GE": ge_loss.detach(), "D": d_loss.detach()}
 
 
 class InfoGAN(_Latent):
@@ -231,7 +231,7 @@ class InfoGAN(_Latent):
             i, j = i + k, j + k
         return o.lambda_info * loss
 
-    def step(self, tr: TrainContext, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    def step(self, tr: TrainContext, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         x = batch["A"]
         G, D = tr.G["G"], tr.D["D"]
         with tr.autocast():
@@ -250,7 +250,7 @@ class InfoGAN(_Latent):
             g_gan = bce(D(xg), True)
             g_info = self.info_loss(D, xg, z)
         tr.step_opt(g_gan + g_info, tr.g_params, tr.opt_G)
-        return {"G_gan": g_gan.item(), "info": g_info.item(), "D": d_gan.item()}
+        return {"G_gan": g_gan.detach(), "info": g_info.detach(), "D": d_gan.detach()}
 
     def sample_rows(self, tr: TrainContext, s: dict[str, torch.Tensor]) -> list[torch.Tensor]:
         """One row per value of the first categorical code (the rest fixed), then a walk of each continuous code."""

@@ -167,6 +167,10 @@ class _NVlabs(Recipe):
                 raise UsageError("vgg_w > 0 needs vgg_weights: a torchvision VGG16 weights file (.safetensors or .pth)")
             self.vgg = VGGPerceptual(self.opts.vgg_weights).to(ctx.device)
 
+    def compile_units(self, tr: TrainContext) -> list[tuple[nn.Module, str]]:
+        G = tr.G["G"]
+        return [(g, m) for g in (G.gen_a, G.gen_b) for m in ("encode", "decode")] + [(d, "forward") for d in tr.D.values()]
+
     def cycle_and_vgg(self, losses: dict, total: torch.Tensor, cycles: tuple, images: tuple) -> torch.Tensor:
         """The optional terms shared by MUNIT and UNIT: cycle reconstruction (decoded only when its weight is
         > 0, as the official code) and the domain-invariant perceptual loss."""
@@ -180,9 +184,9 @@ class _NVlabs(Recipe):
             total = total + c.vgg_w * (losses["vgg_a"] + losses["vgg_b"])
         return total
 
-    def finish(self, tr: TrainContext, total: torch.Tensor, losses: dict, loss_D: torch.Tensor, dis_a: torch.Tensor, dis_b: torch.Tensor) -> dict[str, float]:
+    def finish(self, tr: TrainContext, total: torch.Tensor, losses: dict, loss_D: torch.Tensor, dis_a: torch.Tensor, dis_b: torch.Tensor) -> dict[str, torch.Tensor]:
         tr.step_opt(total, tr.g_params, tr.opt_G)
-        return {"D": loss_D.item(), "dis_a": dis_a.item(), "dis_b": dis_b.item(), **{k: v.item() for k, v in losses.items()}}
+        return {"D": loss_D.detach(), "dis_a": dis_a.detach(), "dis_b": dis_b.detach(), **{k: v.detach() for k, v in losses.items()}}
 
     def translate_rows(self, G: nn.Module, A: torch.Tensor, B: torch.Tensor, device: torch.device) -> list[torch.Tensor]:
         raise NotImplementedError
@@ -211,7 +215,7 @@ class MUNIT(_NVlabs):
     def arch_values(self) -> dict[str, Any]:
         return {"style_dim": self.opts.style_dim, "mlp_dim": self.opts.mlp_dim}
 
-    def step(self, tr: TrainContext, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    def step(self, tr: TrainContext, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         c, mode = self.opts, self.opts.gan_mode
         x_a, x_b = batch["A"], batch["B"]
         G = tr.G["G"]
@@ -272,7 +276,7 @@ class UNIT(_NVlabs):
     def arch_values(self) -> dict[str, Any]:
         return {"share": self.opts.share}
 
-    def step(self, tr: TrainContext, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    def step(self, tr: TrainContext, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         c, mode = self.opts, self.opts.gan_mode
         x_a, x_b = batch["A"], batch["B"]
         G = tr.G["G"]

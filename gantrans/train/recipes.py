@@ -50,6 +50,9 @@ class TrainContext:
     info: Callable[[str], None] = lambda _m: None
     step: int = 0
     skipped: int = 0  # updates skipped for non-finite losses (nan_policy=skip)
+    # nan_policy=stop: the 1-based step of the first non-finite loss (-1: none), kept on the device so that a
+    # step needs no host sync; the loop reads it (`first_nonfinite`) before it logs, samples or saves
+    nonfinite_at: torch.Tensor | None = None
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
         from gantrans.engine.device import autocast
@@ -63,19 +66,36 @@ class TrainContext:
 
     def step_opt(self, loss: torch.Tensor, params: list[nn.Parameter], opt: torch.optim.Optimizer | None) -> None:
         """Backward (with loss scaling), all-reduce the gradients across ranks, optimizer step; a NaN/Inf
-        loss stops the run or skips this update (nan_policy)."""
+        loss stops the run (noted on the device, raised by the loop at its next log/sample/save: nothing
+        made after it is written) or skips this update (nan_policy=skip: one host sync per update)."""
         assert opt is not None
-        finite = torch.isfinite(loss.detach()).float().view(1)
-        if self.world > 1:  # all ranks must take the same branch
-            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
-        if finite.item() < 1:
-            if self.cfg.nan_policy == "stop":
-                raise NonFiniteLoss("a loss became NaN or Inf")
-            self.skipped += 1  # skip this update; the other optimizer still steps
-            return
+        if self.cfg.nan_policy == "stop":
+            if self.nonfinite_at is None:
+                self.nonfinite_at = torch.full((), -1, dtype=torch.long, device=loss.device)
+            bad = ~torch.isfinite(loss.detach()) & (self.nonfinite_at < 0)
+            self.nonfinite_at = torch.where(bad, self.step + 1, self.nonfinite_at)
+        else:
+            finite = torch.isfinite(loss.detach()).float().view(1)
+            if self.world > 1:  # all ranks must take the same branch
+                dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+            if finite.item() < 1:
+                self.skipped += 1  # skip this update; the other optimizer still steps
+                return
         self.scaler.scale(loss).backward()
         S.allreduce_grads(params, self.world)
         self.scaler.step(opt)
+
+    def first_nonfinite(self) -> int | None:
+        """The step whose loss first became NaN/Inf on any rank (nan_policy=stop), else None. Syncs."""
+        if self.nonfinite_at is None:
+            return None
+        at = self.nonfinite_at.clone().view(1)
+        if self.world > 1:
+            at = torch.where(at < 0, torch.iinfo(torch.long).max, at)
+            dist.all_reduce(at, op=dist.ReduceOp.MIN)
+            at = torch.where(at == torch.iinfo(torch.long).max, -1, at)
+        step = int(at.item())
+        return step if step >= 0 else None
 
 
 @dataclass
@@ -92,6 +112,7 @@ class Recipe:
     Options: ClassVar[type] = Options
     defaults: ClassVar[dict[str, Any]] = {}  # run and option defaults of this recipe (the official ones)
     data: ClassVar[str] = "pairs"  # "pairs": batches {"A", "B"}; "labels": {"image", "label", "ds"}; "images": {"A"}
+    host_keys: ClassVar[frozenset[str]] = frozenset()  # batch entries the step reads on the host: not moved to the device
 
     def __init__(self, cfg: "TrainConfig") -> None:
         self.cfg = cfg
@@ -137,9 +158,14 @@ class Recipe:
     def setup(self, ctx: TrainContext) -> None:
         """After networks and optimizers exist (image pools, perceptual networks, ...)."""
 
-    def step(self, ctx: TrainContext, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    def step(self, ctx: TrainContext, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """One training step on a batch on the device -> losses."""
         raise NotImplementedError
+
+    def compile_units(self, ctx: TrainContext) -> list[tuple[nn.Module, str]]:
+        """(module, method) pairs that `--compile` compiles: by default every network's forward; recipes
+        whose step calls other entry points name those."""
+        return [(net, "forward") for net in (*ctx.G.values(), *ctx.D.values())]
 
     def sample_rows(self, ctx: TrainContext, samples: dict[str, torch.Tensor]) -> list[torch.Tensor]:
         """Rows of a sample grid, each (n, C, H, W) in [-1, 1]."""

@@ -175,12 +175,12 @@ class _SR(Recipe):
             ctx.info("no vgg_weights (a torchvision VGG-19 file, --set vgg_weights=PATH): training without the perceptual loss"
                      + (f" ({o.pixel_loss} pixel loss as the content loss instead, weight 1)" if fallback else ""))  # fmt: skip
 
-    def step(self, tr: TrainContext, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    def step(self, tr: TrainContext, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         o = self.opts
         lr, hr = batch["LR"], batch["HR"]
         target = usm_sharpen(hr) if o.gt_usm else hr
         G, D = tr.G["G"], tr.D.get("D")
-        out: dict[str, float] = {}
+        out: dict[str, torch.Tensor] = {}
         if D is not None:
             tr.requires_grad(tr.D, False)
         tr.opt_G.zero_grad(set_to_none=True)
@@ -190,10 +190,10 @@ class _SR(Recipe):
             if self.pixel_w > 0:
                 crit = F.l1_loss if o.pixel_loss == "l1" else F.mse_loss
                 pix = crit(sr.float(), target) * self.pixel_w
-                total, out["pixel"] = total + pix, pix.item()
+                total, out["pixel"] = total + pix, pix.detach()
             if self.vgg is not None:
                 per = self.vgg(sr, target) * o.perceptual_w
-                total, out["perceptual"] = total + per, per.item()
+                total, out["perceptual"] = total + per, per.detach()
             if D is not None:
                 fake = D(sr).float()
                 if o.relativistic:
@@ -201,7 +201,7 @@ class _SR(Recipe):
                     g_gan = (gan_loss(real - fake.mean(), False, "vanilla") + gan_loss(fake - real.mean(), True, "vanilla")) * 0.5
                 else:
                     g_gan = gan_loss(fake, True, o.gan_mode, for_discriminator=False)
-                total, out["G_gan"] = total + g_gan * o.gan_w, g_gan.item()
+                total, out["G_gan"] = total + g_gan * o.gan_w, g_gan.detach()
         tr.step_opt(total, tr.g_params, tr.opt_G)
         if D is not None:
             tr.requires_grad(tr.D, True)
@@ -214,7 +214,7 @@ class _SR(Recipe):
                 else:
                     d = gan_loss(real, True, o.gan_mode) + gan_loss(fake, False, o.gan_mode)
             tr.step_opt(d, tr.d_params, tr.opt_D)
-            out["D"] = d.item()
+            out["D"] = d.detach()
         if "G_ema" in tr.G:
             ema_update(tr.G["G_ema"], G, o.ema)
         return out

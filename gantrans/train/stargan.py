@@ -69,6 +69,7 @@ class StarGAN(Recipe):
         "steps": 200000, "flip": True,
     }  # fmt: skip
     data = "labels"
+    host_keys = frozenset({"ds"})
 
     def __init__(self, cfg: "TrainConfig") -> None:
         super().__init__(cfg)
@@ -103,11 +104,11 @@ class StarGAN(Recipe):
         # PyTorch's default init, as the official code
         return {"G": build_network("stargan", self.g_config)}, {"D": build_network("stargan_dis", self.d_config)}
 
-    def step(self, tr: TrainContext, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    def step(self, tr: TrainContext, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         c = self.opts
         G, D, sch = tr.G["G"], tr.D["D"], self.schema
         x_real, label_org = batch["image"], batch["label"].float()
-        ds = int(batch["ds"][0])
+        ds = int(batch["ds"][0])  # on the host (host_keys): no device sync
         perm = torch.randperm(x_real.shape[0])  # CPU generator: part of the saved RNG state
         label_trg = label_org[perm.to(label_org.device)]
         # -- critic
@@ -123,7 +124,7 @@ class StarGAN(Recipe):
         d_gp = gradient_penalty(lambda x: D(x)[0], x_real, x_fake)
         d_loss = d_real + d_fake + c.lambda_cls * d_cls + c.lambda_gp * d_gp
         tr.step_opt(d_loss, tr.d_params, tr.opt_D)
-        out = {"D_real": d_real.item(), "D_fake": d_fake.item(), "D_cls": d_cls.item(), "D_gp": d_gp.item()}
+        out = {"D_real": d_real.detach(), "D_fake": d_fake.detach(), "D_cls": d_cls.detach(), "D_gp": d_gp.detach()}
         # -- generator, every n_critic steps (official: (i + 1) % n_critic == 0)
         if tr.step % c.n_critic == c.n_critic - 1:
             tr.requires_grad(tr.D, False)
@@ -136,7 +137,7 @@ class StarGAN(Recipe):
                 g_rec = (x_real.float() - G(x_fake, label_org).float()).abs().mean()
                 g_loss = g_fake + c.lambda_rec * g_rec + c.lambda_cls * g_cls
             tr.step_opt(g_loss, tr.g_params, tr.opt_G)
-            out.update(G_fake=g_fake.item(), G_cls=g_cls.item(), G_rec=g_rec.item())
+            out.update(G_fake=g_fake.detach(), G_cls=g_cls.detach(), G_rec=g_rec.detach())
         return out
 
     def sample_rows(self, tr: TrainContext, s: dict[str, torch.Tensor]) -> list[torch.Tensor]:

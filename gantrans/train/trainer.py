@@ -35,7 +35,7 @@ from gantrans.train.recipes import NonFiniteLoss, Recipe, TrainContext
 __all__ = ["Interrupted", "NonFiniteLoss", "TrainResult", "Trainer", "lr_factor", "train"]
 
 # settings that may change when resuming (everything else is fixed by the run)
-RESUMABLE = {"steps", "device", "precision", "workers", "save_every", "sample_every", "log_every", "tensorboard", "channels_last", "nan_policy"}
+RESUMABLE = {"steps", "device", "precision", "workers", "save_every", "sample_every", "log_every", "tensorboard", "channels_last", "nan_policy", "compile", "compile_mode"}
 
 
 class Interrupted(Exception):
@@ -91,19 +91,36 @@ class Trainer:
         if world > 1:
             S.broadcast_modules([*G.values(), *D.values()])
         betas, wd = (cfg.beta1, cfg.beta2), cfg.weight_decay
+        # CUDA: one fused kernel per optimizer step, and GradScaler hands it the inf check (no host sync)
+        self.fused = device.type == "cuda"
         # frozen parts (a WCT decoder's encoder) stay out of the optimizer
         g_params = [p for net in G.values() for p in net.parameters() if p.requires_grad]
         d_params = [p for net in D.values() for p in net.parameters()]
         self.ctx = TrainContext(
             cfg=cfg, device=device, dtype=dtype, world=world, G=G, D=D,
-            opt_G=torch.optim.Adam(g_params, lr=cfg.lr, betas=betas, weight_decay=wd),
+            opt_G=torch.optim.Adam(g_params, lr=cfg.lr, betas=betas, weight_decay=wd, fused=self.fused or None),
             # recipes without a discriminator (wct-decoder) have no D optimizer
-            opt_D=torch.optim.Adam(d_params, lr=cfg.lr, betas=betas, weight_decay=wd) if d_params else None,
+            opt_D=torch.optim.Adam(d_params, lr=cfg.lr, betas=betas, weight_decay=wd, fused=self.fused or None) if d_params else None,
             g_params=g_params, d_params=d_params, scaler=torch.amp.GradScaler(device.type, enabled=dtype == torch.float16), info=info,
         )  # fmt: skip
         self.recipe.setup(self.ctx)
+        if cfg.compile:
+            self.compile(cfg.compile_mode, info)
 
-    def step(self, batch: dict[str, torch.Tensor], lr: float, index: int = 0) -> dict[str, float]:
+    def compile(self, mode: str, info: Callable[[str], None]) -> None:
+        """torch.compile the recipe's compile units in place (parameter names unchanged), or say why not."""
+        why = compile_unavailable(self.ctx.device)
+        if why:
+            info(f"--compile: torch.compile cannot be used here ({why}); training without it")
+            return
+        for net, method in self.recipe.compile_units(self.ctx):
+            if method == "forward":
+                net.compile(mode=mode)
+            else:  # an entry point the recipe calls directly (MUNIT's encode/decode, DeepFill's stages)
+                setattr(net, method, torch.compile(getattr(net, method), mode=mode))
+        info(f"--compile: torch.compile mode {mode}; the first steps compile")
+
+    def step(self, batch: dict[str, torch.Tensor], lr: float, index: int = 0) -> dict[str, torch.Tensor]:
         """One training step (0-based `index`: StarGAN updates G every n_critic steps)."""
         ctx = self.ctx
         ctx.step = index
@@ -111,8 +128,9 @@ class Trainer:
             for group in opt.param_groups:
                 group["lr"] = lr
         fmt = torch.channels_last if ctx.cfg.channels_last else torch.contiguous_format
+        host = self.recipe.host_keys
         batch = {
-            k: v.to(ctx.device, non_blocking=True).contiguous(memory_format=fmt) if v.ndim == 4 else v.to(ctx.device)
+            k: v if k in host else v.to(ctx.device, non_blocking=True).contiguous(memory_format=fmt) if v.ndim == 4 else v.to(ctx.device)
             for k, v in batch.items()
         }  # fmt: skip
         out = self.recipe.step(ctx, batch)
@@ -148,6 +166,9 @@ class Trainer:
                 ctx.opt_D.load_state_dict(shared["opt_D"])
         except (KeyError, ValueError) as e:
             raise CheckpointError(f"train_state.pt: optimizer state does not match this run ({e})") from None
+        for opt in (o for o in (ctx.opt_G, ctx.opt_D) if o is not None):
+            for group in opt.param_groups:  # a run resumed on another kind of device
+                group["fused"] = self.fused or None
         ctx.scaler.load_state_dict(shared["scaler"])
         if rank is not None:
             self.recipe.load_rank_state(rank)
@@ -178,6 +199,16 @@ class Trainer:
         # building the CPU copies draws initial weights: keep that off the training RNG stream
         with torch.random.fork_rng(devices=[]):
             return self.recipe.checkpoint(self.ctx, step, dataset)
+
+
+def compile_unavailable(device: torch.device) -> str:
+    """'' when torch.compile works on `device` (a tiny function compiled and run), else the reason."""
+    try:
+        f = torch.compile(lambda x: torch.relu(x) * 2 + 1, dynamic=False)
+        ok = bool((f(torch.full((4,), -1.0, device=device)) == 1).all())
+        return "" if ok else "a compiled test function gave a wrong result"
+    except Exception as e:  # no C++ compiler / Triton, an unsupported Python, ...
+        return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
 
 
 def _init_from(nets: dict[str, nn.Module], ref: str) -> None:
@@ -285,28 +316,42 @@ def _train(
         return run / S.MODEL_FILE
 
     step, count, t0 = start, 0, time.perf_counter()
-    sums: dict[str, float] = {}
+    sums: dict[str, torch.Tensor] = {}  # on the device: a step makes no host sync for its losses
     counts: dict[str, int] = {}
     model_path = None
-    for batch in loader:
-        try:
-            losses = tr.step(batch, cfg.lr * lr_factor(cfg, step), step)
-        except NonFiniteLoss:
+
+    def check_finite() -> None:
+        bad = tr.ctx.first_nonfinite()
+        if bad is not None:
             last = int(torch.load(run / S.STATE_FILE, weights_only=True)["step"]) if (run / S.STATE_FILE).exists() else None
             raise NonFiniteLoss(
-                f"a loss became NaN or Inf at step {step + 1}; stopped without saving"
+                f"a loss became NaN or Inf at step {bad}; stopped without saving"
                 + (f", the last good checkpoint (step {last}) is kept" if last is not None else "")
                 + ". Lower --lr, use --precision fp32, or --set nan_policy=skip"
-            ) from None
+            )
+
+    for batch in loader:
+        losses = tr.step(batch, cfg.lr * lr_factor(cfg, step), step)
         step += 1
         threads.readapt()  # other processes started or stopped: resize the intra-op pool (CLI runs only)
         for k, v in losses.items():
-            sums[k] = sums.get(k, 0.0) + v
+            v = v.detach().float()
+            sums[k] = sums[k] + v if k in sums else v
             counts[k] = counts.get(k, 0) + 1  # StarGAN's G losses exist on every n_critic-th step only
         count += 1
-        if rank == 0 and (step % cfg.log_every == 0 or step == cfg.steps):
+        stop = should_stop is not None and should_stop(step)
+        if world > 1:  # every rank must stop at the same step, or the next all-reduce hangs
+            flag = torch.tensor([int(stop)], device=device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            stop = bool(flag.item())
+        log_now, sample_now = step % cfg.log_every == 0 or step == cfg.steps, step % cfg.sample_every == 0
+        save_now = step % cfg.save_every == 0 or step == cfg.steps or (stop and step < cfg.steps)
+        if log_now or sample_now or save_now:
+            check_finite()  # nothing made after a NaN is logged, drawn or saved
+        if rank == 0 and log_now:
             dt = time.perf_counter() - t0
-            row = {"step": step, "lr": cfg.lr * lr_factor(cfg, step - 1), **{k: round(v / counts[k], 6) for k, v in sums.items()}, "it_s": round(count / dt, 4), "time": round(time.time(), 3)}
+            means = dict(zip(sums, (torch.stack(list(sums.values())).cpu() if sums else torch.zeros(0)).tolist()))  # one sync
+            row = {"step": step, "lr": cfg.lr * lr_factor(cfg, step - 1), **{k: round(v / counts[k], 6) for k, v in means.items()}, "it_s": round(count / dt, 4), "time": round(time.time(), 3)}
             if tr.ctx.skipped:
                 row["skipped_updates"] = tr.ctx.skipped
             S.append_metrics(run, row)
@@ -317,18 +362,11 @@ def _train(
             if on_log:
                 on_log({**row, "total": cfg.steps})
             sums, counts, count, t0 = {}, {}, 0, time.perf_counter()
-        if rank == 0 and samples is not None and step % cfg.sample_every == 0:
+        if rank == 0 and samples is not None and sample_now:
             S.atomic_write_bytes(run / "samples" / f"step_{step:07d}.png", tr.sample_grid(samples))
-        if step % cfg.save_every == 0 or step == cfg.steps:
+        if save_now:
             model_path = save(step)
-        stop = should_stop is not None and should_stop(step)
-        if world > 1:  # every rank must stop at the same step, or the next all-reduce hangs
-            flag = torch.tensor([int(stop)], device=device)
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-            stop = bool(flag.item())
         if stop and step < cfg.steps:
-            if step % cfg.save_every != 0:
-                save(step)
             raise Interrupted(step)
     if world > 1:
         digests: list[Any] = [None] * world

@@ -113,11 +113,11 @@ class WCTDecoder(Recipe):
             net.encoder(level).requires_grad_(False)
         return {"G": net}, {}
 
-    def step(self, tr: TrainContext, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    def step(self, tr: TrainContext, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         net = tr.G["G"]
         x = batch["A"] * 0.5 + 0.5  # the encoders take RGB in [0, 1]
         tr.opt_G.zero_grad(set_to_none=True)
-        losses: dict[str, float] = {}
+        losses: dict[str, torch.Tensor] = {}
         total = torch.zeros((), device=tr.device)
         with tr.autocast():
             for level in range(1, net.config.levels + 1):
@@ -128,7 +128,7 @@ class WCTDecoder(Recipe):
                 pix = F.mse_loss(y.float(), x)
                 fl = F.mse_loss(enc(y)[0].float(), feat.float())
                 total = total + pix + self.opts.lambda_feat * fl
-                losses[f"pix{level}"], losses[f"feat{level}"] = pix.item(), fl.item()
+                losses[f"pix{level}"], losses[f"feat{level}"] = pix.detach(), fl.detach()
         tr.step_opt(total, tr.g_params, tr.opt_G)
         return losses
 
