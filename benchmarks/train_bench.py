@@ -2,6 +2,7 @@
 
     python benchmarks/train_bench.py [--archs cyclegan,pix2pix,munit,unit,stargan,wct-decoder]
                                      [--size 128] [--cyclegan-size 256] [--steps 8] [--device cpu]
+                                     [--precision fp32] [--compile] [--compile-mode default] [--ngf 64]
 
 - end to end: `gantrans.train.trainer.train` on a folder of PNG files (worker processes decode while
   the step runs); it/s is the rate logged over the second half of the run, so start-up, the first
@@ -10,7 +11,9 @@
 - naive (CycleGAN): the reference script's style -- batch 1, fp32, decode both images in the loop, then
   the official optimize_parameters order -- written out here with plain modules.
 
-Prints a table and rewrites the section "train: speed per architecture, <device>" of RESULTS.md.
+With --compile, the step-alone rate is taken after two warm-up steps (compilation), and end to end over the
+second half of the run as always. Prints a table and rewrites the section "train: speed per architecture,
+<device>[, precision][, compiled]" of RESULTS.md.
 """
 
 from __future__ import annotations
@@ -57,10 +60,12 @@ def make_dataset(root: Path, arch: str, size: int, n: int = 16) -> str:
     return str(root / "photos") if arch == "wct-decoder" else str(root)
 
 
-def config(arch: str, data: str, out: Path, size: int, batch: int, steps: int, device: str):
+def config(arch: str, data: str, out: Path, size: int, batch: int, steps: int, device: str, run: dict | None = None):
+    """`run`: precision, compile, compile_mode, ngf, ndf, workers (what the table's section names)."""
     overrides = {
         "dataset": data, "output": str(out), "steps": steps, "batch_size": batch, "crop_size": size, "load_size": size,
         "workers": 2, "log_every": steps // 2, "save_every": steps, "sample_every": 10**9, "device": device, "precision": "fp32",
+        **(run or {}),
     }  # fmt: skip
     if arch == "wct-decoder":
         overrides["encoder"] = "random"
@@ -76,17 +81,27 @@ def end_to_end(cfg) -> float:
 
 
 def step_alone(cfg, steps: int) -> float:
+    from gantrans.engine.device import resolve_precision
+
     dev = resolve_device(cfg.device)
     recipe = registry.recipe_class(cfg.model)(cfg)
     recipe.open_data(lambda _m: None)
-    tr = Trainer(recipe, dev, torch.float32, 1, lambda _m: None)
+    tr = Trainer(recipe, dev, resolve_precision(cfg.precision, dev), 1, lambda _m: None)
     ds = recipe.stream()
     batch = torch.utils.data.default_collate([ds[i] for i in range(cfg.batch_size)])
-    tr.step(batch, cfg.lr, 0)  # warm-up
+    for i in range(3 if cfg.compile else 1):  # warm-up (and compilation)
+        tr.step(batch, cfg.lr, i)
+    sync(dev)
     t0 = time.perf_counter()
     for i in range(steps):
-        tr.step(batch, cfg.lr, i + 1)
+        tr.step(batch, cfg.lr, i + 3)
+    sync(dev)
     return steps / (time.perf_counter() - t0)
+
+
+def sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
 
 
 def naive_cyclegan(data: Path, size: int, steps: int, device: str) -> float:
@@ -143,8 +158,15 @@ def main() -> None:
     ap.add_argument("--batches", default="1,4")
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--precision", default="fp32", help="fp32 | bf16 | fp16 (mixed precision, as gantrans train)")
+    ap.add_argument("--compile", action="store_true", help="gantrans train --compile")
+    ap.add_argument("--compile-mode", default="default", help="default | reduce-overhead (CUDA graphs) | max-autotune")
+    ap.add_argument("--ngf", type=int, default=64, help="generator (and discriminator) width; MUNIT/UNIT dim")
+    ap.add_argument("--workers", type=int, default=2, help="data-loading processes (end to end)")
     ap.add_argument("--results", default=str(Path(__file__).with_name("RESULTS.md")))
     args = ap.parse_args()
+    run = {"precision": args.precision, "compile": args.compile, "compile_mode": args.compile_mode, "ngf": args.ngf, "ndf": args.ngf,
+           "workers": args.workers}  # fmt: skip
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for arch in args.archs.split(","):
@@ -154,24 +176,27 @@ def main() -> None:
             # StarGAN updates G on one step in n_critic (5): measure whole cycles on both sides
             steps = 10 if arch == "stargan" else args.steps
             for b in [int(v) for v in args.batches.split(",")]:
-                e2e = end_to_end(config(arch, data, root / f"run{b}", size, b, steps, args.device))
-                alone = step_alone(config(arch, data, root / f"alone{b}", size, b, steps, args.device), max(2, steps // 2))
+                e2e = end_to_end(config(arch, data, root / f"run{b}", size, b, steps, args.device, run))
+                alone = step_alone(config(arch, data, root / f"alone{b}", size, b, steps, args.device, run), max(2, steps // 2))
                 naive = naive_cyclegan(root, size, max(2, args.steps // 2), args.device) if arch == "cyclegan" and b == 1 else None
                 rows.append((arch, size, b, e2e, alone, naive))
                 print(f"{arch:12s} {size:4d} b{b}: end-to-end {e2e:.3f} it/s, step alone {alone:.3f} it/s"
                       + (f", naive {naive:.3f} it/s" if naive else ""), flush=True)
     dev = resolve_device(args.device)
     where = torch.cuda.get_device_name() if dev.type == "cuda" else f"{platform.machine()}, {torch.get_num_threads()} threads"
+    flags = f" --precision {args.precision}" + (f" --compile --compile-mode {args.compile_mode}" if args.compile else "") + f" --ngf {args.ngf} --workers {args.workers}"
     lines = [
         f"`python benchmarks/train_bench.py --archs {args.archs} --size {args.size} --cyclegan-size {args.cyclegan_size} "
-        f"--batches {args.batches} --steps {args.steps} --device {args.device}` ({where}, torch {torch.__version__}, fp32, "
-        "default widths: ngf/ndf 64, MUNIT/UNIT dim 64, StarGAN conv_dim 64, PhotoWCT base 64). Images/s = it/s × batch.",
+        f"--batches {args.batches} --steps {args.steps} --device {args.device}{flags}` ({where}, torch {torch.__version__}; "
+        "widths: ngf = ndf = MUNIT/UNIT dim = StarGAN conv_dim; PhotoWCT base 64). Images/s = it/s × batch.",
         "",
         "| model | size | batch | end to end (it/s) | step alone (it/s) | end to end / step | images/s end to end | naive loop (it/s) |",
         "|---|---|---|---|---|---|---|---|",
         *[f"| {a} | {s} | {b} | {e:.3f} | {al:.3f} | {e / al:.0%} | {e * b:.2f} | {f'{n:.3f}' if n else '—'} |" for a, s, b, e, al, n in rows],
     ]
-    write_section(Path(args.results), f"train: speed per architecture, {dev.type}", "\n".join(lines))
+    title = f"train: speed per architecture, {dev.type}" + (f", {args.precision}" if args.precision != "fp32" else "")
+    title += (f", compiled ({args.compile_mode})" if args.compile else "") + (f", ngf {args.ngf}" if args.ngf != 64 else "")
+    write_section(Path(args.results), title, "\n".join(lines))
 
 
 if __name__ == "__main__":

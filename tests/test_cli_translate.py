@@ -76,6 +76,27 @@ def test_skip_existing_overwrite_and_json(tmp_path, model_path):
     assert row["ms"] > 0
 
 
+def test_io_processes_write_the_same_files(tmp_path, model_path):
+    """Decoding and encoding in worker processes: the same bytes, the same per-file failure, the same skips."""
+    expected = make_folder(tmp_path / "in")
+    threads = run(tmp_path / "in", "-m", model_path, "-o", tmp_path / "threads", "-b", "3", "--device", "cpu")
+    procs = run(tmp_path / "in", "-m", model_path, "-o", tmp_path / "procs", "-b", "3", "--device", "cpu", "--io-processes", "2")
+    assert procs.exit_code == threads.exit_code == 1, procs.output
+    assert f"error: {tmp_path / 'in' / 'bad.png'}: not a recognised image file" in procs.stderr
+    assert listing(tmp_path / "procs") == listing(tmp_path / "threads") == set(expected)
+    for name in expected:
+        assert (tmp_path / "procs" / name).read_bytes() == (tmp_path / "threads" / name).read_bytes(), name
+    again = run(tmp_path / "in", "-m", model_path, "-o", tmp_path / "procs", "--device", "cpu", "--io-processes", "2")
+    assert "translated 0, skipped 6 (existing), failed 1" in again.stderr
+    src = (tmp_path / "in" / "a.png").read_bytes()
+    proc = subprocess.run(
+        [sys.executable, "-m", "gantrans", "translate", "-", "-m", str(model_path), "-o", "-", "--io-processes", "1"],
+        input=src, capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert proc.stdout == (tmp_path / "threads" / "a.png").read_bytes()
+
+
 def test_stdin_to_stdout_pipeline(tmp_path, model_path):
     src = tmp_path / "x.png"
     Image.new("RGB", (21, 13), (10, 100, 200)).save(src)
@@ -132,6 +153,7 @@ def test_never_overwrites_its_input(tmp_path, model_path):
         (["--device", "tpu"], "unknown device 'tpu'"),
         (["--precision", "fp16", "--device", "cpu"], "fp16 is not supported on CPU"),
         (["--ext", "gif"], "--ext must be one of"),
+        (["--io-processes", "2", "--workers", "0"], "--io-processes needs --workers >= 1"),
     ],
 )
 def test_usage_errors_exit_2(tmp_path, model_path, args, message):

@@ -12,6 +12,7 @@ from gantrans.cli.common import (
     BatchOpt,
     DeviceOpt,
     ExtOpt,
+    IOProcessesOpt,
     JsonOpt,
     MaxPixelsOpt,
     ModelOpt,
@@ -50,6 +51,7 @@ def inpaint(
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
     workers: WorkersOpt = 2,
+    io_processes: IOProcessesOpt = 0,
     threads: ThreadsOpt = None,
     max_pixels: MaxPixelsOpt = 178_956_970,
     json_out: JsonOpt = False,
@@ -76,7 +78,7 @@ def inpaint(
 
         iopts = InpaintOptions(mask=mask, mask_from_alpha=mask_from_alpha, dilate=dilate, hd_strategy=hd_strategy,
                                crop_trigger=crop_trigger, crop_margin=crop_margin, resize_limit=resize_limit)  # fmt: skip
-        opts = BatchOptions(batch_size=batch_size or 1, suffix=suffix, ext=ext, overwrite=overwrite, workers=workers, max_pixels=max_pixels)
+        opts = BatchOptions(batch_size=batch_size or 1, suffix=suffix, ext=ext, overwrite=overwrite, workers=workers, io_processes=io_processes, max_pixels=max_pixels)
         outdir = None if to_stdout else Path(str(output))
         items = gather_inputs(specs, listed, outdir)
 

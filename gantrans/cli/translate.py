@@ -13,6 +13,7 @@ from gantrans.cli.common import (
     BatchOpt,
     DeviceOpt,
     ExtOpt,
+    IOProcessesOpt,
     JsonOpt,
     MaxPixelsOpt,
     ModelOpt,
@@ -42,6 +43,7 @@ def translate(
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
     workers: WorkersOpt = 2,
+    io_processes: IOProcessesOpt = 0,
     threads: ThreadsOpt = None,
     size: SizeOpt = None,
     tile: Annotated[Optional[int], typer.Option("--tile", min=1, help="Process images larger than N pixels in N x N tiles (bounded memory).")] = None,
@@ -76,7 +78,7 @@ def translate(
 
         opts = BatchOptions(
             direction=direction, batch_size=batch_size or 1, size=size, tile=tile, tile_overlap=tile_overlap, tile_stats=tile_stats,
-            suffix=suffix, ext=ext, overwrite=overwrite, workers=workers, max_pixels=max_pixels,
+            suffix=suffix, ext=ext, overwrite=overwrite, workers=workers, io_processes=io_processes, max_pixels=max_pixels,
         )  # fmt: skip
         outdir = None if to_stdout else Path(str(output))
         items = gather_inputs(specs, listed, outdir)

@@ -12,6 +12,7 @@ from gantrans.cli.common import (
     BatchOpt,
     DeviceOpt,
     ExtOpt,
+    IOProcessesOpt,
     JsonOpt,
     MaxPixelsOpt,
     ModelOpt,
@@ -47,6 +48,7 @@ def upscale(
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
     workers: WorkersOpt = 2,
+    io_processes: IOProcessesOpt = 0,
     threads: ThreadsOpt = None,
     max_pixels: MaxPixelsOpt = 178_956_970,
     json_out: JsonOpt = False,
@@ -71,7 +73,7 @@ def upscale(
         from gantrans.engine.upscale import UpscaleTask
 
         opts = BatchOptions(batch_size=batch_size or 1, tile=tile, tile_overlap=tile_pad, suffix=suffix, ext=ext,
-                            overwrite=overwrite, workers=workers, max_pixels=max_pixels)  # fmt: skip
+                            overwrite=overwrite, workers=workers, io_processes=io_processes, max_pixels=max_pixels)  # fmt: skip
         outdir = None if to_stdout else Path(str(output))
         items = gather_inputs(specs, listed, outdir)
 

@@ -38,6 +38,7 @@ class BatchOptions:
     ext: str = "auto"
     overwrite: bool = False
     workers: int = 2
+    io_processes: int = 0
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     # conditional models: the MUNIT style code / StarGAN label for an item (one tensor per item)
     cond_for: Callable[[InputItem], Any] | None = None
@@ -54,7 +55,8 @@ class BatchOptions:
         self.output()  # --ext / --suffix checked now, before a model loads
 
     def output(self) -> OutputOptions:
-        return OutputOptions(ext=self.ext, suffix=self.suffix, overwrite=self.overwrite, workers=self.workers, max_pixels=self.max_pixels)
+        return OutputOptions(ext=self.ext, suffix=self.suffix, overwrite=self.overwrite, workers=self.workers,
+                             io_processes=self.io_processes, max_pixels=self.max_pixels)  # fmt: skip
 
 
 MIN_OOM_TILE = 32  # the smallest tile an out-of-memory retry goes down to (input pixels)

@@ -33,12 +33,9 @@ from gantrans.io.images import (
     Decoded,
     InputItem,
     as_uint8,
-    encode,
-    open_image,
-    save_atomic,
     show_path,
-    to_pil,
 )
+from gantrans.io.procs import IOProcesses, open_remote, write_remote
 
 EXTS = ("auto", "png", "jpg", "jpeg", "webp")
 Output = tuple[str, np.ndarray]  # (tag, (H, W, C) uint8); a one-output task's tag is ""
@@ -63,6 +60,7 @@ class OutputOptions:
     grid: bool = False  # many-output tasks: one strip per input (input | outputs)
     files: bool = True  # many-output tasks: one file per output
     workers: int = 2  # decode/encode threads (0: inline)
+    io_processes: int = 0  # > 0: the threads hand decoding and encoding to this many processes (no GIL between them)
     max_pixels: int | None = DEFAULT_MAX_PIXELS
 
     def __post_init__(self) -> None:
@@ -72,6 +70,10 @@ class OutputOptions:
             raise UsageError("--suffix must not contain path separators")
         if self.workers < 0:
             raise UsageError("--workers must be >= 0")
+        if self.io_processes < 0:
+            raise UsageError("--io-processes must be >= 0")
+        if self.io_processes > 0 and self.workers == 0:
+            raise UsageError("--io-processes needs --workers >= 1 (the threads that feed the processes)")
 
 
 @dataclass
@@ -225,6 +227,7 @@ def run_pipeline(
         works.append(work)
 
     pool = ThreadPoolExecutor(opts.workers) if opts.workers > 0 else None
+    procs = IOProcesses(opts.io_processes)
 
     def submit(fn: Callable[..., Any], *args: object) -> Future:
         if pool is not None:
@@ -239,7 +242,7 @@ def run_pipeline(
     def do_decode(work: Work) -> Work:
         t0 = time.perf_counter()
         it = work.item
-        img, notes = open_image(it.data or b"" if it.source is None else it.source, opts.max_pixels)
+        img, notes = procs.call(open_remote, it.data or b"" if it.source is None else it.source, opts.max_pixels)
         work.decoded = task.prepare(img, it)
         work.decoded.notes = notes + work.decoded.notes
         work.ms += (time.perf_counter() - t0) * 1000
@@ -252,21 +255,21 @@ def run_pipeline(
             return ItemResult(work.item.display, shown, "skipped", EXISTS)
         t0 = time.perf_counter()
         try:
-            img = to_pil(arr, alpha)  # an alpha of the input's size is resized to an upscaled output
             fmt = out.suffix.lstrip(".") if out is not None else "png"
             notes = list(notes)
             if alpha is not None and SAVE_FORMATS[fmt] == "JPEG":
                 notes.append("alpha dropped (JPEG has none)")
-            if out is not None:
-                save_atomic(out, img, fmt, overwrite=opts.overwrite)  # encoded straight into the temp file
-            else:
-                work.data = encode(img, fmt)  # handed to the sink on the calling thread
+            # a file is encoded straight into its temp file; stream bytes go to the sink on the calling thread.
+            # An alpha of the input's size is resized to an upscaled output.
+            size, data = procs.call(write_remote, out, arr, alpha, fmt, opts.overwrite)
+            if out is None:
+                work.data = data
         except FileExistsError:  # another writer made it first: same as an existing output
             return ItemResult(work.item.display, shown, "skipped", EXISTS)
         except Exception as e:  # noqa: BLE001 - a failed write fails this output only
             return ItemResult(work.item.display, shown, "failed", reason(e))
         ms += (time.perf_counter() - t0) * 1000
-        return ItemResult(work.item.display, shown, "ok", None, img.size, round(ms, 1), notes)
+        return ItemResult(work.item.display, shown, "ok", None, size, round(ms, 1), notes)
 
     def do_write(work: Work, outputs: list[Output], share: float) -> list[ItemResult]:
         d = work.decoded
@@ -348,4 +351,5 @@ def run_pipeline(
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+        procs.close()
     return summary
