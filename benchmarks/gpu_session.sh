@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Issue 21's GPU measurements, prepared to run in one short lease. On the GPU machine, from the repository root:
+#
+#   bash benchmarks/gpu_session.sh OUTDIR train       # ~6 min: training it/s before/after (eager, bf16, compiled)
+#   bash benchmarks/gpu_session.sh OUTDIR translate   # ~5 min: end to end vs generator alone vs naive, two archs
+#
+# Each part fits one 10-minute command. Runs from source (PYTHONPATH), with the machine's own torch, typer, rich,
+# safetensors and pillow. Writes OUTDIR/RESULTS.md (benchmarks/RESULTS.md plus the new sections; copy it back
+# over benchmarks/RESULTS.md) and OUTDIR/<part>.log. SMOKE=1 DEV=cpu runs tiny versions of the same commands
+# (to check the script without a GPU; its numbers mean nothing).
+set -u -o pipefail
+OUT=${1:?usage: gpu_session.sh OUTDIR train|translate}
+PART=${2:?usage: gpu_session.sh OUTDIR train|translate}
+DEV=${DEV:-cuda}
+mkdir -p "$OUT"
+export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
+R=$OUT/RESULTS.md
+[ -f "$R" ] || cp benchmarks/RESULTS.md "$R"
+py=${PYTHON:-python3}
+exec > >(tee -a "$OUT/$PART.log") 2>&1
+$py -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else 'no CUDA')"
+
+if [ "${SMOKE:-0}" = 1 ]; then
+  TRAIN="--archs cyclegan,munit --size 64 --cyclegan-size 32 --batches 2 --steps 4 --ngf 8 --workers 0"
+  TRANS="--size 64 --batches 1,2 --images 24 --small 4 --precisions fp32,bf16 --workers 2"
+  ARCHS="resnet_9blocks"
+else
+  # before this issue (RESULTS.md, H100, torch 2.11): CycleGAN 64² batch 8 ngf 32 ran 9.9 it/s fp32, 10.1 bf16
+  TRAIN="--archs cyclegan,munit --size 64 --cyclegan-size 64 --batches 8 --steps 200 --ngf 32 --workers 4"
+  TRANS="--size 256 --batches 1,16,64 --images 1024 --small 128 --precisions fp32,fp16,bf16 --workers 8"
+  ARCHS="resnet_9blocks unet_256"
+fi
+
+case $PART in
+  train)
+    for v in "" "--precision bf16" "--compile" "--compile --precision bf16" "--compile --compile-mode reduce-overhead"; do
+      echo "== train_bench $v"
+      # shellcheck disable=SC2086
+      timeout 200 $py benchmarks/train_bench.py $TRAIN --device "$DEV" $v --results "$R" || echo "== FAILED ($?): train_bench $v"
+    done
+    ;;
+  translate)
+    for arch in $ARCHS; do
+      for io in 0 8; do
+        echo "== translate_bench $arch --io-processes $io"
+        # shellcheck disable=SC2086
+        timeout 240 $py benchmarks/translate_bench.py --arch "$arch" $TRANS --io-processes "$io" --device "$DEV" --results "$R" \
+          || echo "== FAILED ($?): translate_bench $arch --io-processes $io"
+      done
+    done
+    ;;
+  *) echo "unknown part $PART (train | translate)"; exit 2 ;;
+esac
