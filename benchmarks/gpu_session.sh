@@ -8,6 +8,10 @@
 # safetensors and pillow. Writes OUTDIR/RESULTS.md (benchmarks/RESULTS.md plus the new sections; copy it back
 # over benchmarks/RESULTS.md) and OUTDIR/<part>.log. SMOKE=1 DEV=cpu runs tiny versions of the same commands
 # (to check the script without a GPU; its numbers mean nothing).
+#
+# The device tool sends the working tree, at most 64 MiB; the bundled weights alone are ~137 MB. None of these
+# measurements reads them, so move them out for the lease and back after it (not yet tried on a device):
+#   mkdir -p /tmp/held && mv weights/*.safetensors /tmp/held/   ...   mv /tmp/held/*.safetensors weights/
 set -u -o pipefail
 OUT=${1:?usage: gpu_session.sh OUTDIR train|translate}
 PART=${2:?usage: gpu_session.sh OUTDIR train|translate}

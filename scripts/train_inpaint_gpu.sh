@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Train the bundled inpainting model (issue 18) on one GPU within BUDGET seconds, then evaluate it on CPU here.
+#
+# Here (CPU), once:   python scripts/prepare_sr_photos.py /tmp/photos data/sr_photos      (see that script)
+#                     python scripts/pack_tiles.py data/sr_photos/train data/inpaint_tiles    # JPEG q95, ~1/4 the size
+# On the GPU machine: bash scripts/train_inpaint_gpu.sh data/inpaint_tiles RUN_DIR [BUDGET_SECONDS]
+# Back here:          python scripts/evaluate_inpaint_model.py RUN_DIR/model.safetensors data/sr_photos --size 128 --out /tmp/inpeval128
+#
+# Settings (said in the model card): DeepFill v2's generator at cnum 32 (the paper's 48 is the default), SN-PatchGAN
+# ndf 32, 128 px crops, batch 32, bf16 autocast, Adam 2e-4 (0.5, 0.999), gan_alpha 0.1 (L1 weighted up: the held-out
+# figures include L1/PSNR). A 60-step probe measures the speed; the run gets the steps that fit the budget.
+set -euo pipefail
+data=${1:?usage: train_inpaint_gpu.sh DATA RUN_DIR [BUDGET_SECONDS]}
+run=${2:?usage: train_inpaint_gpu.sh DATA RUN_DIR [BUDGET_SECONDS]}
+budget=${3:-420}
+py=${PYTHON:-python3}
+export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
+args=("$data" --arch inpaint --size 128 --load-size 128 --batch-size 32 --set cnum=32 --ndf 32 --lr 2e-4
+      --set gan_alpha=0.1 --set mask_ratio=0.5 --device cuda --precision bf16 --workers 8 --sample-every 1000)
+rm -rf "$run.probe"
+$py -m gantrans train "${args[@]}" -o "$run.probe" --steps 60 --log-every 30 -q
+steps=$($py -c "import json,sys; r = json.loads(open(sys.argv[1]).read().splitlines()[-1]); print(int(r['it_s'] * $budget * 0.9) // 100 * 100)" "$run.probe/metrics.jsonl")
+echo "inpaint: $steps steps in about $budget s"
+$py -m gantrans train "${args[@]}" -o "$run" --steps "$steps" --save-every 1000 --log-every 100 -q
