@@ -355,3 +355,22 @@ def test_deepfill_port_checkpoints_convert_and_match_an_independent_forward(layo
     with torch.no_grad():
         want = (port_reference(tf_sd, img * 2 - 1, mask, layout == "networks") + 1) / 2
     assert ((got * 255).round() - (want.clamp(0, 1) * 255).round()).abs().max() <= 1
+
+
+def test_official_init_is_glorot_uniform_with_zero_biases():
+    """The TensorFlow code's tf.layers.conv2d default, for the generator and the SN-PatchGAN's kernels."""
+    from gantrans import registry
+    from gantrans.models.registry import build_network, make_config
+
+    fam = registry.recipe_family("inpaint")
+    torch.manual_seed(0)
+    G = fam.init(build_network("gated_inpaint", make_config("gated_inpaint", {"cnum": 16})), "official")
+    D = fam.init(build_network("snpatchgan", make_config("snpatchgan", {"num_in_ch": 4, "cnum": 16})), "official")
+    convs = [m for net in (G, D) for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) > 40
+    for m in convs:
+        w = (m.parametrizations.weight.original if hasattr(m, "parametrizations") else m.weight).detach()
+        fan_in, fan_out = w.shape[1] * w[0, 0].numel(), w.shape[0] * w[0, 0].numel()
+        bound = (6 / (fan_in + fan_out)) ** 0.5
+        assert float(w.abs().max()) <= bound and float(w.abs().max()) > 0.9 * bound  # U(-bound, bound), filled
+        assert not m.bias.any()

@@ -148,8 +148,26 @@ class InpaintFamily(OneNetwork):
     def cond_axes(self) -> dict[int, str]:
         return {0: "batch", 2: "height", 3: "width"}
 
-
     init_default = "official"
+
+    def init(self, net: "nn.Module", init: str) -> "nn.Module":
+        """official: as the TensorFlow code's tf.layers.conv2d (no initializer given): Glorot-uniform kernels,
+        zero biases, for the generator and the SN-PatchGAN (its spectral norm wraps the same kernels).
+        PyTorch's default is ~1.7x smaller for a 3x3 layer. (A 300-step CPU probe learned about as fast with
+        either: held-out hole L1 38.0 vs 38.9; this is for fidelity to the reference, not a measured gain.)"""
+        if init != "official":
+            return super().init(net, init)
+        import torch
+        from torch import nn
+
+        with torch.no_grad():
+            for m in net.modules():
+                if isinstance(m, nn.Conv2d):
+                    weight = getattr(m, "parametrizations").weight.original if hasattr(m, "parametrizations") else m.weight
+                    nn.init.xavier_uniform_(weight)
+                    if m.bias is not None:
+                        nn.init.zeros_(m.bias)
+        return net
 
 
 register_family(InpaintFamily())
