@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import gantrans
+from gantrans.errors import UsageError
 from gantrans.io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from gantrans.models import build_network, get_spec, list_archs, make_config
 from gantrans.models.layers import init_weights
@@ -126,6 +127,37 @@ def test_resnet_official_key_layout():
     sd = build_network("resnet_6blocks", make_config("resnet_6blocks", {"dropout": True, "norm": "batch"})).state_dict()
     assert "model.10.conv_block.6.weight" in sd and "model.1.bias" not in sd
     assert "model.2.running_mean" in sd
+
+
+def test_resnet_resize_upsampling_option(tmp_path):
+    """upsample=resize: saved and loaded strictly like any config; every output pixel of its upsampling gets the
+    same taps, where the official transposed convolution gives alternate pixels different ones (checkerboard)."""
+    torch.manual_seed(0)
+    cfg = make_config("resnet_6blocks", {"ngf": 4, "upsample": "resize"})
+    net = init_weights(build_network("resnet_6blocks", cfg)).eval()
+    loaded = load_checkpoint(save_checkpoint(Checkpoint(arch="resnet_6blocks", config=cfg, networks={"N": net}), tmp_path / "m.safetensors"))
+    assert loaded.config.upsample == "resize"
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(net(x), loaded.networks["N"].eval()(x))
+    with pytest.raises(UsageError, match="upsample must be one of transpose, resize"):
+        make_config("resnet_6blocks", {"upsample": "bilinear"})
+
+    def first_upsample_output(upsample: str) -> torch.Tensor:
+        torch.manual_seed(0)
+        g = build_network("resnet_6blocks", make_config("resnet_6blocks", {"ngf": 4, "upsample": upsample}))
+        layers = list(g.model)
+        start = next(i for i, m in enumerate(layers) if isinstance(m, (torch.nn.ConvTranspose2d, torch.nn.Upsample)))
+        end = next(i for i in range(start, len(layers)) if isinstance(layers[i], (torch.nn.Conv2d, torch.nn.ConvTranspose2d)))
+        with torch.no_grad():  # a constant feature map (16 channels at 8x8) through the first upsampling layer(s)
+            return torch.nn.Sequential(*layers[start : end + 1])(torch.ones(1, 16, 8, 8))[..., 2:-2, 2:-2]  # interior
+
+    def parity_spread(y: torch.Tensor) -> float:  # how much the four pixel parities differ, per channel
+        means = torch.stack([y[..., i::2, j::2].mean((-2, -1)) for i in (0, 1) for j in (0, 1)])
+        return float((means.max(0).values - means.min(0).values).abs().max())
+
+    assert parity_spread(first_upsample_output("transpose")) > 0.05
+    assert parity_spread(first_upsample_output("resize")) < 1e-6
 
 
 def test_unet_official_key_layout():

@@ -103,6 +103,17 @@ def test_linear_schedule_matches_reference():
     assert lr_factor(c, 150) == pytest.approx(1 - 50 / 101) and lr_factor(c, 199) == pytest.approx(1 - 99 / 101)
 
 
+def test_resize_upsampling_is_a_training_option(unpaired, tmp_path):
+    res = train(cfg(unpaired, tmp_path / "r", model="cyclegan", steps=2, save_every=2, upsample="resize"))
+    m = gantrans.load(str(res.model), device="cpu")
+    assert m.checkpoint.config.upsample == "resize"
+    assert m.translate(Image.new("RGB", (36, 28), (200, 30, 30))).size == (36, 28)
+    from gantrans.errors import UsageError
+
+    with pytest.raises(UsageError, match="upsample=resize is an option of the ResNet generators, not of unet_128"):
+        cfg(unpaired, tmp_path / "u", model="cyclegan", netG="unet_128", crop_size=128, load_size=128, upsample="resize")
+
+
 def heldout_l1(model_path, root):
     m = gantrans.load(str(model_path), device="cpu")
     errs = []

@@ -3,6 +3,11 @@
 Layout (keys `model.N.*` as official): reflect-pad 3, conv7 + norm + ReLU, two stride-2 conv3
 downsamples, n_blocks residual blocks at 4*ngf, two transposed-conv upsamples, reflect-pad 3,
 conv7, tanh. Input height and width must be multiples of 4.
+
+`upsample="resize"` (not in the official code; for models trained here, never set by conversion) replaces each
+transposed convolution by nearest x2 + pad 1 + conv3 (Odena et al. 2016, "Deconvolution and Checkerboard
+Artifacts"): a stride-2 transposed 3x3 convolution gives alternate output pixels different numbers of taps,
+the resize-convolution gives every pixel the same. Keys after the first upsample shift by the added layers.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from gantrans.models.layers import (
 from gantrans.models.registry import ArchSpec, register
 
 PADDINGS = ("reflect", "replicate", "zero")
+UPSAMPLES = ("transpose", "resize")
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,7 @@ class ResnetConfig:
     dropout: bool = False
     n_blocks: int = 9
     padding_type: str = "reflect"
+    upsample: str = "transpose"  # transpose (official) | resize (nearest x2 + conv3: no checkerboard)
 
     def __post_init__(self) -> None:
         check_channels("input_nc", self.input_nc)
@@ -45,6 +52,8 @@ class ResnetConfig:
             raise UsageError(f"norm must be one of {', '.join(NORMS)}, got {self.norm!r}")
         if self.padding_type not in PADDINGS:
             raise UsageError(f"padding_type must be one of {', '.join(PADDINGS)}")
+        if self.upsample not in UPSAMPLES:
+            raise UsageError(f"upsample must be one of {', '.join(UPSAMPLES)}, got {self.upsample!r}")
 
 
 def _pad(padding_type: str) -> tuple[list[nn.Module], int]:
@@ -91,11 +100,12 @@ class ResnetGenerator(nn.Module):
             layers.append(ResnetBlock(ngf * 4, cfg.padding_type, cfg.norm, cfg.dropout))
         for i in range(2):  # (B, ngf*4/2^i, h) -> (B, ngf*2/2^i, 2h)
             c = ngf * 2 ** (2 - i)
-            layers += [
-                nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1, bias=bias),
-                norm_layer(c // 2),
-                nn.ReLU(True),
-            ]
+            if cfg.upsample == "resize":
+                pad, p = _pad(cfg.padding_type)
+                layers += [nn.Upsample(scale_factor=2, mode="nearest"), *pad, nn.Conv2d(c, c // 2, 3, padding=p, bias=bias)]
+            else:
+                layers.append(nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1, bias=bias))
+            layers += [norm_layer(c // 2), nn.ReLU(True)]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, cfg.output_nc, 7, padding=0), nn.Tanh()]
         self.model = nn.Sequential(*layers)
 

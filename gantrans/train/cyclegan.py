@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -35,6 +36,7 @@ class CycleGANOptions(GANOptions):
     lambda_L1: float = 100.0
     pool_size: int = 50
     direction: str = "a2b"  # pix2pix/aligned data: which side is the input
+    upsample: str = "transpose"  # ResNet generators: transpose (official) | resize (nearest x2 + conv3)
 
     def validate(self, cfg: "TrainConfig") -> None:
         super().validate(cfg)
@@ -42,6 +44,8 @@ class CycleGANOptions(GANOptions):
         check(self.pool_size >= 0, "pool_size must be >= 0")
         spec = get_spec(self.netG)
         check(spec.role == "generator", f"netG {self.netG!r} is not a generator")
+        check(self.upsample == "transpose" or "upsample" in {f.name for f in dataclasses.fields(spec.config_cls)},
+              f"upsample={self.upsample} is an option of the ResNet generators, not of {self.netG}")  # fmt: skip
         base = spec.config_cls(**spec.defaults)
         need = spec.padded_size(base, cfg.crop_size)
         check(
@@ -62,7 +66,8 @@ class _ImageRecipe(Recipe):
 
     def generator_config(self) -> Any:
         c, o = self.cfg, self.opts
-        return make_config(o.netG, {"input_nc": c.input_nc, "output_nc": c.output_nc, "ngf": c.ngf, "norm": o.norm, "dropout": o.dropout})
+        extra = {"upsample": o.upsample} if o.upsample != "transpose" else {}  # U-Nets have no such field
+        return make_config(o.netG, {"input_nc": c.input_nc, "output_nc": c.output_nc, "ngf": c.ngf, "norm": o.norm, "dropout": o.dropout, **extra})
 
     def D(self, in_nc: int) -> nn.Module:
         o = self.opts
