@@ -374,3 +374,18 @@ def test_official_init_is_glorot_uniform_with_zero_biases():
         bound = (6 / (fan_in + fan_out)) ** 0.5
         assert float(w.abs().max()) <= bound and float(w.abs().max()) > 0.9 * bound  # U(-bound, bound), filled
         assert not m.bias.any()
+
+
+def test_l1_only_training_leaves_the_discriminator_alone(photos, tmp_path):
+    """gan_alpha=0 (L1-only pre-training): no discriminator update, no GAN terms logged."""
+    run = tmp_path / "l1"
+    train(cfg(photos, run, steps=2, save_every=2, gan_alpha=0.0))
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert set(rows[-1]) >= {"ae"} and not {"D", "G_gan"} & set(rows[-1])
+    from gantrans import registry
+
+    torch.manual_seed(0)  # the trainer's seed: the networks as built before the first step
+    fresh = registry.recipe_class("inpaint")(cfg(photos, run, steps=2, gan_alpha=0.0)).build()[1]["D"]
+    state = torch.load(run / "train_state.pt", weights_only=True)["nets"]["D"]
+    weights = [k for k in fresh.state_dict() if k.endswith(("original", "bias"))]
+    assert weights and all(torch.equal(fresh.state_dict()[k], state[k]) for k in weights)

@@ -5,6 +5,7 @@ as the official code; or a mask from the user's `masks` folder, resized nearest 
 both seeded by (seed, sample position), so runs resume bit-identically. Per step: the SN-PatchGAN update
 (hinge loss on real and completed images, each with the mask as a fourth channel), then the generator update:
 l1_alpha * (mean |x - coarse| + mean |x - refined|) over the whole image + gan_alpha * (-mean D(completed)).
+With gan_alpha 0 (L1-only pre-training) the discriminator is not updated at all.
 Adam 1e-4 (0.5, 0.999), 256 px crops, batch 16 as the official configuration.
 """
 
@@ -128,23 +129,29 @@ class InpaintRecipe(Recipe):
         with tr.autocast():
             coarse, refined = G.stages(x, m)
         complete = refined * m + x * (1 - m)
-        # discriminator: hinge on real and completed images, each with the mask
-        tr.requires_grad(tr.D, True)
-        assert tr.opt_D is not None
-        tr.opt_D.zero_grad(set_to_none=True)
-        with tr.autocast():
-            pos, neg = D(torch.cat([x, m], 1)).float(), D(torch.cat([complete.detach(), m], 1)).float()
-            d_loss = F.relu(1 - pos).mean() + F.relu(1 + neg).mean()
-        tr.step_opt(d_loss, tr.d_params, tr.opt_D)
+        out: dict[str, torch.Tensor] = {}
+        if o.gan_alpha > 0:  # gan_alpha 0 (L1-only pre-training): the discriminator would learn for nothing
+            # discriminator: hinge on real and completed images, each with the mask
+            tr.requires_grad(tr.D, True)
+            assert tr.opt_D is not None
+            tr.opt_D.zero_grad(set_to_none=True)
+            with tr.autocast():
+                pos, neg = D(torch.cat([x, m], 1)).float(), D(torch.cat([complete.detach(), m], 1)).float()
+                d_loss = F.relu(1 - pos).mean() + F.relu(1 + neg).mean()
+            tr.step_opt(d_loss, tr.d_params, tr.opt_D)
+            tr.requires_grad(tr.D, False)
+            out["D"] = d_loss.detach()
         # generator: L1 on both stages + the hinge generator loss
-        tr.requires_grad(tr.D, False)
         tr.opt_G.zero_grad(set_to_none=True)
         with tr.autocast():
             ae = o.l1_alpha * ((x - coarse.float()).abs().mean() + (x - refined.float()).abs().mean())
-            g_gan = -D(torch.cat([complete, m], 1)).float().mean()
-            g_loss = o.gan_alpha * g_gan + ae
+            g_loss = ae
+            if o.gan_alpha > 0:
+                g_gan = -D(torch.cat([complete, m], 1)).float().mean()
+                g_loss = g_loss + o.gan_alpha * g_gan
+                out["G_gan"] = g_gan.detach()
         tr.step_opt(g_loss, tr.g_params, tr.opt_G)
-        return {"ae": ae.detach(), "G_gan": g_gan.detach(), "D": d_loss.detach()}
+        return {"ae": ae.detach(), **out}
 
     def compile_units(self, tr: TrainContext) -> list[tuple[nn.Module, str]]:
         return [(tr.G["G"], "stages"), (tr.D["D"], "forward")]
