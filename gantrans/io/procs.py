@@ -9,7 +9,9 @@ top-level and import only Pillow and numpy, so a spawned worker starts without t
 from __future__ import annotations
 
 import multiprocessing
+import threading
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, Callable
 
@@ -33,19 +35,38 @@ def write_remote(out: Path | None, pixels: np.ndarray, alpha: np.ndarray | None,
     return img.size, encode(img, fmt)
 
 
+class WorkerDied(RuntimeError):
+    """The process handling an item ended abruptly (killed, out of memory); only that item fails."""
+
+
 class IOProcesses:
     """A pool of `n` spawned processes; `call(fn, *args)` runs fn there and waits (from any thread).
-    n = 0: every call runs in the calling thread."""
+    n = 0: every call runs in the calling thread. A worker that dies fails the calls then in flight; the pool is
+    started afresh for the next ones, so one image that kills its decoder does not fail the rest."""
 
     def __init__(self, n: int) -> None:
+        self.n = n
+        self.lock = threading.Lock()
+        self.pool = self._start() if n > 0 else None
+
+    def _start(self) -> ProcessPoolExecutor:
         # spawn, not fork: the parent holds torch's threads (and maybe CUDA), which a forked child must not inherit
-        self.pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) if n > 0 else None
+        return ProcessPoolExecutor(self.n, mp_context=multiprocessing.get_context("spawn"))
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         if self.pool is None:
             return fn(*args)
-        fut: Future = self.pool.submit(fn, *args)
-        return fut.result()
+        with self.lock:
+            pool = self.pool
+        try:
+            fut: Future = pool.submit(fn, *args)
+            return fut.result()
+        except BrokenProcessPool:
+            with self.lock:
+                if self.pool is pool:  # the first thread to see it restarts the pool
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    self.pool = self._start()
+            raise WorkerDied("its worker process ended abruptly (out of memory?)") from None
 
     def close(self) -> None:
         if self.pool is not None:
