@@ -3,6 +3,7 @@ CPU can check (the speed itself is measured by benchmarks/train_bench.py on a GP
 
 from __future__ import annotations
 
+import copy
 import json
 import traceback
 from pathlib import Path
@@ -199,3 +200,34 @@ def test_adam_is_fused_on_cuda_only(data, tmp_path, device):
     tr = Trainer(recipe, torch.device(device), torch.float32, 1, lambda _m: None)
     # CUDA: one kernel per update and GradScaler's inf check handed to it; CPU: the default (foreach) Adam, as before
     assert bool(tr.ctx.opt_G.param_groups[0]["fused"]) == (device == "cuda")
+
+
+def test_an_unfused_adam_state_continues_fused():
+    """What resuming a CPU run on CUDA does to the optimizer: its state loads into Adam, which is then switched to
+    fused; the next update equals the unfused one (CPU has a fused Adam too, so this runs here)."""
+    torch.manual_seed(0)
+    w = torch.nn.Parameter(torch.randn(5, 3))
+    opt = torch.optim.Adam([w], lr=0.1)
+    for _ in range(2):
+        opt.zero_grad()
+        (w**2).sum().backward()
+        opt.step()
+    saved = opt.state_dict()
+    results = []
+    for fused in (False, True):
+        v = torch.nn.Parameter(w.detach().clone())
+        o = torch.optim.Adam([v], lr=0.1)
+        o.load_state_dict(copy.deepcopy(saved))  # Adam updates its loaded state in place
+        T._set_fused(o, fused)
+        o.zero_grad()
+        (v**2).sum().backward()
+        o.step()
+        results.append(v.detach())
+    assert torch.allclose(results[0], results[1], atol=1e-6)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_a_cpu_run_resumes_on_cuda(data, tmp_path):
+    train(config(data, tmp_path / "run", "cyclegan", steps=2, save_every=2))
+    res = train(config(data, tmp_path / "run", "cyclegan", steps=4, save_every=2, device="cuda"), resume=True)
+    assert res.step == 4

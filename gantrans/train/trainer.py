@@ -167,8 +167,7 @@ class Trainer:
         except (KeyError, ValueError) as e:
             raise CheckpointError(f"train_state.pt: optimizer state does not match this run ({e})") from None
         for opt in (o for o in (ctx.opt_G, ctx.opt_D) if o is not None):
-            for group in opt.param_groups:  # a run resumed on another kind of device
-                group["fused"] = self.fused or None
+            _set_fused(opt, self.fused)  # a run resumed on another kind of device
         ctx.scaler.load_state_dict(shared["scaler"])
         if rank is not None:
             self.recipe.load_rank_state(rank)
@@ -199,6 +198,17 @@ class Trainer:
         # building the CPU copies draws initial weights: keep that off the training RNG stream
         with torch.random.fork_rng(devices=[]):
             return self.recipe.checkpoint(self.ctx, step, dataset)
+
+
+def _set_fused(opt: torch.optim.Optimizer, fused: bool) -> None:
+    """Switch a loaded Adam to fused (CUDA) or back. A state saved unfused keeps its step counters on the host,
+    where the fused kernel cannot read them: they move to their parameter's device."""
+    for group in opt.param_groups:
+        group["fused"] = fused or None
+        for p in group["params"] if fused else ():
+            st = opt.state.get(p, {})
+            if "step" in st and st["step"].device != p.device:
+                st["step"] = st["step"].to(p.device, torch.float32)
 
 
 def compile_unavailable(device: torch.device) -> str:
