@@ -246,3 +246,16 @@ def test_stargan_uses_instance_statistics_in_eval_mode():
     y = g(x, c)
     g.train()
     assert torch.allclose(y, g(x, c), atol=1e-6)
+
+
+def test_init_weights_reaches_spectral_normalised_layers():
+    """A spectral-normalised layer's weight is recomputed from `original`: init must write there (it used to be lost)."""
+    from torch.nn.utils.parametrizations import spectral_norm
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(spectral_norm(torch.nn.Conv2d(64, 64, 3)), torch.nn.Conv2d(64, 64, 3))
+    init_weights(net, "kaiming")
+    for w in (net[0].parametrizations.weight.original, net[1].weight):
+        assert abs(float(w.detach().std()) - (2 / (64 * 9)) ** 0.5) < 0.003  # kaiming fan_in: sqrt(2 / 576) = 0.059
+    init_weights(net, "normal", 0.02)
+    assert abs(float(net[0].parametrizations.weight.original.detach().std()) - 0.02) < 0.002

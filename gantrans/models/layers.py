@@ -7,6 +7,7 @@ from typing import Callable
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from gantrans.errors import UsageError
 
@@ -98,14 +99,18 @@ def init_weights(net: nn.Module, init_type: str = "normal", gain: float = 0.02) 
         raise UsageError(f"unknown init {init_type!r}; choose one of {', '.join(INIT_TYPES)}")
     for m in net.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            if init_type == "normal":
-                nn.init.normal_(m.weight, 0.0, gain)
-            elif init_type == "xavier":
-                nn.init.xavier_normal_(m.weight, gain=gain)
-            elif init_type == "kaiming":
-                nn.init.kaiming_normal_(m.weight, a=0, mode="fan_in")
-            else:
-                nn.init.orthogonal_(m.weight, gain=gain)
+            # a spectral-normalised layer's `weight` is computed from `original` on each access: initialising
+            # it would change a temporary and leave the layer as constructed
+            w = m.parametrizations.weight.original if parametrize.is_parametrized(m, "weight") else m.weight
+            with torch.no_grad():
+                if init_type == "normal":
+                    nn.init.normal_(w, 0.0, gain)
+                elif init_type == "xavier":
+                    nn.init.xavier_normal_(w, gain=gain)
+                elif init_type == "kaiming":
+                    nn.init.kaiming_normal_(w, a=0, mode="fan_in")
+                else:
+                    nn.init.orthogonal_(w, gain=gain)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
         elif isinstance(m, nn.BatchNorm2d):
