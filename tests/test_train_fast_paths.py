@@ -88,12 +88,12 @@ def config(data: Path, out: Path, arch: str, **over):  # type: ignore[no-untyped
 
 
 def trainer(cfg):  # type: ignore[no-untyped-def]
-    """A CPU Trainer for `cfg` and its first batch."""
+    """A Trainer for `cfg` (on its device) and its first batch."""
     recipe = registry.recipe_class(cfg.model)(cfg)
     recipe.open_data(lambda _m: None)
     stream = recipe.stream()
     batch = torch.utils.data.default_collate([stream[i] for i in range(cfg.batch_size)])
-    return Trainer(recipe, torch.device("cpu"), torch.float32, 1, lambda _m: None), batch
+    return Trainer(recipe, torch.device(cfg.device), torch.float32, 1, lambda _m: None), batch
 
 
 @pytest.mark.parametrize("arch", list(CASES))
@@ -194,10 +194,7 @@ def _weights(path: Path) -> dict[str, bytes]:
 
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"))])
 def test_adam_is_fused_on_cuda_only(data, tmp_path, device):
-    cfg = config(data, tmp_path / "run", "cyclegan", device=device)
-    recipe = registry.recipe_class("cyclegan")(cfg)
-    recipe.open_data(lambda _m: None)
-    tr = Trainer(recipe, torch.device(device), torch.float32, 1, lambda _m: None)
+    tr = trainer(config(data, tmp_path / "run", "cyclegan", device=device))[0]
     # CUDA: one kernel per update and GradScaler's inf check handed to it; CPU: the default (foreach) Adam, as before
     assert bool(tr.ctx.opt_G.param_groups[0]["fused"]) == (device == "cuda")
 
