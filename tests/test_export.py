@@ -20,7 +20,8 @@ runner = CliRunner()
     "arch,config",
     [("resnet_6blocks", {"ngf": 4, "n_blocks": 2}), ("munit", {"dim": 8, "mlp_dim": 16, "n_res": 1, "output_nc": 1}),
      ("unit", {"dim": 8, "n_res": 1}), ("stargan", {"conv_dim": 8, "repeat_num": 1, "c_dim": 3}),
-     ("rrdbnet", {"num_feat": 8, "num_block": 1, "num_grow_ch": 4, "scale": 2}), ("srvgg_compact", {"num_feat": 8, "num_conv": 2}), ("gated_inpaint", {"cnum": 8})],
+     ("rrdbnet", {"num_feat": 8, "num_block": 1, "num_grow_ch": 4, "scale": 2}), ("srvgg_compact", {"num_feat": 8, "num_conv": 2}), ("gated_inpaint", {"cnum": 8}),
+     ("gated_inpaint", {"cnum": 8, "prefill": "diffusion"})],
 )  # fmt: skip
 def test_export_matches_pytorch(tmp_path, arch, config):
     config = dict(config)
@@ -31,7 +32,8 @@ def test_export_matches_pytorch(tmp_path, arch, config):
     r = runner.invoke(app, ["export", "-m", str(src), "-o", str(out), "--json"])
     assert r.exit_code == 0, r.output
     row = json.loads(r.stdout.strip().splitlines()[-1])
-    assert row["max_abs_diff_vs_pytorch"] < 1e-4
+    tol = 1e-3 if config.get("prefill") == "diffusion" else 1e-4  # the fill: many sweeps of float32 sums
+    assert row["max_abs_diff_vs_pytorch"] < tol
     want = {"munit": ["image", "style"], "stargan": ["image", "label"], "gated_inpaint": ["image", "mask"]}.get(arch, ["image"])
     assert list(row["inputs"]) == want
     # dynamic batch and size, run independently of the CLI's own check
@@ -48,5 +50,5 @@ def test_export_matches_pytorch(tmp_path, arch, config):
     y = s.run(None, feeds)[0]
     s_ = m.scale  # super-resolution models: the output is scale times larger
     assert y.shape == (3, 1 if arch == "munit" else 3, 24 * s_, 40 * s_)
-    assert np.abs(y - m.run(x, "a2b", cond).numpy()).max() < 1e-4
+    assert np.abs(y - m.run(x, "a2b", cond).numpy()).max() < tol
     assert runner.invoke(app, ["export", "-m", str(src), "-o", str(out)]).exit_code == 2  # exists

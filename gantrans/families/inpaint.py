@@ -157,18 +157,27 @@ class InpaintFamily(OneNetwork):
         either: held-out hole L1 38.0 vs 38.9; this is for fidelity to the reference, not a measured gain. With
         either, each gated layer passes on about a third of its input's std, so the output starts at ~3e-8:
         `--set init_type=kaiming` learns much faster, see scripts/train_inpaint_gpu.sh.)"""
-        if init != "official":
-            return super().init(net, init)
         import torch
         from torch import nn
 
-        with torch.no_grad():
-            for m in net.modules():
-                if isinstance(m, nn.Conv2d):
-                    weight = getattr(m, "parametrizations").weight.original if hasattr(m, "parametrizations") else m.weight
-                    nn.init.xavier_uniform_(weight)
-                    if m.bias is not None:
-                        nn.init.zeros_(m.bias)
+        if init != "official":
+            net = super().init(net, init)
+        else:
+            with torch.no_grad():
+                for m in net.modules():
+                    if isinstance(m, nn.Conv2d):
+                        weight = getattr(m, "parametrizations").weight.original if hasattr(m, "parametrizations") else m.weight
+                        nn.init.xavier_uniform_(weight)
+                        if m.bias is not None:
+                            nn.init.zeros_(m.bias)
+        if getattr(getattr(net, "config", None), "prefill", "zero") != "zero":
+            # residual stages: zero output layers make the untrained generator the diffusion fill itself
+            with torch.no_grad():
+                for name in ("conv17", "allconv17"):
+                    layer: nn.Conv2d = getattr(net, name).conv
+                    nn.init.zeros_(layer.weight)
+                    if layer.bias is not None:
+                        nn.init.zeros_(layer.bias)
         return net
 
 

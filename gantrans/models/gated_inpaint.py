@@ -26,6 +26,7 @@ from torch import nn
 
 from gantrans.errors import UsageError
 from gantrans.models.contextual_attention import contextual_attention
+from gantrans.models.diffusion_fill import diffusion_fill
 from gantrans.models.layers import ImageChannels, check_positive
 from gantrans.models.registry import ArchSpec, register
 
@@ -73,14 +74,23 @@ class GatedUp(GatedConv):
         return super().forward(F.interpolate(x, scale_factor=2, mode="nearest"))
 
 
+PREFILLS = ("zero", "diffusion")
+
+
 @dataclass(frozen=True)
 class GatedInpaintConfig(ImageChannels):
     cnum: int = 48
     img_ch: int = 3
     sketch: bool = False  # an extra input channel: the user's sketch (edges) inside the hole
     padding: str = "same"  # "same": TensorFlow's (the official model); "symmetric": the PyTorch port's networks.py
+    # what the hole holds in the generator's input: "zero" (the official model) or "diffusion" (a harmonic fill
+    # of the known pixels, see diffusion_fill.py); with "diffusion" each stage outputs its input image plus a
+    # tanh residual, so the network learns corrections to a classical fill instead of the whole content
+    prefill: str = "zero"
 
     def __post_init__(self) -> None:
+        if self.prefill not in PREFILLS:
+            raise UsageError(f"gated_inpaint prefill must be one of {', '.join(PREFILLS)}, got {self.prefill!r}")
         if self.padding not in ("same", "symmetric"):
             raise UsageError(f"gated_inpaint padding must be same or symmetric, got {self.padding!r}")
         check_positive("cnum", self.cnum)
@@ -133,9 +143,14 @@ class GatedInpaintNet(nn.Module):
 
     def stages(self, image: torch.Tensor, mask: torch.Tensor, sketch: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """image (B, C, H, W) in [-1, 1], mask (B, 1, H, W) 1 = hole, H and W multiples of 8 ->
-        (coarse, refined), each (B, C, H, W) in [-1, 1] over the whole frame."""
+        (coarse, refined), each (B, C, H, W) over the whole frame: in [-1, 1], or a little beyond it with the
+        diffusion prefill (input + residual; clamped when written)."""
         mask = mask.to(image.dtype)
         xin = image * (1 - mask)
+        residual = self.config.prefill == "diffusion"
+        if residual:
+            xin = diffusion_fill(xin, mask)
+        base = xin
         if self.config.sketch:
             xin = torch.cat([xin, (sketch if sketch is not None else torch.zeros_like(mask)) * mask], 1)
         ones = torch.ones_like(mask)
@@ -143,8 +158,8 @@ class GatedInpaintNet(nn.Module):
         atrous = [f"conv{i}_atrous" for i in (7, 8, 9, 10)]
         x = self._seq(x, ["conv1", "conv2_downsample", "conv3", "conv4_downsample", "conv5", "conv6", *atrous, "conv11",
                           "conv12", "conv13_upsample", "conv14", "conv15_upsample", "conv16", "conv17"])  # fmt: skip
-        coarse = torch.tanh(x)  # (B, C, H, W)
-        xnow = coarse * mask + xin[:, : self.config.img_ch] * (1 - mask)
+        coarse = base + torch.tanh(x) if residual else torch.tanh(x)  # (B, C, H, W)
+        xnow = coarse * mask + base * (1 - mask)
         hallu = self._seq(xnow, ["xconv1", "xconv2_downsample", "xconv3", "xconv4_downsample", "xconv5", "xconv6",
                                  *(f"x{a}" for a in atrous)])  # fmt: skip  # (B, 2c, H/4, W/4)
         pm = self._seq(xnow, ["pmconv1", "pmconv2_downsample", "pmconv3", "pmconv4_downsample", "pmconv5", "pmconv6"])
@@ -153,7 +168,7 @@ class GatedInpaintNet(nn.Module):
         pm = self._seq(pm, ["pmconv9", "pmconv10"])
         x = self._seq(torch.cat([hallu, pm], 1), ["allconv11", "allconv12", "allconv13_upsample", "allconv14",
                                                   "allconv15_upsample", "allconv16", "allconv17"])  # fmt: skip
-        return coarse, torch.tanh(x)
+        return coarse, (xnow + torch.tanh(x) if residual else torch.tanh(x))
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         # (B, C, H, W) [-1, 1] + (B, 1, H, W) -> refined (B, C, H, W); known pixels are composited by the caller

@@ -37,6 +37,7 @@ class InpaintOptions(Options):
     cnum: int = 48  # generator width (the official 48); the discriminator's is --ndf
     mask_kind: str = "both"  # both | strokes | box
     mask_ratio: float = 1.0  # redraw masks covering more than this fraction
+    prefill: str = "zero"  # the generator's hole input: zero (official) | diffusion (residual on a harmonic fill)
     masks: str = ""  # a folder of user masks (white = hole) sampled instead of random ones
     l1_alpha: float = 1.0
     gan_alpha: float = 1.0
@@ -46,7 +47,7 @@ class InpaintOptions(Options):
         check(0.0 < self.mask_ratio <= 1.0, "mask_ratio is a fraction in (0, 1]")
         check(cfg.crop_size % 8 == 0 and cfg.crop_size >= 64, "inpaint needs a crop size that is a multiple of 8, at least 64")
         check(not self.masks or Path(self.masks).is_dir(), f"masks {self.masks}: not a folder")
-        make_config("gated_inpaint", {"cnum": self.cnum, "img_ch": cfg.input_nc})
+        make_config("gated_inpaint", {"cnum": self.cnum, "img_ch": cfg.input_nc, "prefill": self.prefill})
 
 
 class MaskStream(StreamDataset):
@@ -111,7 +112,7 @@ class InpaintRecipe(Recipe):
         return {"A": torch.stack(xs), "M": torch.stack([stream.mask(torch.Generator().manual_seed(1000 + i)) for i in range(len(xs))])}
 
     def g_config(self) -> Any:
-        return make_config("gated_inpaint", {"cnum": self.opts.cnum, "img_ch": self.cfg.input_nc})
+        return make_config("gated_inpaint", {"cnum": self.opts.cnum, "img_ch": self.cfg.input_nc, "prefill": self.opts.prefill})
 
     def build(self) -> tuple[dict[str, nn.Module], dict[str, nn.Module]]:
         from gantrans import registry
