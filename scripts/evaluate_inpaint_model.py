@@ -1,6 +1,6 @@
 """Held-out evaluation of an inpainting model against two baselines, with the CLI for the model and metrics.
 
-    python scripts/evaluate_inpaint_model.py MODEL DATA [--out DIR] [--size 256] [--inception FILE]
+    python scripts/evaluate_inpaint_model.py MODEL DATA [--out DIR] [--size 256] [--inception FILE] [--figure PNG]
 
 DATA is what scripts/prepare_sr_photos.py wrote: its held-out photos (test/HR) are cut into non-overlapping
 SIZE x SIZE crops; each crop gets two fixed seeded masks (free-form strokes, and a box), kept when the hole
@@ -10,7 +10,8 @@ covers 10-40% of the crop (redrawn with the next seed otherwise). Methods:
   - harmonic: the hole filled by solving Laplace's equation with the known pixels as boundary values
               (a classical diffusion fill; sparse direct solve per channel)
 Metrics: `gantrans eval` L1 / PSNR inside the holes (--mask) and FID / KID of the completed crops vs the
-originals. Prints a Markdown table and writes results.json in --out.
+originals. Prints a Markdown table and writes results.json in --out. --figure writes a few held-out crops as
+rows: the input (hole in white), mean fill, harmonic fill, the model, the original.
 """
 
 from __future__ import annotations
@@ -99,6 +100,23 @@ def build(data: Path, out: Path, size: int) -> None:
                     Image.fromarray(harmonic_fill(crop, m)).save(out / "harmonic" / f"{name}.png")
 
 
+def figure(out: Path, dst: Path, per_photo: int = 2) -> None:
+    """From each held-out photo, `per_photo` crops spread over it (strokes and boxes alternate), one row each."""
+    by_photo: dict[str, list[str]] = {}
+    for p in sorted((out / "crops").iterdir()):
+        by_photo.setdefault(p.stem.rsplit("_", 3)[0], []).append(p.name)
+    picks = [names[i * len(names) // per_photo + (i % 2)] for names in by_photo.values() for i in range(per_photo)]
+    strips = []
+    for name in picks:
+        crop = np.asarray(Image.open(out / "crops" / name).convert("RGB"))
+        hole = np.asarray(Image.open(out / "masks" / name).convert("L")) > 0
+        shown = crop.copy()
+        shown[hole] = 255
+        cells = [shown] + [np.asarray(Image.open(out / d / name).convert("RGB")) for d in ("mean", "harmonic", "model")] + [crop]
+        strips.append(np.concatenate([np.pad(c, ((2, 2), (2, 2), (0, 0)), constant_values=255) for c in cells], 1))
+    Image.fromarray(np.concatenate(strips, 0)).save(dst)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("model")
@@ -106,6 +124,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("inpaint_eval"))
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--inception", default=None)
+    ap.add_argument("--figure", type=Path, default=None)
     a = ap.parse_args()
     build(a.data, a.out, a.size)
     n = len(list((a.out / "crops").iterdir()))
@@ -124,6 +143,8 @@ def main() -> None:
     for k, r in rows.items():
         print(f"| {k} | {r['l1_hole']:.2f} | {r['psnr_hole']:.2f} | {r['fid']:.2f} | {r['kid'] * 1000:.2f} |")
     (a.out / "results.json").write_text(json.dumps(rows, indent=1) + "\n")
+    if a.figure:
+        figure(a.out, a.figure)
 
 
 if __name__ == "__main__":

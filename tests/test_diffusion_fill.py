@@ -138,3 +138,17 @@ def test_diffusion_prefill_trains_saves_and_inpaints(tmp_path):
     # two steps from the fill: the hole is still close to it (a zero-prefill model this young is not)
     fill = ((diffusion_fill(img * (1 - hole), hole)[0].permute(1, 2, 0) + 1) * 127.5).clamp(0, 255).numpy()
     assert np.abs(out[h] - fill[h]).mean() < 5
+
+
+def test_hole_l1_ignores_the_known_pixels():
+    from gantrans.train.inpaint import recon_l1
+
+    g = torch.Generator().manual_seed(0)
+    x, out = torch.rand(2, 3, 8, 8, generator=g), torch.rand(2, 3, 8, 8, generator=g)
+    m = torch.zeros(2, 1, 8, 8)
+    m[..., 2:6, 2:6] = 1
+    assert torch.equal(recon_l1(x, out, m, "image"), (x - out).abs().mean())
+    hole = recon_l1(x, out, m, "hole")
+    assert torch.allclose(hole, (x - out).abs()[m.expand_as(x).bool()].sum() / x.numel())
+    changed = out + (1 - m) * 5  # other known pixels: the same hole loss
+    assert torch.equal(recon_l1(x, changed, m, "hole"), hole) and not torch.equal(recon_l1(x, changed, m, "image"), recon_l1(x, out, m, "image"))

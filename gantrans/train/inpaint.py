@@ -40,14 +40,23 @@ class InpaintOptions(Options):
     prefill: str = "zero"  # the generator's hole input: zero (official) | diffusion (residual on a harmonic fill)
     masks: str = ""  # a folder of user masks (white = hole) sampled instead of random ones
     l1_alpha: float = 1.0
+    l1_region: str = "image"  # image (official: L1 over the whole frame) | hole (only the pixels that are filled)
     gan_alpha: float = 1.0
 
     def validate(self, cfg: "TrainConfig") -> None:
         check(self.mask_kind in MASK_KINDS, f"mask_kind must be one of {', '.join(MASK_KINDS)}")
         check(0.0 < self.mask_ratio <= 1.0, "mask_ratio is a fraction in (0, 1]")
+        check(self.l1_region in ("image", "hole"), "l1_region must be image or hole")
         check(cfg.crop_size % 8 == 0 and cfg.crop_size >= 64, "inpaint needs a crop size that is a multiple of 8, at least 64")
         check(not self.masks or Path(self.masks).is_dir(), f"masks {self.masks}: not a folder")
         make_config("gated_inpaint", {"cnum": self.cnum, "img_ch": cfg.input_nc, "prefill": self.prefill})
+
+
+def recon_l1(target: torch.Tensor, out: torch.Tensor, mask: torch.Tensor, region: str) -> torch.Tensor:
+    """Mean L1 over every pixel; region "hole" counts only the hole's errors (the known pixels are composited
+    back at inference, and with prefill=diffusion their residual would otherwise pull every output to zero)."""
+    err = (target - out.float()).abs()  # (B, C, H, W)
+    return (err * mask).mean() if region == "hole" else err.mean()
 
 
 class MaskStream(StreamDataset):
@@ -145,7 +154,7 @@ class InpaintRecipe(Recipe):
         # generator: L1 on both stages + the hinge generator loss
         tr.opt_G.zero_grad(set_to_none=True)
         with tr.autocast():
-            ae = o.l1_alpha * ((x - coarse.float()).abs().mean() + (x - refined.float()).abs().mean())
+            ae = o.l1_alpha * (recon_l1(x, coarse, m, o.l1_region) + recon_l1(x, refined, m, o.l1_region))
             g_loss = ae
             if o.gan_alpha > 0:
                 g_gan = -D(torch.cat([complete, m], 1)).float().mean()
