@@ -16,7 +16,7 @@ DEFAULT_MODEL = "noto2emojione"
 # the bundled model a command uses without -m (a command missing here needs -m)
 COMMAND_DEFAULTS = {"translate": DEFAULT_MODEL, "export": DEFAULT_MODEL, "info": DEFAULT_MODEL,
                     "style-sample": "glyphs_munit", "edit": "person_emoji_stargan", "upscale": "sr_photo_x4",
-                    "sample": "glyphs_infogan"}  # fmt: skip
+                    "inpaint": "inpaint_photo", "sample": "glyphs_infogan"}  # fmt: skip
 _REPO_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 _REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$")
 
