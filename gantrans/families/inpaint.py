@@ -117,13 +117,12 @@ class InpaintFamily(OneNetwork):
         return config.img_ch, config.img_ch
 
     def forward(self, gen: "nn.Module", x: "torch.Tensor", direction: str, cond: "torch.Tensor | None") -> "torch.Tensor":
-        """x: normalised image, padded; cond: the unpadded mask -> padded with zeros (the padding is known)."""
-        import torch.nn.functional as F
+        """x: normalised image, reflect-padded; cond: the unpadded mask -> padded by the same reflection, so the
+        pixels mirrored from the hole are hole too (as known pixels they would bring the removed content back)."""
+        from gantrans.engine.translator import pad_to
 
         assert cond is not None
-        h, w = cond.shape[-2:]
-        mask = F.pad(cond, (0, x.shape[-1] - w, 0, x.shape[-2] - h))
-        return gen(x, mask)
+        return gen(x, pad_to(cond, x.shape[-2], x.shape[-1]))
 
     def cond_hint(self) -> str:
         return "a mask (B, 1, H, W), 1 = hole"
