@@ -39,7 +39,12 @@ def gantrans(*args: str) -> str:
 
 
 def harmonic_fill(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Each channel inside the hole solves the discrete Laplace equation (4-neighbour), known pixels fixed."""
+    """Each channel inside the hole solves the discrete Laplace equation (4-neighbour), known pixels fixed; uint8."""
+    return np.clip(np.round(harmonic_solve(img, mask)), 0, 255).astype(np.uint8)
+
+
+def harmonic_solve(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """(H, W, C) any numbers, (H, W) bool hole -> float64 (H, W, C): the exact solve (sparse, per channel)."""
     import scipy.sparse as sp
     from scipy.sparse.linalg import spsolve
 
@@ -69,7 +74,7 @@ def harmonic_fill(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
     out = img.astype(np.float64).copy()
     for c in range(img.shape[2]):
         out[ys, xs, c] = spsolve(A, rhs[:, c])
-    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+    return out
 
 
 def mean_fill(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -105,7 +110,7 @@ def figure(out: Path, dst: Path, per_photo: int = 2) -> None:
     by_photo: dict[str, list[str]] = {}
     for p in sorted((out / "crops").iterdir()):
         by_photo.setdefault(p.stem.rsplit("_", 3)[0], []).append(p.name)
-    picks = [names[i * len(names) // per_photo + (i % 2)] for names in by_photo.values() for i in range(per_photo)]
+    picks = [names[min(i * len(names) // per_photo + i % 2, len(names) - 1)] for names in by_photo.values() for i in range(per_photo)]
     strips = []
     for name in picks:
         crop = np.asarray(Image.open(out / "crops" / name).convert("RGB"))

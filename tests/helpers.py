@@ -55,3 +55,15 @@ def draw_discs(root: Path, n: int, size: int = 32) -> Path:
         a[(y - size // 2) ** 2 + (x - size // 2) ** 2 < r * r] = rng.integers(60, 256, 3)
         Image.fromarray(a).save(root / f"{i:02d}.png")
     return root
+
+
+def inpaint_baselines():
+    """scripts/evaluate_inpaint_model.py (the held-out evaluation and its baselines), loaded as a module."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "evaluate_inpaint_model.py"
+    spec = importlib.util.spec_from_file_location("evaluate_inpaint_model", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import skimage_photo
+from helpers import inpaint_baselines, skimage_photo
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -48,24 +48,14 @@ def test_bundled_upscalers_beat_bicubic_on_a_held_out_photo(name, tmp_path):
         assert detail(bicubic) < detail(out) and abs(detail(out) - detail(hr)) < abs(detail(bicubic) - detail(hr))
 
 
-def _harmonic_fill():
-    """The evaluation script's classical diffusion fill (the baseline the card compares with)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("evaluate_inpaint_model", ROOT / "scripts" / "evaluate_inpaint_model.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.harmonic_fill, mod.mean_fill
-
-
 def test_bundled_inpainter_beats_mean_and_harmonic_fills_on_a_held_out_photo(tmp_path):
     """`gantrans inpaint` with no -m (inpaint_photo): 128 px crops of the held-out chelsea with seeded stroke and box
     holes; inside the holes it is closer to the photo than the mean-colour and harmonic fills, outside it is exact."""
     from gantrans.train.masks import random_mask
 
     assert "inpaint_photo" in bundled_models() and (ROOT / "weights" / "inpaint_photo.md").is_file()
-    harmonic_fill, mean_fill = _harmonic_fill()
+    baselines = inpaint_baselines()
+    harmonic_fill, mean_fill = baselines.harmonic_fill, baselines.mean_fill
     photo = np.asarray(Image.open(skimage_photo("chelsea.png")).convert("RGB"))
     (tmp_path / "in").mkdir()
     (tmp_path / "masks").mkdir()

@@ -159,14 +159,15 @@ class InpaintFamily(OneNetwork):
         import torch
         from torch import nn
 
+        from gantrans.models.layers import stored_weight
+
         if init != "official":
             net = super().init(net, init)
         else:
             with torch.no_grad():
                 for m in net.modules():
                     if isinstance(m, nn.Conv2d):
-                        weight = getattr(m, "parametrizations").weight.original if hasattr(m, "parametrizations") else m.weight
-                        nn.init.xavier_uniform_(weight)
+                        nn.init.xavier_uniform_(stored_weight(m))
                         if m.bias is not None:
                             nn.init.zeros_(m.bias)
         if getattr(getattr(net, "config", None), "prefill", "zero") != "zero":

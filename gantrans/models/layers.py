@@ -93,15 +93,21 @@ def scaled_kaiming(modules: list[nn.Module], scale: float = 0.1) -> None:
 
 
 @torch.no_grad()
+def stored_weight(m: nn.Module) -> torch.Tensor:
+    """The tensor to initialise: a spectral-normalised layer's `weight` is computed from `original` on each
+    access, so initialising `weight` would change a temporary and leave the layer as constructed."""
+    if parametrize.is_parametrized(m, "weight"):
+        return m.parametrizations.weight.original  # type: ignore[union-attr,return-value]
+    return m.weight  # type: ignore[return-value]
+
+
 def init_weights(net: nn.Module, init_type: str = "normal", gain: float = 0.02) -> nn.Module:
     """Initialise conv/linear weights as the official `init_weights` (normal(0, 0.02) by default)."""
     if init_type not in INIT_TYPES:
         raise UsageError(f"unknown init {init_type!r}; choose one of {', '.join(INIT_TYPES)}")
     for m in net.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            # a spectral-normalised layer's `weight` is computed from `original` on each access: initialising
-            # it would change a temporary and leave the layer as constructed
-            w = m.parametrizations.weight.original if parametrize.is_parametrized(m, "weight") else m.weight
+            w = stored_weight(m)
             with torch.no_grad():
                 if init_type == "normal":
                     nn.init.normal_(w, 0.0, gain)
