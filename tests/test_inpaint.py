@@ -389,3 +389,22 @@ def test_l1_only_training_leaves_the_discriminator_alone(photos, tmp_path):
     state = torch.load(run / "train_state.pt", weights_only=True)["nets"]["D"]
     weights = [k for k in fresh.state_dict() if k.endswith(("original", "bias"))]
     assert weights and all(torch.equal(fresh.state_dict()[k], state[k]) for k in weights)
+
+
+def test_gan_start_warms_the_discriminator_up_before_the_generator_sees_it(photos, tmp_path):
+    """gan_start=2: the first two generator updates are the L1-only ones (same batches, bit-identical weights)
+    while the discriminator already learns; the adversarial term is logged and applied from the third step."""
+    warm, l1 = tmp_path / "warm", tmp_path / "l1"
+    train(cfg(photos, warm, steps=2, save_every=2, gan_alpha=0.5, gan_start=2))
+    train(cfg(photos, l1, steps=2, save_every=2, gan_alpha=0.0))
+    sw, sl = (torch.load(r / "train_state.pt", weights_only=True)["nets"] for r in (warm, l1))
+    assert sw["G"].keys() == sl["G"].keys() and all(torch.equal(sw["G"][k], sl["G"][k]) for k in sw["G"])
+    assert any(not torch.equal(sw["D"][k], sl["D"][k]) for k in sw["D"] if k.endswith("original"))  # D learnt
+    rows = [json.loads(x) for x in (warm / "metrics.jsonl").read_text().splitlines()]
+    assert all("D" in r and "G_gan" not in r for r in rows)
+    on = tmp_path / "on"
+    train(cfg(photos, on, steps=3, save_every=3, gan_alpha=0.5, gan_start=2))
+    last = [json.loads(x) for x in (on / "metrics.jsonl").read_text().splitlines()][-1]
+    assert last["step"] == 3 and "G_gan" in last
+    with pytest.raises(Exception, match="gan_start"):
+        cfg(photos, on, gan_start=-1)

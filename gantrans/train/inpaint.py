@@ -5,7 +5,9 @@ as the official code; or a mask from the user's `masks` folder, resized nearest 
 both seeded by (seed, sample position), so runs resume bit-identically. Per step: the SN-PatchGAN update
 (hinge loss on real and completed images, each with the mask as a fourth channel), then the generator update:
 l1_alpha * (mean |x - coarse| + mean |x - refined|) over the whole image + gan_alpha * (-mean D(completed)).
-With gan_alpha 0 (L1-only pre-training) the discriminator is not updated at all.
+With gan_alpha 0 (L1-only pre-training) the discriminator is not updated at all; with gan_start N the
+discriminator learns from the first step but the generator's adversarial term waits N steps (a warm-up, so that
+fine-tuning an L1-trained generator starts from a discriminator that already tells its fills from real pixels).
 Adam 1e-4 (0.5, 0.999), 256 px crops, batch 16 as the official configuration.
 """
 
@@ -42,11 +44,13 @@ class InpaintOptions(Options):
     l1_alpha: float = 1.0
     l1_region: str = "image"  # image (official: L1 over the whole frame) | hole (only the pixels that are filled)
     gan_alpha: float = 1.0
+    gan_start: int = 0  # steps of this run before the generator's adversarial term is switched on (D warm-up)
 
     def validate(self, cfg: "TrainConfig") -> None:
         check(self.mask_kind in MASK_KINDS, f"mask_kind must be one of {', '.join(MASK_KINDS)}")
         check(0.0 < self.mask_ratio <= 1.0, "mask_ratio is a fraction in (0, 1]")
         check(self.l1_region in ("image", "hole"), "l1_region must be image or hole")
+        check(self.gan_start >= 0, "gan_start is a number of steps, 0 or more")
         check(cfg.crop_size % 8 == 0 and cfg.crop_size >= 64, "inpaint needs a crop size that is a multiple of 8, at least 64")
         check(not self.masks or Path(self.masks).is_dir(), f"masks {self.masks}: not a folder")
         make_config("gated_inpaint", {"cnum": self.cnum, "img_ch": cfg.input_nc, "prefill": self.prefill})
@@ -156,7 +160,7 @@ class InpaintRecipe(Recipe):
         with tr.autocast():
             ae = o.l1_alpha * (recon_l1(x, coarse, m, o.l1_region) + recon_l1(x, refined, m, o.l1_region))
             g_loss = ae
-            if o.gan_alpha > 0:
+            if o.gan_alpha > 0 and tr.step >= o.gan_start:
                 g_gan = -D(torch.cat([complete, m], 1)).float().mean()
                 g_loss = g_loss + o.gan_alpha * g_gan
                 out["G_gan"] = g_gan.detach()
