@@ -128,16 +128,30 @@ def test_adaptive_pool_leaves_busy_cores_to_other_processes(clean_env):
 
 
 def test_load_monitor_sees_a_busy_process():
+    """The cores' worth other processes used, times the window, covers at least the CPU time a busy child used
+    in it: waits on the child's own CPU clock (an event), not on a fixed sleep that a loaded machine stretches."""
     if not os.path.exists("/proc/stat") or not hasattr(os, "sched_getaffinity"):
         pytest.skip("needs Linux /proc")
+    import time
+
+    hz = os.sysconf("SC_CLK_TCK")
+
+    def cpu_seconds(pid: int) -> float:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / hz  # utime + stime
+
     mon = threads.LoadMonitor()
+    assert mon.last is not None
+    start = mon.last[0]
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
-        import time
-
-        time.sleep(1.0)  # a measurement window, not a synchronisation
+        deadline = time.monotonic() + 120
+        while cpu_seconds(busy.pid) < 0.5:  # poll for the event: the child has used half a CPU-second
+            assert time.monotonic() < deadline, "the busy child got no CPU time in 2 minutes"
+            time.sleep(0.05)
         other = mon.other_load()
+        window = mon.last[0] - start
     finally:
         busy.kill()
         busy.wait()
-    assert other is not None and other >= 0.5  # one core's worth, less what the scheduler lent elsewhere
+    assert other is not None and other * window >= 0.5 - 4 / hz  # /proc/stat's per-core jiffies lag a few ticks

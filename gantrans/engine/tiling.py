@@ -1,7 +1,7 @@
 """Tiled translation with memory bounded by the tile size, not the image.
 
 The image stays in its decoded form (uint8, or float32 for >8-bit sources); each tile is cut from it,
-padded by index (the same bottom/right reflection `pad_to` gives the whole image), run, and blended
+padded by index (the same bottom/right reflection `models.layers.pad_to` gives the whole image), run, and blended
 into a buffer one band of tiles high. When a band is done, the rows no later band touches are final:
 they are divided by their blend weights and handed on (written as uint8 by the caller), and only the
 overlap is carried to the next band. Beyond the input and the output, memory is a band buffer

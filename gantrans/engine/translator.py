@@ -15,7 +15,6 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from gantrans import registry
@@ -26,6 +25,7 @@ from gantrans.families.base import DIRECTIONS, Family
 from gantrans.io.checkpoint import Checkpoint, CheckpointError, save_checkpoint
 from gantrans.io.images import DEFAULT_MAX_PIXELS, Decoded, decode, resize_shorter, to_pil
 from gantrans.models import cpuconv
+from gantrans.models.layers import pad_to
 from gantrans.models.registry import get_spec
 
 __all__ = ["DIRECTIONS", "DirectionError", "Translator", "pad_to", "style_for_seed", "to_uint8"]
@@ -33,20 +33,6 @@ __all__ = ["DIRECTIONS", "DirectionError", "Translator", "pad_to", "style_for_se
 
 class DirectionError(UsageError):
     """The model has no generator for the requested direction."""
-
-
-def pad_to(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """(B, C, h, w) -> (B, C, height, width), padding bottom/right by reflection.
-
-    Reflection needs pad < size, so large pads are done in rounds; a 1-pixel side is replicated.
-    """
-    while x.shape[-2] < height or x.shape[-1] < width:
-        h, w = x.shape[-2:]
-        ph, pw = min(height - h, h - 1), min(width - w, w - 1)
-        if (height > h and ph <= 0) or (width > w and pw <= 0):
-            return F.pad(x, (0, width - w, 0, height - h), mode="replicate")
-        x = F.pad(x, (0, max(pw, 0), 0, max(ph, 0)), mode="reflect")
-    return x
 
 
 def round_up(n: int, multiple: int) -> int:

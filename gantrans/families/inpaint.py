@@ -119,7 +119,7 @@ class InpaintFamily(OneNetwork):
     def forward(self, gen: "nn.Module", x: "torch.Tensor", direction: str, cond: "torch.Tensor | None") -> "torch.Tensor":
         """x: normalised image, reflect-padded; cond: the unpadded mask -> padded by the same reflection, so the
         pixels mirrored from the hole are hole too (as known pixels they would bring the removed content back)."""
-        from gantrans.engine.translator import pad_to
+        from gantrans.models.layers import pad_to
 
         assert cond is not None
         return gen(x, pad_to(cond, x.shape[-2], x.shape[-1]))

@@ -1,4 +1,4 @@
-"""Building blocks shared by the CycleGAN/pix2pix networks (norm choice, weight init)."""
+"""Building blocks shared by the networks (norm choice, weight init, reflection padding to a size)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 
@@ -123,3 +124,17 @@ def init_weights(net: nn.Module, init_type: str = "normal", gain: float = 0.02) 
             nn.init.normal_(m.weight, 1.0, gain)
             nn.init.zeros_(m.bias)
     return net
+
+
+def pad_to(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(B, C, h, w) -> (B, C, height, width), padding bottom/right by reflection.
+
+    Reflection needs pad < size, so large pads are done in rounds; a 1-pixel side is replicated.
+    """
+    while x.shape[-2] < height or x.shape[-1] < width:
+        h, w = x.shape[-2:]
+        ph, pw = min(height - h, h - 1), min(width - w, w - 1)
+        if (height > h and ph <= 0) or (width > w and pw <= 0):
+            return F.pad(x, (0, width - w, 0, height - h), mode="replicate")
+        x = F.pad(x, (0, max(pw, 0), 0, max(ph, 0)), mode="reflect")
+    return x
