@@ -67,13 +67,14 @@ def build(
     return Translator(ckpt, device=device, precision=precision)
 
 
-def load(ref: str, device: str = "auto", precision: str = "auto") -> "Translator":
-    """Load a translation model from a path, a bundled name (weights/) or `hf://org/repo[/file][@rev]`."""
+def load(ref: str, device: str = "auto", precision: str = "auto", config: "dict[str, Any] | None" = None) -> "Translator":
+    """Load a translation model from a path, a bundled name (weights/) or `hf://org/repo[/file][@rev]`.
+    `config` overrides architecture options that change no weight, e.g. `{"blend": "poisson"}` (inpainting)."""
     from gantrans.engine.translator import Translator
     from gantrans.io.checkpoint import load_checkpoint
     from gantrans.io.hub import resolve
 
-    return Translator(load_checkpoint(resolve(ref)), device=device, precision=precision)
+    return Translator(load_checkpoint(resolve(ref), config=config), device=device, precision=precision)
 
 
 def stylizer(ref: str, device: str = "auto", precision: str = "auto") -> "Stylizer":

@@ -7,7 +7,8 @@
 #                  bicubic degradation (the held-out test's), no perceptual loss (no VGG-19 weights offline)
 # inpaint_photo:   gated_inpaint cnum 16 with prefill=diffusion (a harmonic fill of the hole as input, residual stages),
 #                  128 px crops, batch 8, L1 only (gan_alpha 0), Kaiming init: whole-image L1 at lr 1e-3 (2,253 steps),
-#                  then L1 in the hole only at lr 1e-3 (8,000 steps), then lr 1e-4 (1,500 steps); see weights/inpaint_photo.md
+#                  then L1 in the hole only at lr 1e-3 (8,000 steps), then lr 1e-4 (1,500 steps); then blend=poisson set
+#                  in the header (seamless compositing of the fill, no weight changes); see weights/inpaint_photo.md
 set -euo pipefail
 data=${1:-data/sr_photos}; runs=${2:-runs}
 python -m gantrans train "$data/train" --arch srresnet -o "$runs/sr_psnr" --set netG=srvgg_compact --ngf 48 --set num_block=16 \
@@ -24,3 +25,5 @@ python -m gantrans train "$data/train" "${inp[@]}" -o "$runs/inpaint_hole" --ini
   --set l1_region=hole --lr 1e-3 --steps 8000
 python -m gantrans train "$data/train" "${inp[@]}" -o "$runs/inpaint" --init-from "$runs/inpaint_hole/model.safetensors" \
   --set l1_region=hole --lr 1e-4 --steps 1500
+python -c 'import sys, gantrans; gantrans.load(sys.argv[1], device="cpu", config={"blend": "poisson"}).save(sys.argv[2])' \
+  "$runs/inpaint/model.safetensors" "$runs/inpaint_photo.safetensors"

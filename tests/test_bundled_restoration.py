@@ -78,3 +78,29 @@ def test_bundled_inpainter_beats_mean_and_harmonic_fills_on_a_held_out_photo(tmp
             errs[k].append(float(np.abs(filled.astype(float) - crop.astype(float))[hole].mean()))
     got = {k: float(np.mean(v)) for k, v in errs.items()}
     assert got["model"] < got["mean"] and got["model"] < got["harmonic"], got
+    # its default blend is poisson: against `--blend none` (the same weights composited as generated), the fill's
+    # border is not offset from the known pixels next to it (a seam); the known pixels stay exact either way
+    r = runner.invoke(app, ["inpaint", str(tmp_path / "in"), "--mask", str(tmp_path / "masks"), "-o", str(tmp_path / "raw"), "--device", "cpu",
+                            "--precision", "fp32", "--blend", "none"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    seams: dict[str, list[float]] = {"blend": [], "none": [], "photo": []}
+    for name, crop in crops.items():
+        hole = masks[name]
+        raw = np.asarray(Image.open(tmp_path / "raw" / f"{name}.png").convert("RGB"))
+        assert np.array_equal(raw[~hole], crop[~hole])
+        for k, img in (("blend", np.asarray(Image.open(tmp_path / "out" / f"{name}.png").convert("RGB"))), ("none", raw), ("photo", crop)):
+            seams[k].append(seam(img, hole))
+    got = {k: float(np.mean(v)) for k, v in seams.items()}
+    assert got["blend"] < 0.5 * got["none"] and got["blend"] < got["photo"] + 1.0, got
+    r = runner.invoke(app, ["inpaint", str(tmp_path / "in"), "--mask", str(tmp_path / "masks"), "-o", str(tmp_path / "x"), "--blend", "soft"])
+    assert r.exit_code == 2 and "--blend must be model, poisson or none" in r.stderr
+
+
+def seam(img: np.ndarray, hole: np.ndarray) -> float:
+    """How far the hole's border is offset from the known pixels beside it: |mean of (inside - outside)| over the
+    4-neighbour pairs that cross the border, mean over RGB, grey levels (texture averages out, an offset does not)."""
+    a = img.astype(float)
+    pairs = [a[:, 1:] - a[:, :-1], a[1:] - a[:-1]]  # (.., 3): right minus left, below minus above
+    cross = [hole[:, 1:] & ~hole[:, :-1], hole[1:] & ~hole[:-1]], [~hole[:, 1:] & hole[:, :-1], ~hole[1:] & hole[:-1]]
+    inside_minus_out = np.concatenate([d[c] for d, c in zip(pairs, cross[0])] + [-d[c] for d, c in zip(pairs, cross[1])])  # (N, 3)
+    return float(np.abs(inside_minus_out.mean(0)).mean())

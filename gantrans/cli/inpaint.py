@@ -21,6 +21,7 @@ from gantrans.cli.common import (
     QuietOpt,
     ThreadsOpt,
     WorkersOpt,
+    fail,
     gather_inputs,
     handle_errors,
     read_specs,
@@ -43,6 +44,7 @@ def inpaint(
     crop_trigger: Annotated[int, Opt("--crop-trigger", min=16, help="Longer side above which --hd-strategy applies (contextual attention memory grows with the 4th power of the side).")] = 512,
     crop_margin: Annotated[int, Opt("--crop-margin", min=0, help="Context around the hole for --hd-strategy crop (pixels).")] = 128,
     resize_limit: Annotated[int, Opt("--resize-limit", min=16, help="Longer side the model runs at when a hole's box (crop) or the image (resize) is larger.")] = 512,
+    blend: Annotated[str, Opt("--blend", help="How a fill meets the known pixels: model (the checkpoint's setting; the bundled model: poisson) | poisson (seamless cloning: the fill shifted by a harmonic correction, no seam) | none (as generated, the official DeepFill v2).")] = "model",
     from_list: Annotated[Optional[str], Opt("--from-list", help="Read input paths from FILE, one per line (- for stdin; blank lines and # lines skipped).")] = None,
     suffix: Annotated[str, Opt("--suffix", help="Appended to each output's stem.")] = "",
     ext: ExtOpt = "auto",
@@ -86,7 +88,9 @@ def inpaint(
         from gantrans.io.hub import resolve
 
         path = resolve(model, "inpaint")
-        t = gantrans.load(str(path), device=device, precision=precision)
+        if blend not in ("model", "poisson", "none"):
+            fail("--blend must be model, poisson or none")
+        t = gantrans.load(str(path), device=device, precision=precision, config=None if blend == "model" else {"blend": blend})
         require(t, "inpaint", path.name)
         if batch_size is None:
             opts.batch_size = default_batch_size(t.device)

@@ -153,8 +153,10 @@ def _json(meta: dict[str, str], key: str, default: Any, path: Path) -> Any:
         raise CheckpointError(f"{path}: metadata {key!r} is not valid JSON ({e})") from None
 
 
-def load_checkpoint(path: str | os.PathLike, check_finite: bool = True) -> Checkpoint:
-    """Rebuild every network from the file alone and load its weights strictly (on CPU)."""
+def load_checkpoint(path: str | os.PathLike, check_finite: bool = True, config: dict[str, Any] | None = None) -> Checkpoint:
+    """Rebuild every network from the file alone and load its weights strictly (on CPU). `config` overrides
+    fields of the stored architecture config (options that change no weight, e.g. gated_inpaint's blend;
+    strict loading rejects any override that would need other weights)."""
     from safetensors.torch import load_file
 
     path = Path(path)
@@ -164,7 +166,7 @@ def load_checkpoint(path: str | os.PathLike, check_finite: bool = True) -> Check
         get_spec(arch)
     except KeyError as e:
         raise CheckpointError(f"{path}: {e.args[0]}") from None
-    config_dict = _json(meta, "config", {}, path)
+    config_dict = {**_json(meta, "config", {}, path), **(config or {})}
     try:
         config = make_config(arch, config_dict)
     except (TypeError, ValueError) as e:

@@ -48,3 +48,13 @@ def diffusion_fill(image: torch.Tensor, hole: torch.Tensor, sweeps: int = 8, ome
         for colour in [red, ~red] * sweeps:  # red-black over-relaxation: each sweep updates red, then black
             u = torch.where(colour & ~fixed, u + omega * (_neighbour_mean(u) - u), u)
     return u.to(dtype)
+
+
+def poisson_blend(image: torch.Tensor, raw: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+    """image, raw (B, C, H, W), hole (B, 1, H, W) -> raw plus the harmonic function that meets `image` on the
+    known pixels: "seamless cloning" (Pérez et al. 2003), the post-processing of Iizuka et al. 2017. The hole keeps
+    the generated fill's gradients while its border meets the known pixels without a step (a generator's raw
+    output does not match them exactly, and composited as is it leaves a seam). Float32 inside, raw's dtype out."""
+    raw32 = raw.float()
+    known = 1.0 - hole.float()
+    return (raw32 + diffusion_fill((image.float() - raw32) * known, hole)).to(raw.dtype)

@@ -26,7 +26,7 @@ from torch import nn
 
 from gantrans.errors import UsageError
 from gantrans.models.contextual_attention import contextual_attention
-from gantrans.models.diffusion_fill import diffusion_fill
+from gantrans.models.diffusion_fill import diffusion_fill, poisson_blend
 from gantrans.models.layers import ImageChannels, check_positive
 from gantrans.models.registry import ArchSpec, register
 
@@ -75,6 +75,7 @@ class GatedUp(GatedConv):
 
 
 PREFILLS = ("zero", "diffusion")
+BLENDS = ("none", "poisson")
 
 
 @dataclass(frozen=True)
@@ -87,8 +88,13 @@ class GatedInpaintConfig(ImageChannels):
     # of the known pixels, see diffusion_fill.py); with "diffusion" each stage outputs its input image plus a
     # tanh residual, so the network learns corrections to a classical fill instead of the whole content
     prefill: str = "zero"
+    # the refined output in the hole: "none" (the official model: as generated) or "poisson" (shifted by a
+    # harmonic correction so that it meets the known pixels without a seam, see diffusion_fill.poisson_blend)
+    blend: str = "none"
 
     def __post_init__(self) -> None:
+        if self.blend not in BLENDS:
+            raise UsageError(f"gated_inpaint blend must be one of {', '.join(BLENDS)}, got {self.blend!r}")
         if self.prefill not in PREFILLS:
             raise UsageError(f"gated_inpaint prefill must be one of {', '.join(PREFILLS)}, got {self.prefill!r}")
         if self.padding not in ("same", "symmetric"):
@@ -168,7 +174,10 @@ class GatedInpaintNet(nn.Module):
         pm = self._seq(pm, ["pmconv9", "pmconv10"])
         x = self._seq(torch.cat([hallu, pm], 1), ["allconv11", "allconv12", "allconv13_upsample", "allconv14",
                                                   "allconv15_upsample", "allconv16", "allconv17"])  # fmt: skip
-        return coarse, (xnow + torch.tanh(x) if residual else torch.tanh(x))
+        refined = xnow + torch.tanh(x) if residual else torch.tanh(x)  # (B, C, H, W)
+        if self.config.blend == "poisson":
+            refined = poisson_blend(image, refined, mask)
+        return coarse, refined
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         # (B, C, H, W) [-1, 1] + (B, 1, H, W) -> refined (B, C, H, W); known pixels are composited by the caller

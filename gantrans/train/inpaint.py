@@ -40,6 +40,7 @@ class InpaintOptions(Options):
     mask_kind: str = "both"  # both | strokes | box
     mask_ratio: float = 1.0  # redraw masks covering more than this fraction
     prefill: str = "zero"  # the generator's hole input: zero (official) | diffusion (residual on a harmonic fill)
+    blend: str = "none"  # the refined output: none (official) | poisson (seamless with the known pixels)
     masks: str = ""  # a folder of user masks (white = hole) sampled instead of random ones
     l1_alpha: float = 1.0
     l1_region: str = "image"  # image (official: L1 over the whole frame) | hole (only the pixels that are filled)
@@ -53,7 +54,7 @@ class InpaintOptions(Options):
         check(self.gan_start >= 0, "gan_start is a number of steps, 0 or more")
         check(cfg.crop_size % 8 == 0 and cfg.crop_size >= 64, "inpaint needs a crop size that is a multiple of 8, at least 64")
         check(not self.masks or Path(self.masks).is_dir(), f"masks {self.masks}: not a folder")
-        make_config("gated_inpaint", {"cnum": self.cnum, "img_ch": cfg.input_nc, "prefill": self.prefill})
+        make_config("gated_inpaint", {"cnum": self.cnum, "img_ch": cfg.input_nc, "prefill": self.prefill, "blend": self.blend})
 
 
 def recon_l1(target: torch.Tensor, out: torch.Tensor, mask: torch.Tensor, region: str) -> torch.Tensor:
@@ -125,7 +126,8 @@ class InpaintRecipe(Recipe):
         return {"A": torch.stack(xs), "M": torch.stack([stream.mask(torch.Generator().manual_seed(1000 + i)) for i in range(len(xs))])}
 
     def g_config(self) -> Any:
-        return make_config("gated_inpaint", {"cnum": self.opts.cnum, "img_ch": self.cfg.input_nc, "prefill": self.opts.prefill})
+        o = self.opts
+        return make_config("gated_inpaint", {"cnum": o.cnum, "img_ch": self.cfg.input_nc, "prefill": o.prefill, "blend": o.blend})
 
     def build(self) -> tuple[dict[str, nn.Module], dict[str, nn.Module]]:
         from gantrans import registry
