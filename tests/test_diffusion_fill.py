@@ -192,3 +192,22 @@ def test_padding_does_not_leak_the_holes_content(tmp_path):
     assert r.exit_code == 0, r.stderr
     out = np.asarray(Image.open(tmp_path / "out" / "in.png").convert("RGB")).astype(int)
     assert np.abs(out[hole > 0] - 128).max() <= 2  # grey all through: the untrained model is the fill of the known grey
+
+
+def test_load_overrides_an_option_that_changes_no_weight(tmp_path):
+    from gantrans.io.checkpoint import CheckpointError
+
+    path = tmp_path / "m.safetensors"
+    gantrans.build("gated_inpaint", cnum=8, domains=("image", "completed"), device="cpu", seed=0).save(path)
+    plain, blended = gantrans.load(str(path), device="cpu"), gantrans.load(str(path), device="cpu", config={"blend": "poisson"})
+    assert plain.checkpoint.config.blend == "none" and blended.checkpoint.config.blend == "poisson"
+    x = torch.stack([smooth_photo(s, 32) for s in range(2)])
+    m = torch.zeros(2, 1, 32, 32)
+    m[..., 8:24, 4:20] = 1
+    with torch.no_grad():
+        want = poisson_blend(x, plain.checkpoint.networks["G"](x, m), m)
+        assert torch.allclose(blended.checkpoint.networks["G"](x, m), want)
+    with pytest.raises(CheckpointError):  # other weights would be needed: strict loading refuses
+        gantrans.load(str(path), device="cpu", config={"cnum": 12})
+    with pytest.raises(UsageError, match="unknown config field 'blur'"):
+        gantrans.load(str(path), device="cpu", config={"blur": 1})

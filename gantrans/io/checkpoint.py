@@ -166,17 +166,20 @@ def load_checkpoint(path: str | os.PathLike, check_finite: bool = True, config: 
         get_spec(arch)
     except KeyError as e:
         raise CheckpointError(f"{path}: {e.args[0]}") from None
-    config_dict = {**_json(meta, "config", {}, path), **(config or {})}
+    config_dict = _json(meta, "config", {}, path)
     try:
-        config = make_config(arch, config_dict)
+        config_obj = make_config(arch, config_dict)
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: bad {arch} config {config_dict}: {e}") from None
+    if config:  # the caller's overrides: their errors are the caller's
+        config_dict = {**config_dict, **config}
+        config_obj = make_config(arch, config_dict)
     prefixes = _json(meta, "networks", [], path)
     if not prefixes or not all(isinstance(p, str) and p for p in prefixes):
         raise CheckpointError(f"{path}: metadata 'networks' must be a non-empty list of names")
     aux_meta = _json(meta, "aux", {}, path)
     aux: dict[str, tuple[str, Any]] = {}
-    plan = [(p, arch, config, config_dict) for p in prefixes]
+    plan = [(p, arch, config_obj, config_dict) for p in prefixes]
     try:
         for prefix, entry in aux_meta.items():
             aux[prefix] = (entry["arch"], make_config(entry["arch"], entry["config"]))
@@ -210,7 +213,7 @@ def load_checkpoint(path: str | os.PathLike, check_finite: bool = True, config: 
             raise CheckpointError(f"{path}: NaN or Inf values in {_short(bad)}")
     return Checkpoint(
         arch=arch,
-        config=config,
+        config=config_obj,
         networks=networks,
         domains=_domains(_json(meta, "domains", ["A", "B"], path), path),
         preprocess=_preprocess(_json(meta, "preprocess", DEFAULT_PREPROCESS, path), path),
