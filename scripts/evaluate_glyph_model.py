@@ -3,7 +3,15 @@
 For each held-out font F and character c that F has: translate DejaVu c (a2b) with the style code of
 another character of F (the reference, chosen by a seeded draw) and measure the mean absolute error
 to F's true c, in grey levels (0-255). Baseline: the DejaVu input itself. Diversity: mean pairwise
-L1 between K random-style outputs of the same input. Prints a JSON summary.
+L1 between K random-style outputs of the same input.
+
+Font recognition (does the output take the reference's typeface?): a small CNN learns to tell the 74 training
+fonts apart; its features describe a typeface. The held-out fonts' characters are split in two by
+`sha1(file name) % 2`; each held-out font's prototype is the mean feature of its first-half ("fit") glyphs, and a
+glyph is recognised as the font whose prototype is nearest. Scored on the other half ("score" characters): (a)
+the real glyphs (what a perfect model would reach), (b) the DejaVu inputs of those characters (chance: 1 of 20),
+(c) the guided outputs, each with the style of another *score* character of the font (its shape is in no
+prototype, so a reference shape leaking into the output does not help). Prints a JSON summary.
 
     python scripts/evaluate_glyph_model.py MODEL [data/glyphs] [--styles 8]
 """
@@ -11,6 +19,7 @@ L1 between K random-style outputs of the same input. Prints a JSON summary.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import random
 from itertools import combinations
@@ -18,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 import gantrans
@@ -25,6 +35,68 @@ import gantrans
 
 def load(path: Path) -> torch.Tensor:
     return torch.from_numpy(np.asarray(Image.open(path).convert("L"), dtype=np.uint8).copy())[None, None]  # (1, 1, H, W)
+
+
+def score_half(name: str) -> bool:
+    return int(hashlib.sha1(name.encode()).hexdigest(), 16) % 2 == 1
+
+
+def font_embedding(data: Path, steps: int = 4000, seed: int = 0) -> torch.nn.Module:
+    """A CNN taught to tell the *training* fonts apart (trainB, FONT__char.png; random shifts of ±4 px and scales
+    of ±10 %); its pooled features, L2-normalised, describe a typeface whatever the character."""
+    files = sorted((data / "trainB").glob("*.png"))
+    names = sorted({f.name.split("__")[0] for f in files})
+    x = 1 - torch.cat([load(f) for f in files]).float() / 255  # (N, 1, 64, 64), ink = 1
+    y = torch.tensor([names.index(f.name.split("__")[0]) for f in files])
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    layers: list[torch.nn.Module] = []
+    cin = 1
+    for cout in (32, 64, 128, 256):  # 64 -> 4
+        layers += [torch.nn.Conv2d(cin, cout, 3, 2, 1), torch.nn.BatchNorm2d(cout), torch.nn.ReLU()]
+        cin = cout
+    body = torch.nn.Sequential(*layers, torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())  # (B, 256)
+    head = torch.nn.Linear(cin, len(names))
+    opt = torch.optim.Adam([*body.parameters(), *head.parameters()], 1e-3)
+    for _ in range(steps):
+        i = torch.randint(0, len(x), (64,), generator=g)
+        scale = 1 + (torch.rand(64, generator=g) * 0.2 - 0.1)
+        theta = torch.zeros(64, 2, 3)
+        theta[:, 0, 0], theta[:, 1, 1] = scale, scale
+        theta[:, :, 2] = (torch.rand(64, 2, generator=g) * 2 - 1) * 4 / 32
+        xb = F.grid_sample(x[i], F.affine_grid(theta, [64, 1, 64, 64], align_corners=False), align_corners=False)
+        loss = F.cross_entropy(head(F.dropout(body(xb), 0.3)), y[i])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return body.eval()
+
+
+def recognition(m: "gantrans.Translator", data: Path, fonts: list[Path]) -> dict[str, float]:
+    """Share of score-half glyphs whose held-out font is the nearest prototype (the mean embedding of the font's
+    fit-half glyphs): real glyphs, DejaVu inputs, guided outputs."""
+    body = font_embedding(data)
+
+    def embed(imgs: torch.Tensor) -> torch.Tensor:  # (N, 1, 64, 64) in [0, 1], white paper -> (N, 256)
+        with torch.no_grad():
+            return F.normalize(body(1 - imgs), dim=1)
+
+    protos = F.normalize(torch.stack([embed(torch.cat([load(f) for f in sorted(font.glob("*.png")) if not score_half(f.name)]).float() / 255).mean(0)
+                                      for font in fonts]), dim=1)  # fmt: skip  # (F, 256)
+    rng = random.Random(1)
+    hits: dict[str, list[bool]] = {"real_glyphs": [], "dejavu_input": [], "guided_output": []}
+    for k, font in enumerate(fonts):
+        chars = [f.name for f in sorted(font.glob("*.png")) if score_half(f.name)]
+        if len(chars) < 2:
+            continue
+        src = torch.cat([load(data / "testA" / c) for c in chars])  # (N, 1, 64, 64) uint8
+        refs = [rng.choice([r for r in chars if r != c]) for c in chars]
+        codes = torch.cat([m.encode_style(load(font / r), "a2b") for r in refs])
+        with torch.no_grad():
+            out = m.run(src, "a2b", codes).float()  # (N, 1, H, W) in [0, 1]
+        for key, imgs in (("real_glyphs", torch.cat([load(font / c) for c in chars]).float() / 255), ("dejavu_input", src.float() / 255), ("guided_output", out)):
+            hits[key] += ((embed(imgs) @ protos.T).argmax(1) == k).tolist()
+    return {key: round(float(np.mean(v)), 3) for key, v in hits.items()} | {"glyphs": len(hits["real_glyphs"]), "fonts": len(fonts)}
 
 
 def main() -> None:
@@ -66,6 +138,7 @@ def main() -> None:
         "fonts_where_model_beats_baseline": sum(v["model"] < v["baseline"] for v in per_font.values()),
         "diversity_mean_pairwise_L1": round(float(np.mean(pair)), 2),
         "diversity_styles": args.styles,
+        "font_recognition": recognition(m, args.data, fonts),
         "per_font": per_font,
     }
     print(json.dumps(summary, indent=1))
