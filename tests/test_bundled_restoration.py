@@ -94,6 +94,8 @@ def test_bundled_inpainter_beats_mean_and_harmonic_fills_on_a_held_out_photo(tmp
     assert got["blend"] < 0.5 * got["none"] and got["blend"] < got["photo"] + 1.0, got
     r = runner.invoke(app, ["inpaint", str(tmp_path / "in"), "--mask", str(tmp_path / "masks"), "-o", str(tmp_path / "x"), "--blend", "soft"])
     assert r.exit_code == 2 and "--blend must be model, poisson or none" in r.stderr
+    r = runner.invoke(app, ["inpaint", str(tmp_path / "in"), "--mask", str(tmp_path / "masks"), "-o", str(tmp_path / "x"), "-m", "noto2emojione", "--blend", "none"])
+    assert r.exit_code == 2 and "--blend: noto2emojione.safetensors (resnet_9blocks) has no blend option" in r.stderr
 
 
 def seam(img: np.ndarray, hole: np.ndarray) -> float:

@@ -90,6 +90,17 @@ def inpaint(
         path = resolve(model, "inpaint")
         if blend not in ("model", "poisson", "none"):
             fail("--blend must be model, poisson or none")
+        if blend != "model":
+            from gantrans.io.checkpoint import read_metadata
+            from gantrans.models.registry import make_config
+
+            arch = read_metadata(path).get("arch", "")
+            try:
+                has_blend = hasattr(make_config(arch), "blend")
+            except KeyError:  # an unknown architecture: loading says so
+                has_blend = True
+            if not has_blend:
+                fail(f"--blend: {path.name} ({arch}) has no blend option")
         t = gantrans.load(str(path), device=device, precision=precision, config=None if blend == "model" else {"blend": blend})
         require(t, "inpaint", path.name)
         if batch_size is None:
