@@ -138,10 +138,10 @@ def test_diffusion_prefill_trains_saves_and_inpaints(tmp_path):
     run = tmp_path / "run"
     r = runner.invoke(app, ["train", str(photos), "--arch", "inpaint", "-o", str(run), "--steps", "2", "--size", "64", "--load-size", "64",
                             "--ndf", "4", "--device", "cpu", "--set", "cnum=8", "--set", "batch_size=2", "--set", "prefill=diffusion",
-                            "--set", "init_type=kaiming", "--set", "gan_alpha=0", "--workers", "0"])  # fmt: skip
+                            "--set", "init_type=kaiming", "--set", "gan_alpha=0", "--set", "blend=poisson", "--workers", "0"])  # fmt: skip
     assert r.exit_code == 0, r.stderr
     m = gantrans.load(str(run / "model.safetensors"), device="cpu")
-    assert m.checkpoint.config.prefill == "diffusion"
+    assert m.checkpoint.config.prefill == "diffusion" and m.checkpoint.config.blend == "poisson"  # trained through the blend
     # the header carries it: a strict reload gives the same output
     img, hole = smooth_photo(7, 64)[None], torch.zeros(1, 1, 64, 64)
     hole[..., 16:40, 20:50] = 1
