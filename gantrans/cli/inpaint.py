@@ -85,23 +85,16 @@ def inpaint(
         items = gather_inputs(specs, listed, outdir)
 
         import gantrans
+        from gantrans.io.checkpoint import OptionError
         from gantrans.io.hub import resolve
 
-        path = resolve(model, "inpaint")
         if blend not in ("model", "poisson", "none"):
             fail("--blend must be model, poisson or none")
-        if blend != "model":
-            from gantrans.io.checkpoint import read_metadata
-            from gantrans.models.registry import make_config
-
-            arch = read_metadata(path).get("arch", "")
-            try:
-                has_blend = hasattr(make_config(arch), "blend")
-            except KeyError:  # an unknown architecture: loading says so
-                has_blend = True
-            if not has_blend:
-                fail(f"--blend: {path.name} ({arch}) has no blend option")
-        t = gantrans.load(str(path), device=device, precision=precision, config=None if blend == "model" else {"blend": blend})
+        path = resolve(model, "inpaint")
+        try:
+            t = gantrans.load(str(path), device=device, precision=precision, config=None if blend == "model" else {"blend": blend})
+        except OptionError as e:
+            fail(f"--blend: {e}")
         require(t, "inpaint", path.name)
         if batch_size is None:
             opts.batch_size = default_batch_size(t.device)

@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from gantrans.errors import DataError
+from gantrans.errors import DataError, UsageError
 from gantrans.io.atomic import atomic_target
 from gantrans.models.registry import (
     build_network,
@@ -46,6 +46,10 @@ FORMAT = "gantrans"
 FORMAT_VERSION = "1"
 DEFAULT_PREPROCESS = {"size": 256, "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}
 PICKLE_SUFFIXES = (".pth", ".pt", ".ckpt", ".pkl", ".pickle", ".bin", ".tar")
+
+
+class OptionError(UsageError):
+    """A load-time config override names a field the model's architecture does not have."""
 
 
 class CheckpointError(DataError):
@@ -172,6 +176,10 @@ def load_checkpoint(path: str | os.PathLike, check_finite: bool = True, config: 
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: bad {arch} config {config_dict}: {e}") from None
     if config:  # the caller's overrides: their errors are the caller's
+        fields = config_to_dict(config_obj)
+        for key in config:
+            if key not in fields:
+                raise OptionError(f"{path.name} ({arch}) has no {key} option (unknown config field {key!r}; fields: {', '.join(sorted(fields))})")
         config_dict = {**config_dict, **config}
         config_obj = make_config(arch, config_dict)
     prefixes = _json(meta, "networks", [], path)
