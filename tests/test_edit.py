@@ -190,3 +190,46 @@ def test_bundled_emoji_model_edits_held_out_tone():
         pred = ed.predict(y.round().to(torch.uint8))[0]
         assert pred[ed.schema.attrs["tone_5"].index] == 1  # the stored classifier sees the new tone
     assert np.mean(errs) < np.mean(base), (errs, base)
+
+
+def test_attention_generator_composes_input_and_colour():
+    """attention=True (GANimation): output = A * input + (1 - A) * colour, A in (0, 1); the colour head is
+    the official generator's, so the official keys are unchanged and one more (attn.weight) is added."""
+    from gantrans.models import build_network, make_config
+
+    torch.manual_seed(0)
+    plain = build_network("stargan", make_config("stargan", {"conv_dim": 4, "repeat_num": 1, "c_dim": 3}))
+    g = build_network("stargan", make_config("stargan", {"conv_dim": 4, "repeat_num": 1, "c_dim": 3, "attention": True})).eval()
+    assert set(g.state_dict()) - set(plain.state_dict()) == {"attn.weight"} and set(plain.state_dict()) <= set(g.state_dict())
+    x, c = torch.rand(2, 3, 16, 16) * 2 - 1, torch.tensor([[1.0, 0, 1], [0, 1, 0]])
+    with torch.no_grad():
+        y, a = g.parts(x, c)
+        assert a is not None and a.shape == (2, 1, 16, 16) and 0 < float(a.min()) and float(a.max()) < 1
+        colour = g.main(torch.cat([x, c[:, :, None, None].expand(-1, -1, 16, 16)], 1))
+        assert torch.allclose(y, a * x + (1 - a) * colour, atol=1e-6) and torch.equal(g(x, c), y)
+        g.attn.weight.fill_(0.0)
+        g.attn.weight[0, :, 3, 3] = 1e3  # A -> 1 wherever features are positive: the input shows through
+        y, a = g.parts(x, c)
+    keep = (a > 0.999).expand_as(x)
+    assert keep.any() and torch.allclose(y[keep], x[keep], atol=2e-3)
+
+
+def test_attention_recipe_init_from_and_mask_penalty(attr_data, tmp_path):
+    """A plain StarGAN fine-tunes into the attention variant (--init-from names the new head); the saved
+    model keeps the option; the mask penalty pushes the attention down; the reverse init is refused."""
+    plain = train(cfg(attr_data, tmp_path / "plain", steps=2))
+    notes: list[str] = []
+    att = train(cfg(attr_data, tmp_path / "att", steps=2, lr=0.0, attention=True, init_from=str(plain.model)), on_info=notes.append)
+    assert any("G's attn.weight are not in" in n for n in notes), notes
+    a, b = load_file(str(plain.model)), load_file(str(att.model))
+    assert all(torch.equal(a[k], b[k]) for k in a if k.startswith("G.main.") and "running" not in k)  # lr 0: the colour head is the source's
+    m = gantrans.load(str(att.model), device="cpu")
+    assert m.checkpoint.config.attention is True and "G_mask" in (att.run / "metrics.jsonl").read_text()
+
+    def final_mask(weight: float) -> float:
+        r = train(cfg(attr_data, tmp_path / f"m{weight}", steps=40, n_critic=1, log_every=40, attention=True, lambda_mask=weight))
+        return json.loads((r.run / "metrics.jsonl").read_text().splitlines()[-1])["G_mask"]
+
+    assert final_mask(20.0) < final_mask(0.0) - 0.1
+    with pytest.raises(gantrans.errors.UsageError, match="attn.weight have no place"):
+        train(cfg(attr_data, tmp_path / "back", steps=1, init_from=str(att.model)))

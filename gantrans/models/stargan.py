@@ -4,7 +4,9 @@ Generator: Conv7x7 -> 2x Conv4x4 s2 -> 6 residual blocks -> 2x ConvTranspose4x4 
 zero padding, no conv biases, InstanceNorm(affine, track_running_stats) as the official `model.py`
 (103 keys, 8,430,528 parameters for c_dim 5). The official test never calls .eval(), so inference
 uses per-instance statistics; `StatIN` does that in eval mode too while keeping the running-stat
-buffers (and their keys). Discriminator: PatchGAN source head + an auxiliary classifier whose kernel
+buffers (and their keys). `attention=True` (not in the official StarGAN; GANimation, Pumarola et al.
+2018) adds a 7x7 conv + sigmoid head beside the colour head: output = A * input + (1 - A) * colour, so
+pixels an edit does not touch are copied instead of re-synthesised. Discriminator: PatchGAN source head + an auxiliary classifier whose kernel
 is image_size / 2**repeat_num, so a discriminator is tied to one image size.
 """
 
@@ -44,6 +46,7 @@ class StarGANConfig:
     conv_dim: int = 64
     repeat_num: int = 6
     image_nc: int = 3
+    attention: bool = False  # GANimation attention head (not official StarGAN; converted weights keep False)
 
     def __post_init__(self) -> None:
         check_channels("image_nc", self.image_nc)
@@ -87,11 +90,23 @@ class StarGANGenerator(nn.Module):
             d //= 2
         layers += [nn.Conv2d(d, cfg.image_nc, 7, 1, 3, bias=False), nn.Tanh()]
         self.main = nn.Sequential(*layers)
+        # GANimation's attention regressor: no bias, sigmoid
+        self.attn = nn.Conv2d(d, 1, 7, 1, 3, bias=False) if cfg.attention else None
+
+    def parts(self, x: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """x (B, C, H, W) in [-1, 1], c (B, c_dim) -> output (B, C, H, W), attention A (B, 1, H, W) or None."""
+        c = c.to(x.dtype).view(c.shape[0], c.shape[1], 1, 1).expand(-1, -1, x.shape[2], x.shape[3])
+        h = torch.cat([x, c], dim=1)
+        if self.attn is None:
+            return self.main(h), None
+        h = self.main[:-2](h)  # (B, conv_dim, H, W)
+        colour = self.main[-1](self.main[-2](h))
+        a = torch.sigmoid(self.attn(h))
+        return a * x + (1 - a) * colour, a
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """x (B, C, H, W) in [-1, 1], c (B, c_dim) target labels -> (B, C, H, W)."""
-        c = c.to(x.dtype).view(c.shape[0], c.shape[1], 1, 1).expand(-1, -1, x.shape[2], x.shape[3])
-        return self.main(torch.cat([x, c], dim=1))
+        return self.parts(x, c)[0]
 
 
 @dataclass(frozen=True)

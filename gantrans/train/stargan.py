@@ -4,7 +4,10 @@ G updated every n_critic steps with adversarial + classification + L1 reconstruc
 Targets are the batch's own labels in random order (official). Classification: binary
 cross-entropy summed over independent attributes (CelebA form), cross-entropy per exclusive group
 (RaFD form), both averaged over the batch; with several datasets only the batch's own dataset's
-outputs are classified (mask vector training).
+outputs are classified (mask vector training). `attention=true` trains the GANimation variant (an
+attention head; its mask is penalised by lambda_mask * mean(A) against saturating to "copy the
+input" and by lambda_mask_smooth * total variation, for the fake and the reconstruction, GANimation's
+defaults).
 """
 
 from __future__ import annotations
@@ -53,6 +56,9 @@ class StarGANOptions(GANOptions):
     repeat_num: int = 6  # generator residual blocks
     d_repeat_num: int = 6  # discriminator stride-2 convs (its classifier kernel is crop_size / 2**this)
     center_crop: int = 0  # centre-crop to this size before resizing (CelebA: 178); 0 = none
+    attention: bool = False  # GANimation attention head in the generator (not official StarGAN)
+    lambda_mask: float = 0.1  # GANimation: mean attention (against copying the input everywhere)
+    lambda_mask_smooth: float = 1e-5  # GANimation: total variation of the attention, summed over the batch
 
     def validate(self, cfg: "TrainConfig") -> None:
         check(self.gan_mode == "wgangp", "stargan trains with gan_mode wgangp (the official WGAN-GP critic)")
@@ -76,7 +82,7 @@ class StarGAN(Recipe):
         self.sets = load_label_sets(cfg)  # the dataset files are read once per run
         n_attrs = sum(len(s.attrs) for s in self.sets)
         o = self.opts
-        self.g_config = make_config("stargan", {"c_dim": label_dim(self.sets), "conv_dim": cfg.ngf, "repeat_num": o.repeat_num, "image_nc": cfg.input_nc})
+        self.g_config = make_config("stargan", {"c_dim": label_dim(self.sets), "conv_dim": cfg.ngf, "repeat_num": o.repeat_num, "image_nc": cfg.input_nc, "attention": o.attention})
         self.d_config = make_config(
             "stargan_dis", {"image_size": cfg.crop_size, "c_dim": n_attrs, "conv_dim": cfg.ndf, "repeat_num": o.d_repeat_num, "image_nc": cfg.input_nc}
         )  # fmt: skip
@@ -130,15 +136,24 @@ class StarGAN(Recipe):
             tr.requires_grad(tr.D, False)
             tr.opt_G.zero_grad(set_to_none=True)
             with tr.autocast():
-                x_fake = G(x_real, label_trg)
+                x_fake, a_fake = G.parts(x_real, label_trg)
                 out_src, out_cls = D(x_fake)
                 g_fake = -out_src.float().mean()
                 g_cls = cls_loss(sch, out_cls, label_trg, ds)
-                g_rec = (x_real.float() - G(x_fake, label_org).float()).abs().mean()
+                x_rec, a_rec = G.parts(x_fake, label_org)
+                g_rec = (x_real.float() - x_rec.float()).abs().mean()
                 g_loss = g_fake + c.lambda_rec * g_rec + c.lambda_cls * g_cls
+                if a_fake is not None and a_rec is not None:
+                    g_mask = sum(c.lambda_mask * a.float().mean() + c.lambda_mask_smooth * total_variation(a.float()) for a in (a_fake, a_rec))
+                    g_loss = g_loss + g_mask
+                    out["G_mask"] = a_fake.detach().float().mean()
             tr.step_opt(g_loss, tr.g_params, tr.opt_G)
             out.update(G_fake=g_fake.detach(), G_cls=g_cls.detach(), G_rec=g_rec.detach())
         return out
+
+    def compile_units(self, tr: TrainContext) -> list[tuple[nn.Module, str]]:
+        # the G step calls `parts` (output and attention); forward goes through it too
+        return [(tr.G["G"], "parts"), (tr.D["D"], "forward")]
 
     def sample_rows(self, tr: TrainContext, s: dict[str, torch.Tensor]) -> list[torch.Tensor]:
         """Columns are samples: the input, then one row per single-attribute change of the first sample."""
@@ -160,6 +175,11 @@ class StarGAN(Recipe):
             preprocess={"size": c.crop_size, "center_crop": self.opts.center_crop, "mean": [0.5] * 3, "std": [0.5] * 3},
             provenance=self.provenance(step, dataset),
         )  # fmt: skip
+
+
+def total_variation(a: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W) -> sum of absolute neighbour differences over the batch (GANimation's smooth loss)."""
+    return (a[..., :, 1:] - a[..., :, :-1]).abs().sum() + (a[..., 1:, :] - a[..., :-1, :]).abs().sum()
 
 
 def cls_loss(schema: LabelSchema, logits: torch.Tensor, target: torch.Tensor, ds: int) -> torch.Tensor:

@@ -82,7 +82,7 @@ class Trainer:
             G = {k: nn.SyncBatchNorm.convert_sync_batchnorm(v) for k, v in G.items()}
             D = {k: nn.SyncBatchNorm.convert_sync_batchnorm(v) for k, v in D.items()}
         if cfg.init_from:
-            _init_from({**G, **D}, cfg.init_from)
+            _init_from({**G, **D}, cfg.init_from, info)
         fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
         for net in G.values():
             cpuconv.accelerate(net)  # its no-grad passes (fakes for D, sample grids) take the CPU fast paths
@@ -221,8 +221,10 @@ def compile_unavailable(device: torch.device) -> str:
         return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
 
 
-def _init_from(nets: dict[str, nn.Module], ref: str) -> None:
-    """Weights of every network the checkpoint holds under the same name (strict per network)."""
+def _init_from(nets: dict[str, nn.Module], ref: str, info: Callable[[str], None]) -> None:
+    """Weights of every network the checkpoint holds under the same name. Every stored tensor must find
+    its place (same name and shape); parameters the checkpoint lacks (a head the run's configuration
+    adds, e.g. StarGAN's attention) keep their initial values, and the run says which."""
     from gantrans.io.checkpoint import load_checkpoint
     from gantrans.io.hub import resolve
 
@@ -231,7 +233,15 @@ def _init_from(nets: dict[str, nn.Module], ref: str) -> None:
     if not found:
         raise UsageError(f"init_from {ref}: it holds {', '.join(ck.networks)}, none of {', '.join(nets)}")
     for k in found:
-        nets[k].load_state_dict({n: v.to(torch.float32) if v.is_floating_point() else v for n, v in ck.networks[k].state_dict().items()}, strict=True)
+        sd = {n: v.to(torch.float32) if v.is_floating_point() else v for n, v in ck.networks[k].state_dict().items()}
+        own = nets[k].state_dict()
+        extra = [n for n in sd if n not in own or own[n].shape != sd[n].shape]
+        if extra:
+            raise UsageError(f"init_from {ref}: network {k}'s {', '.join(extra[:4])} have no place (or another shape) in this run's {k}")
+        missing = [n for n in own if n not in sd]
+        nets[k].load_state_dict(sd, strict=not missing)
+        if missing:
+            info(f"init_from: {k}'s {', '.join(missing)} are not in {ref}; they start from their initial values")
 
 
 def train(
