@@ -233,3 +233,26 @@ def test_attention_recipe_init_from_and_mask_penalty(attr_data, tmp_path):
     assert final_mask(20.0) < final_mask(0.0) - 0.1
     with pytest.raises(gantrans.errors.UsageError, match="attn.weight have no place"):
         train(cfg(attr_data, tmp_path / "back", steps=1, init_from=str(att.model)))
+
+
+def test_seldom_values_warn_from_the_stored_training_counts(sg_model, attr_data, tmp_path):
+    """Training stores how many images carry each attribute; `edit` warns when a requested value was on
+    fewer than 50 of them (seen on few subjects), --list-attrs shows the counts; converted models (no
+    counts) never warn."""
+    s = LabelSchema({"datasets": [{**SCHEMA["datasets"][0], "images": 1000, "counts": {"Black_Hair": 600, "Blond_Hair": 30, "Brown_Hair": 370, "Male": 980, "Young": 500}}]})
+    warned = s.seldom([("Blond_Hair", "1"), ("Brown_Hair", "1"), ("Male", "0"), ("Male", "1"), ("Young", "toggle")])
+    assert warned == [
+        "Blond_Hair was on only 30 of the model's 1000 training images: on subjects unlike those, the edit is outside what the model saw and may come out broken",
+        "Male=0 was on only 20 of the model's 1000 training images: on subjects unlike those, the edit is outside what the model saw and may come out broken",
+    ]
+    assert s.seldom([("Male", "toggle")]) == warned[1:] and LabelSchema(SCHEMA).seldom([("Blond_Hair", "1")]) == []
+    meta = gantrans.load(str(sg_model), device="cpu").checkpoint.labels["datasets"][0]
+    assert (meta["images"], meta["counts"]) == (24, {"Red": 8, "Green": 8, "Blue": 8, "Big": 12})  # write_attr_dataset's 24 squares
+    r = runner.invoke(app, ["edit", "--list-attrs", "-m", str(sg_model)])
+    assert "dataset attrs0 (24 training images):" in r.output and "group colour: Red (8) | Green (8) | Blue (8)" in r.output
+    assert "attribute Big: 0 (12) | 1 (12)" in r.output
+    img = attr_data / "images" / "000.png"
+    r = runner.invoke(app, ["edit", str(img), "-m", str(sg_model), "-o", str(tmp_path), "--set", "colour=Blue", "--device", "cpu", "-q"])
+    assert r.exit_code == 0 and r.stderr.strip().splitlines() == [
+        "gantrans: warning: Blue was on only 8 of the model's 24 training images: on subjects unlike those, the edit is outside what the model saw and may come out broken"
+    ]  # fmt: skip

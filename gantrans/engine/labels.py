@@ -9,6 +9,8 @@ import torch
 
 from gantrans.errors import UsageError
 
+SELDOM = 50  # a value on fewer training images than this was seen on few subjects: `edit` warns
+
 
 class LabelError(UsageError):
     """An edit names an unknown attribute/group/value, or needed values are missing."""
@@ -33,6 +35,8 @@ class LabelSchema:
         self.attrs: dict[str, Attr] = {}
         self.groups: dict[str, list[str]] = {}
         self.n_attrs = 0
+        self.images: list[int | None] = [d.get("images") for d in meta["datasets"]]  # training images (None: unknown)
+        self.counts: dict[str, int] = {a: int(n) for d in meta["datasets"] for a, n in d.get("counts", {}).items()}
         for di, d in enumerate(meta["datasets"]):
             member = {a: g for g, ms in d.get("groups", {}).items() for a in ms}
             for a in d["attrs"]:
@@ -48,18 +52,41 @@ class LabelSchema:
         return [a.name for a in self.attrs.values() if a.dataset == ds]
 
     def describe(self) -> list[str]:
+        """Groups and attributes; with the training counts stored, each value's number of images."""
         lines = []
         for di, name in enumerate(self.datasets):
-            if len(self.datasets) > 1:
-                lines.append(f"dataset {name}:")
+            n_all = self.images[di]
+            if len(self.datasets) > 1 or n_all is not None:
+                lines.append(f"dataset {name}" + (f" ({n_all} training images)" if n_all is not None else "") + ":")
+
+            def seen(a: str, value: str = "1") -> str:
+                on = self.counts.get(a)
+                return "" if on is None or n_all is None else f" ({on if value == '1' else n_all - on})"
+
             grouped = {a for g, ms in self.groups.items() for a in ms if self.attrs[ms[0]].dataset == di}
             for g, ms in self.groups.items():
                 if self.attrs[ms[0]].dataset == di:
-                    lines.append(f"  group {g}: {' | '.join(ms)}")
+                    lines.append(f"  group {g}: {' | '.join(m + seen(m) for m in ms)}")
             for a in self.dataset_attrs(di):
                 if a not in grouped:
-                    lines.append(f"  attribute {a}: 0 | 1")
+                    lines.append(f"  attribute {a}: 0{seen(a, '0')} | 1{seen(a)}")
         return lines
+
+    def seldom(self, wanted: list[tuple[str, str]], limit: int = SELDOM) -> list[str]:
+        """Warnings for requested values (attr, "1"|"0"|"toggle") that fewer than `limit` training images
+        carried: the model saw them on few subjects, so edits of other subjects are extrapolations."""
+        out: list[str] = []
+        for a, v in wanted:
+            n_all, on = self.images[self.attrs[a].dataset], self.counts.get(a)
+            if n_all is None or on is None:
+                continue  # a converted model: its training data is unknown
+            for value, n in (("1", on), ("0", n_all - on)):
+                if v in (value, "toggle") and n < limit:
+                    name = a if self.attrs[a].group else f"{a}={value}"
+                    msg = (f"{name} was on only {n} of the model's {n_all} training images: on subjects unlike those, "
+                           "the edit is outside what the model saw and may come out broken")  # fmt: skip
+                    out.append(msg)
+        return out
 
     # -- parsing -----------------------------------------------------------------------------
     def parse(self, specs: list[str]) -> list[tuple[str, str]]:

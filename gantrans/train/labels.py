@@ -2,8 +2,11 @@
 
 Label schema (stored in the checkpoint's `labels` metadata, so `edit` needs nothing else):
 
-    {"datasets": [{"name": "celeba", "attrs": ["Black_Hair", ...], "groups": {"hair": ["Black_Hair", ...]}}, ...],
+    {"datasets": [{"name": "celeba", "attrs": ["Black_Hair", ...], "groups": {"hair": ["Black_Hair", ...]},
+                   "images": 202599, "counts": {"Black_Hair": 48472, ...}}, ...],
      "mask": true|false}
+
+(`images`/`counts`: training images in all and with each attribute on; absent in converted models.)
 
 The generator's label is the concatenation of every dataset's attributes, followed, when there are
 several datasets, by a one-hot mask saying which dataset's part is meaningful (StarGAN §3.2).
@@ -36,7 +39,10 @@ class LabelSet:
     items: list[tuple[Path, np.ndarray]] = field(default_factory=list)  # (image, 0/1 label per attr)
 
     def schema(self) -> dict:
-        return {"name": self.name, "attrs": self.attrs, "groups": self.groups}
+        # how many training images carry each attribute: `edit` warns about values seen on few of them
+        on = np.stack([lab for _, lab in self.items]).sum(0) if self.items else np.zeros(len(self.attrs))
+        counts = {a: int(n) for a, n in zip(self.attrs, on)}
+        return {"name": self.name, "attrs": self.attrs, "groups": self.groups, "images": len(self.items), "counts": counts}
 
 
 def parse_groups(specs: list[str]) -> dict[str, list[str]]:
