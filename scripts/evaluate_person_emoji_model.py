@@ -12,7 +12,10 @@ hair L1 is therefore measured on the training base and labelled as such.
 
 --export DIR writes every held-out edit that has a true target as DIR/model/N.png, its unedited input
 as DIR/baseline/N.png and the true edited emoji as DIR/real/N.png, for `gantrans eval` (FID/KID, and
-L1/PSNR/SSIM by matching names).
+L1/PSNR/SSIM by matching names), and, for the hair edits of held-out bases (no true target exists:
+Unicode has hair variants for the plain person only), every such edit as DIR/hair_edits/N.png beside
+the real held-out images as DIR/held_out/N.png: `gantrans eval DIR/held_out DIR/hair_edits --metrics
+fid,kid` says how far those extrapolated edits are from real emoji (broken images score badly).
 """
 
 from __future__ import annotations
@@ -48,9 +51,13 @@ def main() -> None:
         return torch.from_numpy(np.asarray(Image.open(args.data / split / "images" / name).convert("RGB")).copy()).permute(2, 0, 1)
 
     if args.export:
-        for sub in ("model", "baseline", "real"):
+        for sub in ("model", "baseline", "real", "hair_edits", "held_out"):
             (args.export / sub).mkdir(parents=True, exist_ok=True)
-    exported = 0
+    exported = hair_exported = 0
+
+    def save(img: torch.Tensor, path: Path) -> None:
+        Image.fromarray(img[0].permute(1, 2, 0).clamp(0, 255).to(torch.uint8).numpy()).save(path)
+
     l1 = defaultdict(lambda: {"model": [], "baseline": []})
     cls_edit = defaultdict(list)
     cls_real = defaultdict(list)
@@ -63,6 +70,8 @@ def main() -> None:
         for a in (v["tone"], v["gender"], v["hair"]):
             cur[0, sch.attrs[a].index] = 1.0
         if held:
+            if args.export:
+                save(x, args.export / "held_out" / name)
             pred = ed.predict(x)[0]
             for g in fields:
                 ms = sch.groups[g]
@@ -83,6 +92,9 @@ def main() -> None:
                     cls_edit[g].append(ms[int(p[[sch.attrs[m].index for m in ms]].argmax())] == value)
                 true = index.get(tuple(key))
                 if true is None:
+                    if args.export and held and g == "hair":
+                        save(y, args.export / "hair_edits" / f"{hair_exported:04d}.png")
+                        hair_exported += 1
                     continue
                 t = pixels(true)[None].float()
                 tag = g if held else f"{g} (training base)"
@@ -90,8 +102,7 @@ def main() -> None:
                 l1[tag]["baseline"].append(float((x.float() - t).abs().mean()))
                 if args.export and held:
                     for sub, img in (("model", y), ("baseline", x.float()), ("real", t)):
-                        arr = img[0].permute(1, 2, 0).clamp(0, 255).to(torch.uint8).numpy()
-                        Image.fromarray(arr).save(args.export / sub / f"{exported:04d}.png")
+                        save(img, args.export / sub / f"{exported:04d}.png")
                     exported += 1
     out = {
         "held_out_images": sum(1 for v in manifest.values() if v["split"] == "test"),

@@ -103,6 +103,7 @@ def test_eval_edge_cases(folders, standin, tmp_path):
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["kid_subset_size"] == 12
     assert "note: KID subsets of 12 images" in r.stderr and "imagesfake" not in r.stderr
+    assert "real: 12 images\nfake: 12 images\n" in r.stderr and "\r" not in r.stderr  # no running count off a terminal
     # FID of one image: a clear usage error before any model loads
     one = tmp_path / "one"
     one.mkdir()

@@ -87,15 +87,15 @@ def evaluate(
 
             dev = resolve_device(device)
             net = Inception(find_inception(inception), dev)
-            def progress(side: str):
-                return None if quiet else (lambda n: print(f"\r{side}: {n} images", end="", file=sys.stderr))
+            live = not quiet and sys.stderr.isatty()  # a running count on a terminal; logs get one line per side
 
-            fr = features(real_files, net, batch_size, progress("real"))
-            if not quiet:
-                print(file=sys.stderr)  # each side's count on its own line
-            ff = features(fake_files, net, batch_size, progress("fake"))
-            if not quiet:
-                print(file=sys.stderr)
+            def counted(side: str, files: list):
+                feats = features(files, net, batch_size, (lambda n: print(f"\r{side}: {n} images", end="", file=sys.stderr)) if live else None)
+                if not quiet:
+                    print(("\r" if live else "") + f"{side}: {len(files)} images", file=sys.stderr)
+                return feats
+
+            fr, ff = counted("real", real_files), counted("fake", fake_files)
             if "fid" in wanted:
                 result["fid"] = round(fid(fr, ff), 4)
             if "kid" in wanted:
