@@ -233,6 +233,16 @@ def test_attention_recipe_init_from_and_mask_penalty(attr_data, tmp_path):
     assert final_mask(20.0) < final_mask(0.0) - 0.1
     with pytest.raises(gantrans.errors.UsageError, match="attn.weight have no place"):
         train(cfg(attr_data, tmp_path / "back", steps=1, init_from=str(att.model)))
+    # a resumed fine-tune takes its weights from its own state: the source may be gone (and is not re-read)
+    src = tmp_path / "src.safetensors"
+    src.write_bytes(plain.model.read_bytes())
+    full = train(cfg(attr_data, tmp_path / "full", steps=4, save_every=2, attention=True, init_from=str(src)))
+    train(cfg(attr_data, tmp_path / "half", steps=2, save_every=2, attention=True, init_from=str(src)))
+    src.unlink()
+    notes.clear()
+    half = train(cfg(attr_data, tmp_path / "half", steps=4, save_every=2, attention=True, init_from=str(src)), resume=True, on_info=notes.append)
+    a, b = load_file(str(full.model)), load_file(str(half.model))
+    assert all(torch.equal(a[k], b[k]) for k in a) and not any("init_from" in n for n in notes)
 
 
 def test_seldom_values_warn_from_the_stored_training_counts(sg_model, attr_data, tmp_path):

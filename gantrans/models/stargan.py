@@ -6,8 +6,9 @@ zero padding, no conv biases, InstanceNorm(affine, track_running_stats) as the o
 uses per-instance statistics; `StatIN` does that in eval mode too while keeping the running-stat
 buffers (and their keys). `attention=True` (not in the official StarGAN; GANimation, Pumarola et al.
 2018) adds a 7x7 conv + sigmoid head beside the colour head: output = A * input + (1 - A) * colour, so
-pixels an edit does not touch are copied instead of re-synthesised. Discriminator: PatchGAN source head + an auxiliary classifier whose kernel
-is image_size / 2**repeat_num, so a discriminator is tied to one image size.
+pixels an edit does not touch are copied instead of re-synthesised. Discriminator: PatchGAN source
+head + an auxiliary classifier whose kernel is image_size / 2**repeat_num, so a discriminator is tied
+to one image size.
 """
 
 from __future__ import annotations

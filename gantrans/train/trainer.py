@@ -70,7 +70,7 @@ def lr_factor(cfg: TrainConfig, step: int) -> float:
 class Trainer:
     """A run's recipe and its training context (networks, optimizers, scaler) on a device."""
 
-    def __init__(self, recipe: Recipe, device: torch.device, dtype: torch.dtype, world: int, info: Callable[[str], None]) -> None:
+    def __init__(self, recipe: Recipe, device: torch.device, dtype: torch.dtype, world: int, info: Callable[[str], None], resume: bool = False) -> None:
         self.recipe = recipe
         cfg = recipe.cfg
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
@@ -81,7 +81,7 @@ class Trainer:
         if world > 1 and batch_norm and device.type == "cuda":
             G = {k: nn.SyncBatchNorm.convert_sync_batchnorm(v) for k, v in G.items()}
             D = {k: nn.SyncBatchNorm.convert_sync_batchnorm(v) for k, v in D.items()}
-        if cfg.init_from:
+        if cfg.init_from and not resume:  # a resumed run's weights come from its state (the source may be gone)
             _init_from({**G, **D}, cfg.init_from, info)
         fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
         for net in G.values():
@@ -284,7 +284,7 @@ def _train(
     run = Path(cfg.output)
     recipe: Recipe = registry.recipe_class(cfg.model)(cfg)
     layout_info = recipe.open_data(info)  # dataset errors before any network is built
-    tr = Trainer(recipe, device, dtype, world, info)
+    tr = Trainer(recipe, device, dtype, world, info, resume)
     start = 0
     if resume and not (run / S.STATE_FILE).exists():
         # e.g. killed inside its first save (the model is written before the state): nothing to continue from
