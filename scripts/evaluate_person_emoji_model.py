@@ -8,7 +8,7 @@ accuracy on the edited images (does it see the requested value?) and on the real
 reported per group. Hair variants exist only for the plain person base, which is not held out: the
 hair L1 is therefore measured on the training base and labelled as such.
 
-    python scripts/evaluate_person_emoji_model.py MODEL [data/person_emoji] [--export DIR]
+    python scripts/evaluate_person_emoji_model.py MODEL [data/person_emoji] [--export DIR] [--figure OUT.png]
 
 --export DIR writes every held-out edit that has a true target as DIR/model/N.png, its unedited input
 as DIR/baseline/N.png and the true edited emoji as DIR/real/N.png, for `gantrans eval` (FID/KID, and
@@ -16,6 +16,9 @@ L1/PSNR/SSIM by matching names), and, for the hair edits of held-out bases (no t
 Unicode has hair variants for the plain person only), every such edit as DIR/hair_edits/N.png beside
 the real held-out images as DIR/held_out/N.png: `gantrans eval DIR/held_out DIR/hair_edits --metrics
 fid,kid` says how far those extrapolated edits are from real emoji (broken images score badly).
+
+--figure OUT.png: the card's figure, the `gantrans edit --all` strip (current attributes read by the
+stored classifier, then every single-attribute change) of four held-out emoji, one row each.
 """
 
 from __future__ import annotations
@@ -32,12 +35,15 @@ from PIL import Image
 import gantrans
 from gantrans.engine.edit import Editor
 
+FIGURE = ["1F3CA-1F3FF.png", "1F473.png", "1F9CD-1F3FD-200D-2640.png", "1F9D1-1F3FB-200D-1F3A8.png"]  # held-out bases
+
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("model")
     ap.add_argument("data", nargs="?", default="data/person_emoji", type=Path)
     ap.add_argument("--export", type=Path, default=None)
+    ap.add_argument("--figure", type=Path, default=None)
     args = ap.parse_args()
     torch.set_num_threads(2)
     ed = Editor(gantrans.load(args.model, device="cpu", precision="fp32"))
@@ -115,6 +121,18 @@ def main() -> None:
         "classifier_accuracy_on_real_held_out": {g: round(float(np.mean(v)), 3) for g, v in cls_real.items()},
     }
     print(json.dumps(out, indent=1))
+    if args.figure:
+        rows = []
+        for name in FIGURE:
+            x = pixels(name)[None]
+            cur = ed.current(x, {}, [], 0)[0]
+            ys = [ed.t.run(x, "a2b", sch.target(cur, change, 0)[None]) * 255.0 for change in sch.single_changes(cur, 0)]
+            cells = [x[0].float()] + [y[0].round() for y in ys]
+            gap = torch.full((3, 64, 2), 255.0)
+            rows.append(torch.cat([t for c in cells for t in (c, gap)][:-1], 2))
+        gap = torch.full((3, 2, rows[0].shape[2]), 255.0)
+        fig = torch.cat([t for r in rows for t in (r, gap)][:-1], 1)
+        Image.fromarray(fig.permute(1, 2, 0).clamp(0, 255).to(torch.uint8).numpy()).save(args.figure)
 
 
 if __name__ == "__main__":
