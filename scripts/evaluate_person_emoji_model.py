@@ -8,7 +8,7 @@ accuracy on the edited images (does it see the requested value?) and on the real
 reported per group. Hair variants exist only for the plain person base, which is not held out: the
 hair L1 is therefore measured on the training base and labelled as such.
 
-    python scripts/evaluate_person_emoji_model.py MODEL [data/person_emoji] [--export DIR] [--figure OUT.png]
+    python scripts/evaluate_person_emoji_model.py MODEL [data/person_emoji] [--export DIR] [--figure OUT.png] [--judge MODEL2]
 
 --export DIR writes every held-out edit that has a true target as DIR/model/N.png, its unedited input
 as DIR/baseline/N.png and the true edited emoji as DIR/real/N.png, for `gantrans eval` (FID/KID, and
@@ -16,6 +16,9 @@ L1/PSNR/SSIM by matching names), and, for the hair edits of held-out bases (no t
 Unicode has hair variants for the plain person only), every such edit as DIR/hair_edits/N.png beside
 the real held-out images as DIR/held_out/N.png: `gantrans eval DIR/held_out DIR/hair_edits --metrics
 fid,kid` says how far those extrapolated edits are from real emoji (broken images score badly).
+
+--judge MODEL2: read the attributes of the edited and real images with MODEL2's stored classifier instead
+of MODEL's own (to compare two models' edits with one judge).
 
 --figure OUT.png: the card's figure, the `gantrans edit --all` strip (current attributes read by the
 stored classifier, then every single-attribute change) of four held-out emoji, one row each.
@@ -44,10 +47,12 @@ def main() -> None:
     ap.add_argument("data", nargs="?", default="data/person_emoji", type=Path)
     ap.add_argument("--export", type=Path, default=None)
     ap.add_argument("--figure", type=Path, default=None)
+    ap.add_argument("--judge", default=None)
     args = ap.parse_args()
     torch.set_num_threads(2)
     ed = Editor(gantrans.load(args.model, device="cpu", precision="fp32"))
     sch = ed.schema
+    judge = Editor(gantrans.load(args.judge, device="cpu", precision="fp32")) if args.judge else ed
     manifest = json.loads((args.data / "manifest.json").read_text())
     index = {(v["base"], v["tone"], v["gender"], v["hair"]): k for k, v in manifest.items()}
     fields = {"tone": 0, "gender": 1, "hair": 2}
@@ -78,7 +83,7 @@ def main() -> None:
         if held:
             if args.export:
                 save(x, args.export / "held_out" / name)
-            pred = ed.predict(x)[0]
+            pred = judge.predict(x)[0]
             for g in fields:
                 ms = sch.groups[g]
                 cls_real[g].append(ms[int(pred[[sch.attrs[m].index for m in ms]].argmax())] == v[g])
@@ -93,7 +98,7 @@ def main() -> None:
                 trg = sch.target(cur[0], [(value, "1")])
                 y = (ed.t.run(x, "a2b", trg[None]) * 255.0).round()
                 if held:
-                    p = ed.predict(y.to(torch.uint8))[0]
+                    p = judge.predict(y.to(torch.uint8))[0]
                     ms = sch.groups[g]
                     cls_edit[g].append(ms[int(p[[sch.attrs[m].index for m in ms]].argmax())] == value)
                 true = index.get(tuple(key))

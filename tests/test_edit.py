@@ -266,3 +266,13 @@ def test_seldom_values_warn_from_the_stored_training_counts(sg_model, attr_data,
     assert r.exit_code == 0 and r.stderr.strip().splitlines() == [
         "gantrans: warning: Blue was on only 8 of the model's 24 training images: on subjects unlike those, the edit is outside what the model saw and may come out broken"
     ]  # fmt: skip
+
+
+def test_bundled_model_warns_about_hair_only(tmp_path):
+    """Unicode has hair variants for the plain person only (18 training images per value): `edit` says a red-hair
+    edit of a turban emoji is outside what the model saw; tone edits (204+ images each) pass silently."""
+    src = str(EXAMPLES / "1F473.png")
+    r = runner.invoke(app, ["edit", src, "-m", "person_emoji_stargan", "-o", str(tmp_path / "h"), "--set", "hair=hair_red", "--device", "cpu", "-q"])
+    assert r.exit_code == 0 and "warning: hair_red was on only 18 of the model's 1233 training images" in r.stderr, r.stderr
+    r = runner.invoke(app, ["edit", src, "-m", "person_emoji_stargan", "-o", str(tmp_path / "t"), "--set", "tone=tone_5", "--device", "cpu", "-q"])
+    assert r.exit_code == 0 and r.stderr == ""
