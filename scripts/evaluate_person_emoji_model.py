@@ -37,6 +37,7 @@ from PIL import Image
 
 import gantrans
 from gantrans.engine.edit import Editor
+from gantrans.engine.pipeline import strip
 
 FIGURE = ["1F3CA-1F3FF.png", "1F473.png", "1F9CD-1F3FD-200D-2640.png", "1F9D1-1F3FB-200D-1F3A8.png"]  # held-out bases
 
@@ -127,17 +128,14 @@ def main() -> None:
     }
     print(json.dumps(out, indent=1))
     if args.figure:
-        rows = []
+        rows = []  # each row: the `edit --all` strip of one held-out emoji, drawn by the engine's `strip`
         for name in FIGURE:
             x = pixels(name)[None]
             cur = ed.current(x, {}, [], 0)[0]
-            ys = [ed.t.run(x, "a2b", sch.target(cur, change, 0)[None]) * 255.0 for change in sch.single_changes(cur, 0)]
-            cells = [x[0].float()] + [y[0].round() for y in ys]
-            gap = torch.full((3, 64, 2), 255.0)
-            rows.append(torch.cat([t for c in cells for t in (c, gap)][:-1], 2))
-        gap = torch.full((3, 2, rows[0].shape[2]), 255.0)
-        fig = torch.cat([t for r in rows for t in (r, gap)][:-1], 1)
-        Image.fromarray(fig.permute(1, 2, 0).clamp(0, 255).to(torch.uint8).numpy()).save(args.figure)
+            ys = [(ed.t.run(x, "a2b", sch.target(cur, change, 0)[None]) * 255.0).round().to(torch.uint8) for change in sch.single_changes(cur, 0)]
+            rows.append(strip([t[0].permute(1, 2, 0).numpy() for t in [x, *ys]]))
+        fig = strip([r.transpose(1, 0, 2) for r in rows]).transpose(1, 0, 2)  # rows stacked, 2 px apart
+        Image.fromarray(np.ascontiguousarray(fig)).save(args.figure)
 
 
 if __name__ == "__main__":

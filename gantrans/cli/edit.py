@@ -105,10 +105,9 @@ def edit(
         opts = OutputOptions(ext=ext, overwrite=overwrite, grid=all_changes, files=True)
         if not quiet:
             print(f"gantrans: {path.name} ({t.arch}) {t.describe()}", file=sys.stderr)
-        wanted = ops if not all_changes else [(a, "1" if ed.schema.attrs[a].group else "toggle") for a in ed.schema.dataset_attrs(0)]
-        for msg in ed.schema.seldom(wanted):
-            print(f"gantrans: warning: {msg}", file=sys.stderr)
         task = EditTask(ed, ops, given, all_changes, size, batch_size or default_batch_size(t.device))
+        for msg in task.seldom():
+            print(f"gantrans: warning: {msg}", file=sys.stderr)
         run_task(task, items, outdir, opts, verb="wrote", device=str(t.device), json_out=json_out, quiet=quiet)
 
 

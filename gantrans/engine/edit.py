@@ -78,6 +78,13 @@ class EditTask(Task):
         self.batch_size = self.group = max(1, batch_size)
         self.ds = ed.schema.dataset_of(ops) if ops else 0
 
+    def seldom(self) -> list[str]:
+        """Warnings for the requested values the model saw on few training images (`LabelSchema.seldom`);
+        the strip requests every value its single changes can reach."""
+        sch = self.ed.schema
+        strip = sch.single_changes(torch.zeros(sch.n_attrs), self.ds) if self.strip_all else [self.ops]
+        return sch.seldom([op for change in strip for op in change])
+
     def prepare(self, image: Image.Image, item: InputItem) -> Decoded:
         return self.ed.t.prepare(image, self.size, "a2b", self.max_pixels)
 
