@@ -42,12 +42,12 @@ def score_half(name: str) -> bool:
 
 
 def font_embedding(data: Path, steps: int = 4000, seed: int = 0) -> torch.nn.Module:
-    """A CNN taught to tell the *training* fonts apart (trainB, FONT__char.png; random shifts of ±4 px and scales
+    """A CNN taught to tell the *training* fonts apart (trainB/FONT/char.png; random shifts of ±4 px and scales
     of ±10 %); its pooled features, L2-normalised, describe a typeface whatever the character."""
-    files = sorted((data / "trainB").glob("*.png"))
-    names = sorted({f.name.split("__")[0] for f in files})
+    files = sorted((data / "trainB").glob("*/*.png"), key=lambda f: f"{f.parent.name}__{f.name}")  # the order of the
+    names = sorted({f.parent.name for f in files})  # earlier flat FONT__char.png layout: the same classifier
     x = 1 - torch.cat([load(f) for f in files]).float() / 255  # (N, 1, 64, 64), ink = 1
-    y = torch.tensor([names.index(f.name.split("__")[0]) for f in files])
+    y = torch.tensor([names.index(f.parent.name) for f in files])
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     layers: list[torch.nn.Module] = []

@@ -6,8 +6,8 @@ Domain B: the same characters in many typefaces from Debian packages (`fonts-lib
 64x64 grey, black glyph on white, centred, scaled to a common cap height.
 
 A character a font lacks is skipped: its rendering equals the font's .notdef glyph (a private-use
-code point no text font maps) or is blank. A font file is held out (testB/<font>/) when
-int(sha1(file_basename).hexdigest(), 16) % 5 == 0 and is never trained on.
+code point no text font maps) or is blank. Glyphs go to trainB/<font>/<char>.png; a font file is held
+out (testB/<font>/) when int(sha1(file_basename).hexdigest(), 16) % 5 == 0 and is never trained on.
 
     sudo apt-get install fonts-dejavu-core fonts-liberation2 fonts-freefont-ttf fonts-urw-base35 fonts-texgyre fonts-dkg-handwriting
     python scripts/prepare_glyph_dataset.py data/glyphs
@@ -99,11 +99,9 @@ def main() -> None:
         stats["test_fonts" if test else "train_fonts"].append(path.name)
         stats["skipped_chars"][path.name] = "".join(c for c in CHARS if c not in gl)
         for ch, g in gl.items():
-            if test:
-                (args.out / "testB" / stem).mkdir(exist_ok=True)
-                Image.fromarray(g).save(args.out / "testB" / stem / f"{name_of(ch)}.png")
-            else:
-                Image.fromarray(g).save(args.out / "trainB" / f"{stem}__{name_of(ch)}.png")
+            folder = args.out / ("testB" if test else "trainB") / stem  # grouped by font: MUNIT's guided_w reads
+            folder.mkdir(exist_ok=True)  # trainB/<font>/<char>.png with trainA/<char>.png as triplets
+            Image.fromarray(g).save(folder / f"{name_of(ch)}.png")
     (args.out / "fonts.json").write_text(json.dumps(stats, indent=1))
     print(f"{len(stats['train_fonts'])} training fonts, {len(stats['test_fonts'])} held-out fonts -> {args.out}")
 

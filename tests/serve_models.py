@@ -11,7 +11,7 @@ from PIL import Image
 
 import gantrans
 
-LABELS = {"datasets": [{"name": "d", "attrs": ["x", "y"], "groups": {}}], "mask": False}
+LABELS = {"datasets": [{"name": "d", "attrs": ["x", "y"], "groups": {}, "images": 100, "counts": {"x": 10, "y": 70}}], "mask": False}
 
 
 def make_models(root: Path) -> dict[str, Path]:

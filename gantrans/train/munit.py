@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +23,7 @@ from gantrans.train.recipes import GANOptions, Recipe, TrainContext, cpu_copy
 
 if TYPE_CHECKING:
     from gantrans.train.config import TrainConfig
+    from gantrans.train.data import Layout
 
 
 @dataclass
@@ -53,6 +54,9 @@ class MUNITOptions(NVlabsOptions):
     mlp_dim: int = 256
     recon_s_w: float = 1.0
     recon_c_w: float = 1.0
+    # gantrans extension (0 = the official recipe): L1 of decode_b(content_a(A_n), style_b(B_ref)) to B_n, on
+    # triplets of a dataset whose trainB is grouped by style (see train/guided.py); supervises --style-from
+    guided_w: float = 0.0
 
 
 @dataclass
@@ -215,6 +219,22 @@ class MUNIT(_NVlabs):
     def arch_values(self) -> dict[str, Any]:
         return {"style_dim": self.opts.style_dim, "mlp_dim": self.opts.mlp_dim}
 
+    def check_data(self, layout: "Layout", info: Callable[[str], None]) -> None:
+        if self.opts.guided_w > 0:
+            from gantrans.train.guided import find_triplets
+
+            self.triplets = find_triplets(layout, Path(self.cfg.dataset) / f"{self.cfg.phase}B")
+            info(f"guided_w: {len(self.triplets)} example-guided triplets")
+
+    def stream(self) -> torch.utils.data.Dataset:
+        if self.opts.guided_w <= 0:
+            return super().stream()
+        from gantrans.train.data import Transform
+        from gantrans.train.guided import GuidedStream
+
+        c = self.cfg
+        return GuidedStream(self.layout, Transform(c.preprocess, c.load_size, c.crop_size, c.flip), c.seed, c.input_nc, c.output_nc, self.triplets)
+
     def step(self, tr: TrainContext, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         c, mode = self.opts, self.opts.gan_mode
         x_a, x_b = batch["A"], batch["B"]
@@ -255,6 +275,10 @@ class MUNIT(_NVlabs):
             total = total + c.recon_s_w * (losses["recon_s_a"] + losses["recon_s_b"]) + c.recon_c_w * (losses["recon_c_a"] + losses["recon_c_b"])
             cycles = (lambda: ga.decode(c_a_recon, s_a_prime), lambda: gb.decode(c_b_recon, s_b_prime))
             total = self.cycle_and_vgg(losses, total, cycles, (x_a, x_b, x_ba, x_ab))
+            if c.guided_w > 0:  # B_n from A_n's content and the style of another member of B_n's group
+                x_guided = gb.decode(ga.enc_content(batch["GA"]), gb.enc_style(batch["GR"]))
+                losses["guided"] = l1(x_guided, batch["GB"])
+                total = total + c.guided_w * losses["guided"]
         return self.finish(tr, total, losses, loss_D, loss_dis_a, loss_dis_b)
 
     def translate_rows(self, G: nn.Module, A: torch.Tensor, B: torch.Tensor, device: torch.device) -> list[torch.Tensor]:

@@ -195,6 +195,7 @@ class Jobs:
         if not sets:
             raise JobError("nothing to change: set at least one attribute")
         cmd = f"gantrans edit {_name(image)} -m {_q(ref)} -o out" + "".join(f" --set {_q(s)}" for s in sets)
+        seldom: list[str] = []
         with _said():
             if e.role == "sampler":
                 from gantrans.engine.latent_edit import LatentEditor, LatentEditTask, attr_names, parse_edits
@@ -207,8 +208,9 @@ class Jobs:
 
                 ed2 = Editor(m)
                 task = EditTask(ed2, ed2.schema.parse(list(sets)), {}, False, m.checkpoint.preprocess.get("size"))
+                seldom = task.seldom()  # the warnings `gantrans edit` prints for values seen on few images
         outs, notes = self.run(task, image, OutputOptions(ext="png", workers=0, max_pixels=self.max_pixels))
-        return Result(outs, cmd, notes)
+        return Result(outs, cmd, seldom + notes)
 
     # -- stylize -----------------------------------------------------------------------------------------
     def stylize(self, ref: str, content: str | Path | None, style: str | Path | None, smooth: str = "auto", alpha: float = 1.0) -> Result:
