@@ -13,7 +13,10 @@ the real glyphs (what a perfect model would reach), (b) the DejaVu inputs of tho
 (c) the guided outputs, each with the style of another *score* character of the font (its shape is in no
 prototype, so a reference shape leaking into the output does not help). Prints a JSON summary.
 
-    python scripts/evaluate_glyph_model.py MODEL [data/glyphs] [--styles 8]
+    python scripts/evaluate_glyph_model.py MODEL [data/glyphs] [--styles 8] [--figure OUT.png]
+
+--figure writes the card's figure: DejaVu 5, a, R with eight random styles (seeds 0-7), then the same
+characters with the style of the `B` of four held-out fonts, each output beside that font's true glyph.
 """
 
 from __future__ import annotations
@@ -99,14 +102,45 @@ def recognition(m: "gantrans.Translator", data: Path, fonts: list[Path]) -> dict
     return {key: round(float(np.mean(v)), 3) for key, v in hits.items()} | {"glyphs": len(hits["real_glyphs"]), "fonts": len(fonts)}
 
 
+FIGURE_CHARS = ("D_5.png", "L_a.png", "U_R.png")
+FIGURE_FONTS = ("dkgIt", "texgyrecursor-regular", "FreeSerifBold", "LiberationSans-Italic")
+
+
+def figure(m: "gantrans.Translator", data: Path, out: Path) -> None:
+    """Rows 1-3: input, seeds 0-7. Row 4: the reference `B` of each font (above its outputs). Rows 5-7: input,
+    then per font the guided output and the font's true glyph. 64 px cells, white gaps."""
+    src = torch.cat([load(data / "testA" / c) for c in FIGURE_CHARS])  # (3, 1, 64, 64) uint8
+    white = torch.full((1, 64, 64), 255, dtype=torch.uint8)
+    rnd = (m.run_styles(src, m.random_styles(range(8)), "a2b", batch_size=64) * 255).round().to(torch.uint8)  # (3, 8, 1, 64, 64)
+    rows = [[src[i]] + [rnd[i, k] for k in range(8)] for i in range(3)]
+    fonts = [data / "testB" / f for f in FIGURE_FONTS]
+    codes = torch.cat([m.encode_style(load(f / "U_B.png"), "a2b") for f in fonts])  # (4, 8, 1, 1)
+    rows.append([white] + [cell for f in fonts for cell in (load(f / "U_B.png")[0], white)])
+    for i, c in enumerate(FIGURE_CHARS):
+        y = (m.run(src[i : i + 1].expand(len(fonts), -1, -1, -1), "a2b", codes) * 255).round().to(torch.uint8)  # (4, 1, 64, 64)
+        truth = [load(f / c)[0] if (f / c).exists() else white for f in fonts]
+        rows.append([src[i]] + [cell for k in range(len(fonts)) for cell in (y[k], truth[k])])
+    gap = 4
+    canvas = np.full((len(rows) * (64 + gap) + gap * 3, 9 * (64 + gap)), 255, np.uint8)
+    for r, row in enumerate(rows):
+        top = r * (64 + gap) + (gap * 3 if r >= 3 else 0)  # a wider gap between the two blocks
+        for col, cell in enumerate(row):
+            canvas[top : top + 64, col * (64 + gap) : col * (64 + gap) + 64] = cell[0].numpy()
+    Image.fromarray(canvas).save(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("model")
     ap.add_argument("data", nargs="?", default="data/glyphs", type=Path)
     ap.add_argument("--styles", type=int, default=8)
+    ap.add_argument("--figure", type=Path, help="write the card's figure here and stop")
     args = ap.parse_args()
     torch.set_num_threads(2)
     m = gantrans.load(args.model, device="cpu", precision="fp32")
+    if args.figure:
+        figure(m, args.data, args.figure)
+        return
     rng = random.Random(0)
     fonts = sorted(p for p in (args.data / "testB").iterdir() if p.is_dir())
     err_model, err_base, per_font = [], [], {}
