@@ -40,15 +40,22 @@ def glyphs(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def grouped(tmp_path_factory) -> Path:
-    """trainA/n{i}.png and trainB/g{j}/n{i}.png: flat grey images whose value names (group, name): A n{i} is
-    20 + 10 i, B g{j}/n{i} is 100 j + 20 + 10 i; plus a flat trainB file and a lone group (no triplets)."""
+    """trainA/n{i}.png and trainB/g{j}/n{i}.png: grey images whose left half names (group, name): A n{i} is
+    20 + 10 i, B g{j}/n{i} is 100 j + 20 + 10 i (the right half is white, so a flip shows); plus a flat trainB
+    file and a lone group (no triplets)."""
+
+    def img(v: int) -> Image.Image:
+        a = np.full((32, 32), 255, np.uint8)
+        a[:, :16] = v
+        return Image.fromarray(a)
+
     root = tmp_path_factory.mktemp("grouped")
     for i in range(4):
         (root / "trainA").mkdir(exist_ok=True)
-        Image.new("L", (32, 32), 20 + 10 * i).save(root / "trainA" / f"n{i}.png")
+        img(20 + 10 * i).save(root / "trainA" / f"n{i}.png")
         for j in range(2):
             (root / "trainB" / f"g{j}").mkdir(parents=True, exist_ok=True)
-            Image.new("L", (32, 32), 100 * j + 20 + 10 * i).save(root / "trainB" / f"g{j}" / f"n{i}.png")
+            img(100 * j + 20 + 10 * i).save(root / "trainB" / f"g{j}" / f"n{i}.png")
     Image.new("L", (32, 32), 250).save(root / "trainB" / "n0.png")
     (root / "trainB" / "lone").mkdir()
     Image.new("L", (32, 32), 240).save(root / "trainB" / "lone" / "n1.png")
@@ -121,8 +128,10 @@ def test_vgg_loss_needs_and_uses_a_weights_file(glyphs, tmp_path):
     assert row["vgg_a"] > 0 and row["vgg_b"] > 0
 
 
-def _grey(t: torch.Tensor) -> int:
-    return round(float((t.mean() + 1) * 127.5))
+def _grey(t: torch.Tensor) -> tuple[int, bool]:
+    """(the value of the dark half, mirrored?) of a `grouped` image in [-1, 1]."""
+    left, right = t[..., :16].mean(), t[..., 16:].mean()
+    return round(float((min(left, right) + 1) * 127.5)), bool(left > right)
 
 
 def test_guided_triplets_pair_content_target_and_a_reference_of_the_same_group(grouped):
@@ -137,13 +146,14 @@ def test_guided_triplets_pair_content_target_and_a_reference_of_the_same_group(g
     seen = set()
     for k in range(40):
         item = guided[k]
-        a, b, r = _grey(item["GA"]), _grey(item["GB"]), _grey(item["GR"])
+        (a, fa), (b, fb), (r, fr) = _grey(item["GA"]), _grey(item["GB"]), _grey(item["GR"])
         assert b % 100 == a and r // 100 == b // 100 and r != b, (a, b, r)  # same name / same group, another member
-        seen.add((b, r))
+        assert fa == fb == fr  # content, target and reference share one flip
+        seen.add((b, r, fb))
         base = plain[k]
         assert torch.equal(item["A"], base["A"]) and torch.equal(item["B"], base["B"])  # the unpaired draw is untouched
         assert all(torch.equal(item[key], guided[k][key]) for key in item)  # a pure function of (seed, k)
-    assert len(seen) > 10
+    assert len(seen) > 10 and {f for *_, f in seen} == {True, False}
 
 
 def test_guided_w_refuses_a_dataset_without_triplets(glyphs, tmp_path):

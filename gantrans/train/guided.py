@@ -62,7 +62,8 @@ class GuidedStream(StreamDataset):
     """The unpaired stream plus one triplet per sample: GA (content, trainA), GR (style reference), GB (target).
 
     The triplet is drawn from its own seeded stream, so A and B are the same as without the option;
-    GA and GB share one crop/flip (they are aligned), GR has its own."""
+    GA and GB share one crop/flip (they are aligned); GR has its own crop but their flip (a mirrored
+    reference of an unmirrored target would teach the style code to ignore slant)."""
 
     def __init__(self, layout: Layout, transform: Transform, seed: int, in_nc: int, out_nc: int, triplets: Triplets) -> None:
         super().__init__(layout, transform, seed, in_nc, out_nc, swap=False)
@@ -77,5 +78,6 @@ class GuidedStream(StreamDataset):
         ref_path = refs[int(torch.randint(0, len(refs), (1,), generator=gen))]
         src, tgt, ref = load_rgb(T.sources[i], self.in_nc), load_rgb(T.targets[i], self.out_nc), load_rgb(ref_path, self.out_nc)
         p = self.t.params(tgt.size, gen)
-        item.update(GA=self.t(src, p), GB=self.t(tgt, p), GR=self.t(ref, self.t.params(ref.size, gen)))
+        p_ref = {**self.t.params(ref.size, gen), "flip": p["flip"]}  # one mirror world: an italic stays italic
+        item.update(GA=self.t(src, p), GB=self.t(tgt, p), GR=self.t(ref, p_ref))
         return item
