@@ -12,7 +12,7 @@ mkdir -p "$runs"
 [ -f "$runs/glyphs_munit_gpu.safetensors" ] || git show 4b816f2:weights/glyphs_munit.safetensors > "$runs/glyphs_munit_gpu.safetensors"
 python -m gantrans train "$data" --arch munit --domains dejavu,fonts --set input_nc=1 --set output_nc=1 --size 64 \
   --load-size 64 --batch-size 8 --precision bf16 --set guided_w=10 --init-from "$runs/glyphs_munit_gpu.safetensors" \
-  -o "$runs/mu_guided" --steps 2400 --save-every 200 --log-every 50 --sample-every 600 --workers 1
+  -o "$runs/mu_guided" --steps 2000 --save-every 200 --log-every 50 --sample-every 600 --workers 1
 python - "$runs/mu_guided/model.safetensors" "$out" <<'PY'
 import sys
 

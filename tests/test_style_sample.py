@@ -150,7 +150,7 @@ def test_translate_with_munit_and_unit(munit_path, inputs, tmp_path):
 
 
 def test_bundled_glyph_model_on_held_out_fonts(tmp_path):
-    """K random styles differ visibly; the style of a held-out font's B brings other glyphs closer to that font."""
+    """K random styles differ visibly; the style of a held-out font's B brings other glyphs much closer to that font."""
     m = gantrans.load("glyphs_munit", device="cpu")
     load = lambda p: torch.from_numpy(np.asarray(Image.open(p).convert("L"), dtype=np.uint8).copy())[None, None]  # noqa: E731
     chars = ["U_R", "L_a", "D_5", "U_G", "L_k"]
@@ -165,7 +165,8 @@ def test_bundled_glyph_model_on_held_out_fonts(tmp_path):
         truth = torch.cat([load(EXAMPLES / f"{font}_{c}.png") for c in chars]).float()
         model_err.append(float((y - truth).abs().mean()))
         base_err.append(float((src.float() - truth).abs().mean()))
-    assert np.mean(model_err) < np.mean(base_err), (model_err, base_err)
+    # guided outputs 33% closer to the true glyphs than the input here (the model before guided_w: 20%)
+    assert np.mean(model_err) < 0.75 * np.mean(base_err), (model_err, base_err)
 
 
 def test_one_bad_input_never_stops_style_sample_or_edit(munit_path, inputs, tmp_path):
