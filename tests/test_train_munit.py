@@ -159,6 +159,8 @@ def test_guided_triplets_pair_content_target_and_a_reference_of_the_same_group(g
 def test_guided_w_refuses_a_dataset_without_triplets(glyphs, tmp_path):
     from gantrans.errors import UsageError
 
+    with pytest.raises(UsageError, match="guided_w must be >= 0"):
+        cfg(glyphs, tmp_path / "n", "munit", guided_w=-1.0)
     with pytest.raises(UsageError, match=r"guided_w: no triplets in .*trainB/<group>/<name>"):
         train(cfg(glyphs, tmp_path / "g", "munit", input_nc=1, guided_w=10.0))
 

@@ -58,6 +58,10 @@ class MUNITOptions(NVlabsOptions):
     # triplets of a dataset whose trainB is grouped by style (see train/guided.py); supervises --style-from
     guided_w: float = 0.0
 
+    def validate(self, cfg: "TrainConfig") -> None:
+        super().validate(cfg)
+        check(self.guided_w >= 0, f"guided_w must be >= 0; got {self.guided_w}")
+
 
 @dataclass
 class UNITOptions(NVlabsOptions):
