@@ -233,11 +233,10 @@ class MUNIT(_NVlabs):
     def stream(self) -> torch.utils.data.Dataset:
         if self.opts.guided_w <= 0:
             return super().stream()
-        from gantrans.train.data import Transform
         from gantrans.train.guided import GuidedStream
 
         c = self.cfg
-        return GuidedStream(self.layout, Transform(c.preprocess, c.load_size, c.crop_size, c.flip), c.seed, c.input_nc, c.output_nc, self.triplets)
+        return GuidedStream(self.layout, self.transform(), c.seed, c.input_nc, c.output_nc, self.triplets)
 
     def step(self, tr: TrainContext, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         c, mode = self.opts, self.opts.gan_mode

@@ -21,7 +21,7 @@ from gantrans.train import state as S
 if TYPE_CHECKING:
     from gantrans.io.checkpoint import Checkpoint
     from gantrans.train.config import TrainConfig
-    from gantrans.train.data import Layout
+    from gantrans.train.data import Layout, Transform
 
 
 class NonFiniteLoss(RuntimeError):
@@ -132,12 +132,19 @@ class Recipe:
     def check_data(self, layout: "Layout", info: Callable[[str], None]) -> None:
         """Refuse (UsageError) or note a dataset layout this recipe does not expect."""
 
-    def stream(self) -> torch.utils.data.Dataset:
-        """The sample stream: item i is a function of (seed, i) (see data.StreamDataset)."""
-        from gantrans.train.data import StreamDataset, Transform
+    def transform(self) -> "Transform":
+        """The run's resize/crop/flip (data.Transform) from its preprocess settings."""
+        from gantrans.train.data import Transform
 
         c = self.cfg
-        return StreamDataset(self.layout, Transform(c.preprocess, c.load_size, c.crop_size, c.flip), c.seed, c.input_nc, c.output_nc, self.swap)
+        return Transform(c.preprocess, c.load_size, c.crop_size, c.flip)
+
+    def stream(self) -> torch.utils.data.Dataset:
+        """The sample stream: item i is a function of (seed, i) (see data.StreamDataset)."""
+        from gantrans.train.data import StreamDataset
+
+        c = self.cfg
+        return StreamDataset(self.layout, self.transform(), c.seed, c.input_nc, c.output_nc, self.swap)
 
     def samples(self) -> dict[str, torch.Tensor]:
         """Fixed inputs of the sample grids."""
