@@ -5,8 +5,9 @@ edit the image to that value, keeping the other attributes at their true values 
 and, when the true edited emoji exists (same base, same other attributes), measure the mean absolute
 error to it in levels (0-255) against the baseline of the unedited input. The stored classifier's
 accuracy on the edited images (does it see the requested value?) and on the real held-out images is
-reported per group. Hair variants exist only for the plain person base, which is not held out: the
-hair L1 is therefore measured on the training base and labelled as such.
+reported per group (and, for the edits, per requested value). Hair variants exist only for the plain
+person base, which is not held out: the hair L1 is therefore measured on the training base and labelled
+as such.
 
     python scripts/evaluate_person_emoji_model.py MODEL [data/person_emoji] [--export DIR] [--figure OUT.png] [--judge MODEL2]
 
@@ -72,6 +73,7 @@ def main() -> None:
 
     l1 = defaultdict(lambda: {"model": [], "baseline": []})
     cls_edit = defaultdict(list)
+    cls_value = defaultdict(list)  # (group, requested value) -> read right
     cls_real = defaultdict(list)
     for name, v in sorted(manifest.items()):
         held = v["split"] == "test"
@@ -102,6 +104,7 @@ def main() -> None:
                     p = judge.predict(y.to(torch.uint8))[0]
                     ms = sch.groups[g]
                     cls_edit[g].append(ms[int(p[[sch.attrs[m].index for m in ms]].argmax())] == value)
+                    cls_value[g, value].append(cls_edit[g][-1])
                 true = index.get(tuple(key))
                 if true is None:
                     if args.export and held and g == "hair":
@@ -124,6 +127,7 @@ def main() -> None:
             for g, d in l1.items()
         },
         "classifier_accuracy_on_edited": {g: round(float(np.mean(v)), 3) for g, v in cls_edit.items()},
+        "classifier_accuracy_on_edited_by_value": {f"{g}={v}": round(float(np.mean(r)), 3) for (g, v), r in sorted(cls_value.items())},
         "classifier_accuracy_on_real_held_out": {g: round(float(np.mean(v)), 3) for g, v in cls_real.items()},
     }
     print(json.dumps(out, indent=1))
