@@ -74,6 +74,8 @@ def main() -> None:
     print("| direction | output | L1 to true target (0-255) | PSNR (dB) | classifier P(target domain) |")
     print("|---|---|---|---|---|")
     for direction, src, dst in (("a2b", "A", "B"), ("b2a", "B", "A")):
+        if direction not in model.directions:  # a pix2pix model maps one way only
+            continue
         imgs = [Image.open(args.data / f"test{src}" / f"{k}.png").convert("RGB") for k in keys]
         fake = load_pil(model.translate(imgs, direction=direction, batch_size=16))
         real_src, real_dst = test[src], test[dst]
