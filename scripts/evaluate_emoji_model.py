@@ -1,7 +1,11 @@
 """Held-out figures for the emoji model card: paired L1/PSNR against the true target image, and a
 domain classifier trained on real images, each against the identity baseline (output = input).
 
-    python scripts/evaluate_emoji_model.py data/emoji weights/noto2emojione.safetensors
+    python scripts/evaluate_emoji_model.py data/emoji weights/noto2emojione.safetensors \
+        --figure weights/noto2emojione_heldout.png
+
+`--figure` writes the card's figure: the example inputs (examples/emoji/noto_KEY.png, all held out) on the top
+row, the a2b outputs in the middle, the true EmojiOne images (DATA/testB/KEY.png) at the bottom.
 """
 
 from __future__ import annotations
@@ -60,6 +64,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("data", type=Path)
     ap.add_argument("model")
+    ap.add_argument("--figure", type=Path, help="write the card's held-out figure here")
+    ap.add_argument("--examples", type=Path, default=Path(__file__).resolve().parents[1] / "examples" / "emoji")
     args = ap.parse_args()
     torch.set_num_threads(2)
     keys = sorted(p.stem for p in (args.data / "testA").glob("*.png"))
@@ -89,6 +95,22 @@ def main() -> None:
             l1 = float((x - real_dst).abs().mean() * 255)
             print(f"| {direction} | {name} | {l1:.2f} | {psnr(x, real_dst):.2f} | {pt(x):.3f} |")
         print(f"| {direction} | real target images | 0 | inf | {pt(real_dst):.3f} |")
+    if args.figure:
+        figure(model, args.data, args.examples, args.figure)
+
+
+def figure(model: "gantrans.Translator", data: Path, examples: Path, out: Path) -> None:
+    srcs = sorted(examples.glob("noto_*.png"))
+    inputs = [Image.open(p).convert("RGB") for p in srcs]
+    truths = [Image.open(data / "testB" / f"{p.stem.removeprefix('noto_')}.png").convert("RGB") for p in srcs]
+    rows = [inputs, model.translate(inputs, direction="a2b"), truths]
+    w, h = inputs[0].size
+    sheet = Image.new("RGB", (w * len(srcs), h * 3), "white")
+    for r, row in enumerate(rows):
+        for c, im in enumerate(row):
+            sheet.paste(im.convert("RGB"), (c * w, r * h))
+    sheet.save(out)
+    print(f"\nfigure: {out}")
 
 
 def load_pil(images: list[Image.Image]) -> torch.Tensor:
