@@ -100,16 +100,13 @@ def main() -> None:
 
 
 def figure(model: "gantrans.Translator", data: Path, examples: Path, out: Path) -> None:
+    from torchvision.utils import make_grid, save_image
+
     srcs = sorted(examples.glob("noto_*.png"))
     inputs = [Image.open(p).convert("RGB") for p in srcs]
-    truths = [Image.open(data / "testB" / f"{p.stem.removeprefix('noto_')}.png").convert("RGB") for p in srcs]
-    rows = [inputs, model.translate(inputs, direction="a2b"), truths]
-    w, h = inputs[0].size
-    sheet = Image.new("RGB", (w * len(srcs), h * 3), "white")
-    for r, row in enumerate(rows):
-        for c, im in enumerate(row):
-            sheet.paste(im.convert("RGB"), (c * w, r * h))
-    sheet.save(out)
+    truths = load([data / "testB" / f"{p.stem.removeprefix('noto_')}.png" for p in srcs])
+    rows = torch.cat([load_pil(inputs), load_pil(model.translate(inputs, direction="a2b")), truths])  # (3N, 3, H, W)
+    save_image(make_grid(rows, nrow=len(srcs), padding=0), out)
     print(f"\nfigure: {out}")
 
 
