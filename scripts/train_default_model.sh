@@ -24,23 +24,8 @@ fi
 python -m gantrans train "$data" --arch cyclegan -o "$runs/n2e_ft" --init-from "$runs/n2e_gpu.safetensors" \
   --domains noto,emojione --size 64 --load-size 64 --ngf 32 --batch-size 32 --steps 1000 --lr 1e-4 \
   --precision bf16 --workers 1 --log-every 50 --save-every 250 --sample-every 250
-python - "$runs/n2e_ft/model.safetensors" "$out" <<'PY'
-import sys
-
-import torch
-
-from gantrans.io.checkpoint import load_checkpoint, save_checkpoint
-
-ck = load_checkpoint(sys.argv[1])
-ck.domains = ["noto", "emojione"]
-ck.license = "CC-BY-SA-4.0"
-ck.provenance = {
-    "trained_by": "gantrans train", "model": "cyclegan", "steps": 4200 + ck.provenance["steps"], "card": "weights/noto2emojione.md",
-    "dataset": "Noto Color Emoji (fonts-noto-color-emoji 2.042, SIL OFL 1.1, Google) vs EmojiOne PNGs (ruby-gemojione 3.3.0, "
-               "CC BY-SA 4.0, Ranks.com); scripts/prepare_emoji_dataset.py",
-    "hardware": "1x NVIDIA H100 80GB fp32 (4,200 steps, 411 s), then a 2-core CPU bf16 (1,000 steps, ~80 min)",
-    "command": "bash scripts/train_default_model.sh data/emoji runs",
-}  # fmt: skip
-save_checkpoint(ck, sys.argv[2], dtype=torch.float16)
-print(sys.argv[2])
-PY
+python scripts/write_bundle.py "$runs/n2e_ft/model.safetensors" "$out" --domains noto,emojione --license CC-BY-SA-4.0 \
+  --steps-before 4200 --provenance '{"trained_by": "gantrans train", "model": "cyclegan", "steps": null, "card": "weights/noto2emojione.md",
+  "dataset": "Noto Color Emoji (fonts-noto-color-emoji 2.042, SIL OFL 1.1, Google) vs EmojiOne PNGs (ruby-gemojione 3.3.0, CC BY-SA 4.0, Ranks.com); scripts/prepare_emoji_dataset.py",
+  "hardware": "1x NVIDIA H100 80GB fp32 (4,200 steps, 411 s), then a 2-core CPU bf16 (1,000 steps, ~80 min)",
+  "command": "bash scripts/train_default_model.sh data/emoji runs"}'

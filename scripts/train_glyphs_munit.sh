@@ -13,22 +13,9 @@ mkdir -p "$runs"
 python -m gantrans train "$data" --arch munit --domains dejavu,fonts --set input_nc=1 --set output_nc=1 --size 64 \
   --load-size 64 --batch-size 8 --precision bf16 --set guided_w=10 --init-from "$runs/glyphs_munit_gpu.safetensors" \
   -o "$runs/mu_guided" --steps 2000 --save-every 200 --log-every 50 --sample-every 600 --workers 1
-python - "$runs/mu_guided/model.safetensors" "$out" <<'PY'
-import sys
-
-import torch
-
-from gantrans.io.checkpoint import load_checkpoint, save_checkpoint
-
-ck = load_checkpoint(sys.argv[1])
-ck.domains = ["dejavu", "fonts"]
-ck.license = "see weights/glyphs_munit.md (trained on renderings of OFL, GPL/AGPL-with-font-exception and GUST-licensed fonts)"
-ck.provenance = {
-    "trained_by": "gantrans train", "model": "munit", "steps": 2100 + ck.provenance["steps"],
-    "dataset": "data/glyphs (scripts/prepare_glyph_dataset.py)",
-    "hardware": "1x H100 fp32 (2,100 steps at batch 64), then a 2-core CPU bf16 (guided fine-tune at batch 8)",
-    "command": "bash scripts/train_bundled_gpu.sh 380 runs munit 64, then bash scripts/train_glyphs_munit.sh",
-}  # fmt: skip
-save_checkpoint(ck, sys.argv[2], dtype=torch.float16)
-print(sys.argv[2])
-PY
+python scripts/write_bundle.py "$runs/mu_guided/model.safetensors" "$out" --domains dejavu,fonts \
+  --license "see weights/glyphs_munit.md (trained on renderings of OFL, GPL/AGPL-with-font-exception and GUST-licensed fonts)" \
+  --steps-before 2100 --provenance '{"trained_by": "gantrans train", "model": "munit", "steps": null,
+  "dataset": "data/glyphs (scripts/prepare_glyph_dataset.py)",
+  "hardware": "1x H100 fp32 (2,100 steps at batch 64), then a 2-core CPU bf16 (guided fine-tune at batch 8)",
+  "command": "bash scripts/train_bundled_gpu.sh 380 runs munit 64, then bash scripts/train_glyphs_munit.sh"}'

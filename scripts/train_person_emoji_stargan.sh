@@ -14,24 +14,8 @@ groups=$(python -c "import json, sys; g = json.load(open(sys.argv[1])); print(' 
 python -m gantrans train "$data/train" --arch stargan $groups --size 64 --batch-size 16 --set d_repeat_num=5 \
   --set attention=true --set lambda_mask=0.01 --precision bf16 --init-from "$runs/person_emoji_stargan_gpu.safetensors" \
   -o "$runs/sg_attn" --steps 9000 --save-every 1000 --log-every 100 --sample-every 1000
-python - "$runs/sg_attn/model.safetensors" "$out" <<'EOF'
-import sys
-
-import torch
-
-from gantrans.io.checkpoint import load_checkpoint, save_checkpoint
-
-ck = load_checkpoint(sys.argv[1])
-ck.domains, ck.license = ["noto_person_emoji"], "OFL-1.1"
-ck.labels["datasets"][0]["name"] = "noto_person_emoji"
-ck.provenance = {
-    "trained_by": "gantrans train", "model": "stargan", "batch_size": 16, "steps": 27200 + ck.provenance["steps"],
-    "dataset": "data/person_emoji/train (scripts/prepare_person_emoji_dataset.py)",
-    "hardware": "1x H100 fp32 (27,200 steps), then a 2-core CPU bf16 (9,000 steps)",
-    "schedule": "11200 steps (scripts/train_bundled_gpu.sh 420 runs both), 16000 steps fine-tuned with --init-from, then "
-                "9000 steps fine-tuned into attention=true (scripts/train_person_emoji_stargan.sh), each with linear decay "
-                "over its second half",
-}  # fmt: skip
-save_checkpoint(ck, sys.argv[2], dtype=torch.float16)
-print(sys.argv[2])
-EOF
+python scripts/write_bundle.py "$runs/sg_attn/model.safetensors" "$out" --domains noto_person_emoji --license OFL-1.1 \
+  --dataset-name noto_person_emoji --steps-before 27200 --provenance '{"trained_by": "gantrans train", "model": "stargan",
+  "batch_size": 16, "steps": null, "dataset": "data/person_emoji/train (scripts/prepare_person_emoji_dataset.py)",
+  "hardware": "1x H100 fp32 (27,200 steps), then a 2-core CPU bf16 (9,000 steps)",
+  "schedule": "11200 steps (scripts/train_bundled_gpu.sh 420 runs both), 16000 steps fine-tuned with --init-from, then 9000 steps fine-tuned into attention=true (scripts/train_person_emoji_stargan.sh), each with linear decay over its second half"}'

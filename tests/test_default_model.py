@@ -46,7 +46,7 @@ def test_default_model_moves_held_out_examples_towards_emojione():
     before = np.array([np.abs(np.asarray(x, dtype=float) - t).mean() for x, t in zip(inputs, truths)])
     after = np.array([np.abs(np.asarray(y, dtype=float) - t).mean() for y, t in zip(outputs, truths)])
     assert len(srcs) >= 4 and (after < before).all(), (before, after)
-    assert after.mean() <= 0.85 * before.mean(), (before.mean(), after.mean())  # the bundle: 25.0 vs 31.6 levels
+    assert after.mean() <= 0.85 * before.mean(), (before.mean(), after.mean())  # the bundle: 23.4 (the GPU bundle before it: 25.0) vs 31.6 levels
 
 
 def test_info_and_models_commands(model_path):
