@@ -7,7 +7,8 @@ cross-entropy summed over independent attributes (CelebA form), cross-entropy pe
 outputs are classified (mask vector training). `attention=true` trains the GANimation variant (an
 attention head; its mask is penalised by lambda_mask * mean(A) against saturating to "copy the
 input" and by lambda_mask_smooth * total variation, for the fake and the reconstruction, GANimation's
-defaults).
+defaults). `diffaugment=translation,cutout` transforms every image D sees, real and fake, in both steps
+(`diffaugment.py`): for small datasets, where the critic and its classifier memorise the training images.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from gantrans.engine.labels import LabelSchema
 from gantrans.io.checkpoint import Checkpoint
 from gantrans.models.registry import build_network, make_config
 from gantrans.train.config import check
+from gantrans.train.diffaugment import diff_augment, parse_policy
 from gantrans.train.labels import (
     LabelStream,
     full_label,
@@ -59,12 +61,17 @@ class StarGANOptions(GANOptions):
     attention: bool = False  # GANimation attention head in the generator (not official StarGAN)
     lambda_mask: float = 0.1  # GANimation: mean attention (against copying the input everywhere)
     lambda_mask_smooth: float = 1e-5  # GANimation: total variation of the attention, summed over the batch
+    diffaugment: str = ""  # DiffAugment policies on every D input, e.g. "translation,cutout" (not official StarGAN)
 
     def validate(self, cfg: "TrainConfig") -> None:
         check(self.gan_mode == "wgangp", "stargan trains with gan_mode wgangp (the official WGAN-GP critic)")
         check(self.n_critic >= 1, "n_critic must be >= 1")
         m = 2**self.d_repeat_num  # the classifier kernel fixes the multiple
         check(cfg.crop_size % m == 0, f"stargan needs a crop size that is a multiple of {m}; got {cfg.crop_size}")
+        try:
+            parse_policy(self.diffaugment)
+        except ValueError as e:
+            check(False, str(e))
 
 
 class StarGAN(Recipe):
@@ -88,6 +95,11 @@ class StarGAN(Recipe):
         )  # fmt: skip
         self.label_schema = schema(self.sets)
         self.schema = LabelSchema(self.label_schema)
+        self.policy = parse_policy(o.diffaugment)
+
+    def aug(self, x: torch.Tensor) -> torch.Tensor:
+        """What D sees of x: x itself, or its DiffAugment transform (a fresh draw per call)."""
+        return diff_augment(x, self.policy) if self.policy else x
 
     def open_data(self, info: Callable[[str], None]) -> dict[str, Any]:
         return {"dataset_layout": "labels", "images": [len(s.items) for s in self.sets], "label_sets": self.label_schema["datasets"]}
@@ -121,13 +133,15 @@ class StarGAN(Recipe):
         tr.requires_grad(tr.D, True)
         tr.opt_D.zero_grad(set_to_none=True)
         with tr.autocast():
-            out_src, out_cls = D(x_real)
+            d_in_real = self.aug(x_real)
+            out_src, out_cls = D(d_in_real)
             d_real = -out_src.float().mean()
             d_cls = cls_loss(sch, out_cls, label_org, ds)
             with torch.no_grad():
                 x_fake = G(x_real, label_trg)
-            d_fake = D(x_fake.detach())[0].float().mean()
-        d_gp = gradient_penalty(lambda x: D(x)[0], x_real, x_fake)
+            d_in_fake = self.aug(x_fake.detach())
+            d_fake = D(d_in_fake)[0].float().mean()
+        d_gp = gradient_penalty(lambda x: D(x)[0], d_in_real, d_in_fake)
         d_loss = d_real + d_fake + c.lambda_cls * d_cls + c.lambda_gp * d_gp
         tr.step_opt(d_loss, tr.d_params, tr.opt_D)
         out = {"D_real": d_real.detach(), "D_fake": d_fake.detach(), "D_cls": d_cls.detach(), "D_gp": d_gp.detach()}
@@ -137,7 +151,7 @@ class StarGAN(Recipe):
             tr.opt_G.zero_grad(set_to_none=True)
             with tr.autocast():
                 x_fake, a_fake = G.parts(x_real, label_trg)
-                out_src, out_cls = D(x_fake)
+                out_src, out_cls = D(self.aug(x_fake))
                 g_fake = -out_src.float().mean()
                 g_cls = cls_loss(sch, out_cls, label_trg, ds)
                 x_rec, a_rec = G.parts(x_fake, label_org)
