@@ -1,12 +1,13 @@
 """Differentiable augmentation of everything the discriminator sees (DiffAugment, Zhao et al. 2020).
 
 With few training images the discriminator (and an auxiliary classifier on its trunk) memorises them.
-DiffAugment transforms real *and* generated images the same random way before every D call, in both
-the D and the G step; the transforms are differentiable, so G still gets gradients through them.
+DiffAugment transforms real *and* generated images with the same kinds of random transform (a fresh
+draw per image and per D call) in both the D and the G step; the transforms are differentiable, so G
+still gets gradients through them.
 Policies (the paper's, minus colour, which would erase attributes such as skin tone):
 
 - `translation`: shift each image by up to 1/8 of its size, vacated pixels 0 (mid-grey in [-1, 1]);
-- `cutout`: zero one square of half the image size per image, its centre anywhere in the image.
+- `cutout`: zero one square, half the image's side, per image, its centre anywhere in the image.
 
 Parameters come from the global CPU generator (saved with the run, so a resume continues exactly)
 and are copied to the device: no host read.

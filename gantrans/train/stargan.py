@@ -141,7 +141,7 @@ class StarGAN(Recipe):
                 x_fake = G(x_real, label_trg)
             d_in_fake = self.aug(x_fake.detach())
             d_fake = D(d_in_fake)[0].float().mean()
-        d_gp = gradient_penalty(lambda x: D(x)[0], d_in_real, d_in_fake)
+        d_gp = gradient_penalty(lambda x: D(x)[0], d_in_real, d_in_fake)  # on what D saw: between augmented images
         d_loss = d_real + d_fake + c.lambda_cls * d_cls + c.lambda_gp * d_gp
         tr.step_opt(d_loss, tr.d_params, tr.opt_D)
         out = {"D_real": d_real.detach(), "D_fake": d_fake.detach(), "D_cls": d_cls.detach(), "D_gp": d_gp.detach()}
