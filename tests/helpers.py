@@ -5,9 +5,12 @@ from __future__ import annotations
 import importlib.metadata
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 import gantrans
+from gantrans.train.config import resolve_config
 
 
 def tiny(arch: str = "resnet_6blocks", **config):
@@ -67,3 +70,32 @@ def inpaint_baselines():
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+def write_attr_dataset(root: Path, n: int = 24) -> Path:
+    """Squares whose colour encodes an exclusive 'colour' group and whose size encodes 'Big'."""
+    (root / "images").mkdir(parents=True)
+    rows = []
+    rng = np.random.default_rng(0)
+    colours = {"Red": (220, 30, 30), "Green": (30, 200, 30), "Blue": (30, 30, 220)}
+    for i in range(n):
+        name, rgb = list(colours.items())[i % 3]
+        big = bool((i // 3) % 2)
+        img = np.full((32, 32, 3), 255, np.uint8)
+        half = 12 if big else 6
+        c = 16 + int(rng.integers(-2, 3))
+        img[c - half : c + half, c - half : c + half] = rgb
+        Image.fromarray(img).save(root / "images" / f"{i:03d}.png")
+        rows.append(f"{i:03d}.png " + " ".join("1" if v else "-1" for v in (name == "Red", name == "Green", name == "Blue", big, i % 2 == 0)))
+    (root / "list_attr.txt").write_text(f"{n}\nRed Green Blue Big Odd\n" + "\n".join(rows) + "\n")
+    return root
+
+
+STARGAN_TINY = {"ngf": 8, "ndf": 8, "repeat_num": 1, "d_repeat_num": 3, "crop_size": 32, "load_size": 32, "batch_size": 6,
+        "workers": 0, "device": "cpu", "log_every": 1, "n_critic": 2, "attrs": ["Red", "Green", "Blue", "Big"],
+        "groups": ["colour=Red,Green,Blue"], "lr": 5e-4}  # fmt: skip
+
+
+def stargan_cfg(data: Path, out: Path, **over):  # type: ignore[no-untyped-def]
+    """A tiny StarGAN run config on `data` (a write_attr_dataset folder)."""
+    return resolve_config("stargan", None, {**STARGAN_TINY, "dataset": str(data), "output": str(out), **over})

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import stargan_cfg as cfg
+from helpers import write_attr_dataset
 from safetensors.torch import load_file
 
 from gantrans.errors import UsageError
 from gantrans.train.diffaugment import cutout, diff_augment, parse_policy, translate
 from gantrans.train.trainer import train
-from tests.test_edit import cfg, write_attr_dataset
 
 
 def shifted(img: torch.Tensor, dy: int, dx: int) -> torch.Tensor:

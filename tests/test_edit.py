@@ -9,6 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import STARGAN_TINY as TINY
+from helpers import stargan_cfg as cfg
+from helpers import write_attr_dataset
 from PIL import Image
 from safetensors.torch import load_file
 from typer.testing import CliRunner
@@ -54,25 +57,6 @@ def test_multi_dataset_mask_vector():
         s.target(cur, s.parse(["Male=1", "domain=happy"]))
 
 
-def write_attr_dataset(root: Path, n: int = 24) -> Path:
-    """Squares whose colour encodes an exclusive 'colour' group and whose size encodes 'Big'."""
-    (root / "images").mkdir(parents=True)
-    rows = []
-    rng = np.random.default_rng(0)
-    colours = {"Red": (220, 30, 30), "Green": (30, 200, 30), "Blue": (30, 30, 220)}
-    for i in range(n):
-        name, rgb = list(colours.items())[i % 3]
-        big = bool((i // 3) % 2)
-        img = np.full((32, 32, 3), 255, np.uint8)
-        half = 12 if big else 6
-        c = 16 + int(rng.integers(-2, 3))
-        img[c - half : c + half, c - half : c + half] = rgb
-        Image.fromarray(img).save(root / "images" / f"{i:03d}.png")
-        rows.append(f"{i:03d}.png " + " ".join("1" if v else "-1" for v in (name == "Red", name == "Green", name == "Blue", big, i % 2 == 0)))
-    (root / "list_attr.txt").write_text(f"{n}\nRed Green Blue Big Odd\n" + "\n".join(rows) + "\n")
-    return root
-
-
 @pytest.fixture(scope="module")
 def attr_data(tmp_path_factory) -> Path:
     return write_attr_dataset(tmp_path_factory.mktemp("attrs"))
@@ -86,15 +70,6 @@ def folder_data(tmp_path_factory) -> Path:
         for i in range(4):
             Image.fromarray(np.full((32, 32, 3), v + i, np.uint8)).save(root / "train" / d / f"{i}.png")
     return root
-
-
-TINY = {"ngf": 8, "ndf": 8, "repeat_num": 1, "d_repeat_num": 3, "crop_size": 32, "load_size": 32, "batch_size": 6,
-        "workers": 0, "device": "cpu", "log_every": 1, "n_critic": 2, "attrs": ["Red", "Green", "Blue", "Big"],
-        "groups": ["colour=Red,Green,Blue"], "lr": 5e-4}  # fmt: skip
-
-
-def cfg(data, out, **over):
-    return resolve_config("stargan", None, {**TINY, "dataset": str(data), "output": str(out), **over})
 
 
 def test_official_defaults():

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gantrans.engine.labels import LabelSchema
+from gantrans.errors import UsageError
 from gantrans.io.checkpoint import Checkpoint
 from gantrans.models.registry import build_network, make_config
 from gantrans.train.config import check
@@ -71,7 +72,7 @@ class StarGANOptions(GANOptions):
         try:
             parse_policy(self.diffaugment)
         except ValueError as e:
-            check(False, str(e))
+            raise UsageError(str(e)) from None
 
 
 class StarGAN(Recipe):
