@@ -61,7 +61,7 @@ def test_gradients_pass_through_both_policies_and_an_empty_policy_is_the_identit
 
 @pytest.fixture(scope="module")
 def attr_data(tmp_path_factory):  # type: ignore[no-untyped-def]
-    return write_attr_dataset(tmp_path_factory.mktemp("augment_attrs"))  # not "attrs": test_edit names its dataset attrs0
+    return write_attr_dataset(tmp_path_factory.mktemp("attrs"))
 
 
 def test_stargan_critic_sees_augmented_images_and_resume_stays_exact(attr_data, tmp_path, monkeypatch):

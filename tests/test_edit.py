@@ -234,7 +234,7 @@ def test_seldom_values_warn_from_the_stored_training_counts(sg_model, attr_data,
     meta = gantrans.load(str(sg_model), device="cpu").checkpoint.labels["datasets"][0]
     assert (meta["images"], meta["counts"]) == (24, {"Red": 8, "Green": 8, "Blue": 8, "Big": 12})  # write_attr_dataset's 24 squares
     r = runner.invoke(app, ["edit", "--list-attrs", "-m", str(sg_model)])
-    assert "dataset attrs0 (24 training images):" in r.output and "group colour: Red (8) | Green (8) | Blue (8)" in r.output
+    assert f"dataset {attr_data.name} (24 training images):" in r.output  # the folder's name, whatever pytest numbered it and "group colour: Red (8) | Green (8) | Blue (8)" in r.output
     assert "attribute Big: 0 (12) | 1 (12)" in r.output
     img = attr_data / "images" / "000.png"
     r = runner.invoke(app, ["edit", str(img), "-m", str(sg_model), "-o", str(tmp_path), "--set", "colour=Blue", "--device", "cpu", "-q"])
