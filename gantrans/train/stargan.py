@@ -9,6 +9,8 @@ attention head; its mask is penalised by lambda_mask * mean(A) against saturatin
 input" and by lambda_mask_smooth * total variation, for the fake and the reconstruction, GANimation's
 defaults). `diffaugment=translation,cutout` transforms every image D sees, real and fake, in both steps
 (`diffaugment.py`): for small datasets, where the critic and its classifier memorise the training images.
+`lambda_id` > 0 adds an identity term (not official StarGAN; CycleGAN's identity loss in StarGAN's form):
+G asked for the labels an image already has must return it, lambda_id * L1(G(x, c_org), x).
 """
 
 from __future__ import annotations
@@ -63,10 +65,12 @@ class StarGANOptions(GANOptions):
     lambda_mask: float = 0.1  # GANimation: mean attention (against copying the input everywhere)
     lambda_mask_smooth: float = 1e-5  # GANimation: total variation of the attention, summed over the batch
     diffaugment: str = ""  # DiffAugment policies on every D input, e.g. "translation,cutout" (not official StarGAN)
+    lambda_id: float = 0.0  # identity term L1(G(x, c_org), x); 0 = off, as the official StarGAN
 
     def validate(self, cfg: "TrainConfig") -> None:
         check(self.gan_mode == "wgangp", "stargan trains with gan_mode wgangp (the official WGAN-GP critic)")
         check(self.n_critic >= 1, "n_critic must be >= 1")
+        check(self.lambda_id >= 0, "lambda_id must be >= 0")
         m = 2**self.d_repeat_num  # the classifier kernel fixes the multiple
         check(cfg.crop_size % m == 0, f"stargan needs a crop size that is a multiple of {m}; got {cfg.crop_size}")
         try:
@@ -162,6 +166,11 @@ class StarGAN(Recipe):
                     g_mask = sum(c.lambda_mask * a.float().mean() + c.lambda_mask_smooth * total_variation(a.float()) for a in (a_fake, a_rec))
                     g_loss = g_loss + g_mask
                     out["G_mask"] = a_fake.detach().float().mean()
+                if c.lambda_id > 0:
+                    # edits should leave alone what they were not asked to change: "change nothing" must be a no-op
+                    g_id = (x_real.float() - G(x_real, label_org).float()).abs().mean()
+                    g_loss = g_loss + c.lambda_id * g_id
+                    out["G_id"] = g_id.detach()
             tr.step_opt(g_loss, tr.g_params, tr.opt_G)
             out.update(G_fake=g_fake.detach(), G_cls=g_cls.detach(), G_rec=g_rec.detach())
         return out
