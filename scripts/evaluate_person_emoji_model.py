@@ -7,7 +7,9 @@ error to it in levels (0-255) against the baseline of the unedited input. The st
 accuracy on the edited images (does it see the requested value?) and on the real held-out images is
 reported per group (and, for the edits, per requested value). Hair variants exist only for the plain
 person base, which is not held out: the hair L1 is therefore measured on the training base and labelled
-as such.
+as such. Each L1 is also split by where its error lies: pixels the true edit changes (input and true target
+differ by more than 24 levels in some channel) and pixels it keeps (an edit should leave these alone); the two
+parts add up to the L1.
 
     python scripts/evaluate_person_emoji_model.py MODEL [data/person_emoji] [--export DIR] [--figure OUT.png] [--judge MODEL2]
 
@@ -71,7 +73,7 @@ def main() -> None:
     def save(img: torch.Tensor, path: Path) -> None:
         Image.fromarray(img[0].permute(1, 2, 0).clamp(0, 255).to(torch.uint8).numpy()).save(path)
 
-    l1 = defaultdict(lambda: {"model": [], "baseline": []})
+    l1 = defaultdict(lambda: {"model": [], "baseline": [], "changed": [], "kept": []})
     cls_edit = defaultdict(list)  # (group, requested value) -> read right; per group = all its values
     cls_real = defaultdict(list)
     for name, v in sorted(manifest.items()):
@@ -112,6 +114,10 @@ def main() -> None:
                 t = pixels(true)[None].float()
                 tag = g if held else f"{g} (training base)"
                 l1[tag]["model"].append(float((y - t).abs().mean()))
+                err = (y - t).abs().mean(1)  # (1, H, W)
+                changed = (x.float() - t).abs().amax(1) > 24  # (1, H, W): pixels the true edit changes
+                l1[tag]["changed"].append(float((err * changed).mean()))
+                l1[tag]["kept"].append(float((err * ~changed).mean()))
                 l1[tag]["baseline"].append(float((x.float() - t).abs().mean()))
                 if args.export and held:
                     for sub, img in (("model", y), ("baseline", x.float()), ("real", t)):
@@ -121,7 +127,10 @@ def main() -> None:
         "held_out_images": sum(1 for v in manifest.values() if v["split"] == "test"),
         "held_out_bases": sorted({v["base"] for v in manifest.values() if v["split"] == "test"}),
         "l1_to_true_target": {
-            g: {"edits": len(d["model"]), "model": round(float(np.mean(d["model"])), 2), "baseline_unedited": round(float(np.mean(d["baseline"])), 2)}
+            g: {
+                "edits": len(d["model"]), "model": round(float(np.mean(d["model"])), 2), "baseline_unedited": round(float(np.mean(d["baseline"])), 2),
+                "model_from_changed_pixels": round(float(np.mean(d["changed"])), 2), "model_from_kept_pixels": round(float(np.mean(d["kept"])), 2),
+            }  # fmt: skip
             for g, d in l1.items()
         },
         "classifier_accuracy_on_edited": {g: round(float(np.mean([r for (h, _), rs in cls_edit.items() if h == g for r in rs])), 3) for g in fields},
