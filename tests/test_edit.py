@@ -151,7 +151,6 @@ def test_missing_attribute_is_a_clear_error(attr_data, tmp_path):
 
 def test_bundled_emoji_model_edits_held_out_tone():
     """A held-out emoji edited to tone 5 gets closer to the true tone-5 emoji than the unedited input."""
-
     ed = Editor(gantrans.load("person_emoji_stargan", device="cpu"))
     load = lambda n: torch.from_numpy(np.asarray(Image.open(EXAMPLES / n).convert("RGB")).copy()).permute(2, 0, 1)[None]  # noqa: E731
     errs, base = [], []
