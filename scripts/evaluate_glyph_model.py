@@ -164,6 +164,11 @@ def main() -> None:
     styles = m.random_styles(range(args.styles))
     outs = m.run_styles(src, styles, "a2b", batch_size=64) * 255.0  # (N, K, 1, H, W)
     pair = [float((outs[:, a] - outs[:, b]).abs().mean()) for a, b in combinations(range(args.styles), 2)]
+    # the same measure on real glyphs: each character in the first `styles` held-out fonts that have it
+    real = []
+    for p in sorted((args.data / "testA").glob("*.png")):
+        have = [load(f / p.name) for f in fonts if (f / p.name).exists()][: args.styles]
+        real += [float((have[a].float() - have[b].float()).abs().mean()) for a, b in combinations(range(len(have)), 2)]
     summary = {
         "held_out_fonts": len(fonts),
         "glyphs": len(err_model),
@@ -172,6 +177,7 @@ def main() -> None:
         "fonts_where_model_beats_baseline": sum(v["model"] < v["baseline"] for v in per_font.values()),
         "diversity_mean_pairwise_L1": round(float(np.mean(pair)), 2),
         "diversity_styles": args.styles,
+        "diversity_real_fonts_mean_pairwise_L1": round(float(np.mean(real)), 2),
         "font_recognition": recognition(m, args.data, fonts),
         "per_font": per_font,
     }

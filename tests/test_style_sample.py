@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 import gantrans
 from gantrans.cli.main import app
 from gantrans.engine.styles import parse_seeds
+from gantrans.errors import UsageError
 
 runner = CliRunner()
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "glyphs"
@@ -167,6 +168,61 @@ def test_bundled_glyph_model_on_held_out_fonts(tmp_path):
         base_err.append(float((src.float() - truth).abs().mean()))
     # guided outputs 33% closer to the true glyphs than the input here (the model before guided_w: 20%)
     assert np.mean(model_err) < 0.75 * np.mean(base_err), (model_err, base_err)
+
+
+def test_calibrated_style_prior_keeps_guided_results_and_moves_random_styles(munit_path, tmp_path):
+    """After calibration the references' codes have mean 0 / covariance ~I, every --style-from result is unchanged,
+    and a seed's code decodes as the old model did at mean + L z (L the Cholesky factor of the codes' covariance)."""
+    import subprocess
+    import sys
+
+    from gantrans.engine.styles import calibrate_style_prior
+
+    g = torch.Generator().manual_seed(0)
+    refs = (torch.rand(40, 1, 24, 24, generator=g) * torch.linspace(0.2, 1, 40).view(-1, 1, 1, 1))  # (40, 1, 24, 24)
+    x = torch.rand(3, 3, 24, 24, generator=g)
+    old, new = gantrans.load(munit_path, device="cpu"), gantrans.load(munit_path, device="cpu")
+    codes = old.encode_style(refs, "a2b").reshape(40, -1).double()  # (40, 8)
+    report = calibrate_style_prior(new, {"a2b": refs})
+    assert report["a2b"]["references"] == 40
+    assert report["a2b"]["norm_before"] == pytest.approx(float(codes.norm(dim=1).mean()), abs=1e-4)
+    recoded = new.encode_style(refs, "a2b").reshape(40, -1).double()
+    assert recoded.mean(0).abs().max() < 1e-4
+    assert torch.allclose(torch.cov(recoded.T), torch.eye(8, dtype=torch.float64), atol=1e-2)  # less the ridge
+    guided_old = old.run(x, "a2b", old.encode_style(refs[:3], "a2b"))
+    torch.testing.assert_close(new.run(x, "a2b", new.encode_style(refs[:3], "a2b")), guided_old, atol=1e-5, rtol=0)
+    z = new.random_styles([0, 1])  # (2, 8, 1, 1)
+    cov = torch.cov(codes.T)
+    L = torch.linalg.cholesky(cov + 1e-3 * cov.diagonal().mean() * torch.eye(8, dtype=cov.dtype))
+    moved = (codes.mean(0) + z.reshape(2, 8).double() @ L.T).float().reshape(2, 8, 1, 1)
+    torch.testing.assert_close(new.run_styles(x, z), old.run_styles(x, moved), atol=1e-5, rtol=0)
+    assert (new.run_styles(x, z) - old.run_styles(x, z)).abs().mean() > 1e-3  # not a no-op
+    with pytest.raises(UsageError, match="needs more than 8 reference images, got 8"):
+        calibrate_style_prior(new, {"a2b": refs[:8]})
+
+    # the script: a folder of references in, the model's fp16 storage and provenance kept, the prior recorded
+    folder = tmp_path / "refs"
+    folder.mkdir()
+    for i, r in enumerate(refs):
+        Image.fromarray((r[0].numpy() * 255).round().astype(np.uint8)).save(folder / f"{i:02d}.png")
+    src = tmp_path / "fp16.safetensors"
+    old.checkpoint.provenance = {"trained_by": "test"}
+    from gantrans.io.checkpoint import save_checkpoint
+
+    save_checkpoint(old.checkpoint, src, dtype=torch.float16)
+    out = tmp_path / "cal.safetensors"
+    script = Path(__file__).resolve().parent.parent / "scripts" / "calibrate_munit_styles.py"
+    r = subprocess.run([sys.executable, str(script), str(src), str(out), "--a2b", str(folder), "--size", "24"],
+                       capture_output=True, text=True)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    from safetensors import safe_open
+
+    with safe_open(str(out), "pt") as f:
+        assert {f.get_slice(k).get_dtype() for k in f.keys()} == {"F16"}
+    cal = gantrans.load(out, device="cpu")
+    assert cal.checkpoint.provenance["trained_by"] == "test"
+    assert cal.checkpoint.provenance["style_prior"]["a2b"]["references"] == 40
+    assert cal.encode_style(refs, "a2b").reshape(40, -1).mean(0).abs().max() < 0.02  # fp16 storage
 
 
 def test_one_bad_input_never_stops_style_sample_or_edit(munit_path, inputs, tmp_path):

@@ -66,6 +66,45 @@ def interpolate(a: Style, b: Style, steps: int) -> list[Style]:
     return [Style(f"{name}-{i:02d}", torch.lerp(a.code, b.code, i / (steps - 1))) for i in range(steps)]
 
 
+def calibrate_style_prior(
+    t: Translator, references: dict[str, torch.Tensor], ridge: float = 1e-3, batch_size: int = 128
+) -> dict[str, dict[str, object]]:
+    """MUNIT: make random N(0, I) style codes follow the styles a trained model encodes from real images.
+
+    MUNIT samples random styles from N(0, I), but nothing in its losses makes the style encoder map real images
+    there; after training, their codes may sit in a much smaller region, and random codes then decode to styles
+    the decoder never fitted. `references` maps a direction ("a2b") to images of its *target* domain, (N, C, H, W)
+    in [0, 1]. Their codes' mean m and covariance LL^T (plus `ridge` x their mean variance on the diagonal) are
+    folded into the network (`recode_styles`), so that codes become L^-1 (s - m): reference styles and every
+    guided result stay as they were, and a seed's code now lands where real styles do. Works in place; returns
+    per direction the reference count and the codes' norm and per-dimension mean/std before.
+    """
+    if t.cond != "style":
+        raise UsageError(f"{t.arch} has no style codes (only MUNIT models do)")
+    report: dict[str, dict[str, object]] = {}
+    for direction, x in references.items():
+        net = t.generator(direction)
+        recode = getattr(net, "recode_styles", None)
+        if recode is None:
+            raise UsageError(f"{t.arch} cannot re-express its style codes")
+        d = t.style_dim
+        if x.shape[0] <= d:
+            raise UsageError(f"{direction}: calibrating a {d}-dimensional style needs more than {d} reference images, got {x.shape[0]}")
+        codes = torch.cat([t.encode_style(x[i : i + batch_size], direction) for i in range(0, len(x), batch_size)])
+        codes = codes.reshape(len(x), d).double()  # (N, d)
+        mean, cov = codes.mean(0), torch.cov(codes.T)  # (d,), (d, d)
+        cov = cov + ridge * cov.diagonal().mean() * torch.eye(d, dtype=cov.dtype)
+        scale = torch.linalg.cholesky(cov)  # (d, d) lower triangular
+        recode("b" if direction == "a2b" else "a", mean, scale)
+        report[direction] = {
+            "references": len(x),
+            "norm_before": round(float(codes.norm(dim=1).mean()), 4),
+            "mean_before": [round(float(v), 4) for v in mean],
+            "std_before": [round(float(v), 4) for v in codes.std(0)],
+        }
+    return report
+
+
 @dataclass
 class StylePlan:
     """Which styles each input gets: `shared` for every input, or seeds first + i*k ... for input i."""

@@ -65,6 +65,26 @@ class AdaINGen(nn.Module):
         c, s = self.encode(x)
         return self.decode(c, s)
 
+    @torch.no_grad()
+    def recode_styles(self, mean: torch.Tensor, scale: torch.Tensor) -> None:
+        """Re-express style codes as s' = scale^-1 (s - mean), leaving every encode -> decode result unchanged.
+
+        The style head (a 1x1 conv) and the MLP's first linear layer are affine in the code, so they absorb the
+        map exactly: head' = scale^-1 (head - mean), fc'(s') = fc(mean + scale s'). `scale` is (d, d) lower
+        triangular (a Cholesky factor), `mean` (d,). Used to make N(0, I) codes follow the encoded styles.
+        """
+        head, fc = self.enc_style.model[-1], self.mlp.model[0].fc
+        d = fc.in_features
+        dev = fc.weight.device
+        mean64, scale64 = mean.to(dev, torch.float64).reshape(d), scale.to(dev, torch.float64).reshape(d, d)
+        inv = torch.linalg.inv(scale64)  # (d, d)
+        w_head = head.weight.double().reshape(d, -1)  # (d, C)
+        head.weight.copy_((inv @ w_head).reshape(head.weight.shape))
+        head.bias.copy_(inv @ (head.bias.double() - mean64))
+        w_fc = fc.weight.double()  # (mlp_dim, d)
+        fc.bias.copy_(fc.bias.double() + w_fc @ mean64)
+        fc.weight.copy_(w_fc @ scale64)
+
 
 class MUNIT(nn.Module):
     """Both domains: `translate(x, style, "a2b")` decodes x's content with a style code of the other domain."""
@@ -82,6 +102,10 @@ class MUNIT(nn.Module):
     def encode_style(self, x: torch.Tensor, domain: str) -> torch.Tensor:
         """A reference image of `domain` ("a"/"b") -> its style code (B, style_dim, 1, 1)."""
         return (self.gen_a if domain == "a" else self.gen_b).enc_style(x)
+
+    def recode_styles(self, domain: str, mean: torch.Tensor, scale: torch.Tensor) -> None:
+        """`AdaINGen.recode_styles` for the generator of `domain` ("a"/"b")."""
+        (self.gen_a if domain == "a" else self.gen_b).recode_styles(mean, scale)
 
     def translate(self, x: torch.Tensor, style: torch.Tensor, direction: str = "a2b") -> torch.Tensor:
         src, dst = self.gens(direction)

@@ -1,0 +1,66 @@
+"""Calibrate a MUNIT checkpoint's style prior on real images of its domains (`gantrans.engine.styles.calibrate_style_prior`).
+
+    python scripts/calibrate_munit_styles.py MODEL OUT.safetensors --a2b DIR_OF_DOMAIN_B [--b2a DIR_OF_DOMAIN_A] [--size N]
+
+Random styles (`style-sample --seeds`) then follow the codes the style encoder gives the images of DIR (every image
+below it, resized to N on the shorter side and centre-cropped); `--style-from` results stay as they were. The file
+keeps the model's names, licence and storage precision; its provenance gains a "style_prior" entry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from safetensors import safe_open
+
+from gantrans.engine.styles import calibrate_style_prior
+from gantrans.engine.translator import Translator
+from gantrans.io.checkpoint import load_checkpoint, save_checkpoint
+from gantrans.io.images import list_images, open_image
+
+
+def load_dir(t: Translator, folder: Path, size: int, direction: str) -> torch.Tensor:
+    """Every image below `folder` -> (N, C, size, size) in [0, 1], C the target domain's channels."""
+    other = "b2a" if direction == "a2b" else "a2b"  # the target domain is the other direction's input
+    out = []
+    for f in list_images(folder):
+        img, _ = open_image(f)
+        w, h = img.size
+        k = size / min(w, h)
+        img = img.resize((max(size, round(w * k)), max(size, round(h * k))), Image.Resampling.BICUBIC)
+        left, top = (img.width - size) // 2, (img.height - size) // 2
+        img = img.crop((left, top, left + size, top + size))
+        out.append(torch.from_numpy(np.ascontiguousarray(t.prepare(img, None, other).pixels)).permute(2, 0, 1))
+    return torch.stack(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("model")
+    ap.add_argument("out")
+    ap.add_argument("--a2b", type=Path, help="images of domain B (the a2b direction's styles)")
+    ap.add_argument("--b2a", type=Path, help="images of domain A (the b2a direction's styles)")
+    ap.add_argument("--size", type=int, help="side the images are brought to (default: the model's preprocess size)")
+    args = ap.parse_args()
+    ck = load_checkpoint(args.model)
+    with safe_open(args.model, "pt") as f:  # the storage precision, kept (a checkpoint loads as fp32)
+        stored = f.get_slice(next(iter(f.keys()))).get_dtype()
+    t = Translator(ck, device="cpu", precision="fp32")
+    size = args.size or int(ck.preprocess.get("size", 256))
+    refs = {d: load_dir(t, p, size, d) for d, p in (("a2b", args.a2b), ("b2a", args.b2a)) if p is not None}
+    if not refs:
+        ap.error("give --a2b and/or --b2a")
+    report = calibrate_style_prior(t, refs)
+    ck.provenance["style_prior"] = {d: {"images": str(p), **report[d]} for d, p in (("a2b", args.a2b), ("b2a", args.b2a)) if p}
+    print(json.dumps(report, indent=1))
+    save_checkpoint(ck, args.out, dtype=torch.float16 if stored == "F16" else None)
+    print(args.out)
+
+
+if __name__ == "__main__":
+    main()
