@@ -1,6 +1,6 @@
 """Calibrate a MUNIT checkpoint's style prior on real images of its domains (`gantrans.engine.styles.calibrate_style_prior`).
 
-    python scripts/calibrate_munit_styles.py MODEL OUT.safetensors --a2b DIR_OF_DOMAIN_B [--b2a DIR_OF_DOMAIN_A] [--size N]
+    python scripts/calibrate_munit_styles.py MODEL OUT.safetensors --a2b DIR_OF_DOMAIN_B [--b2a DIR_OF_DOMAIN_A] [--spread S] [--size N]
 
 Random styles (`style-sample --seeds`) then follow the codes the style encoder gives the images of DIR (every image
 below it, resized to N on the shorter side and centre-cropped); `--style-from` results stay as they were. The file
@@ -45,6 +45,7 @@ def main() -> None:
     ap.add_argument("out")
     ap.add_argument("--a2b", type=Path, help="images of domain B (the a2b direction's styles)")
     ap.add_argument("--b2a", type=Path, help="images of domain A (the b2a direction's styles)")
+    ap.add_argument("--spread", type=float, default=1.0, help="seed codes drawn as mean + SPREAD x L z (default 1)")
     ap.add_argument("--size", type=int, help="side the images are brought to (default: the model's preprocess size)")
     args = ap.parse_args()
     ck = load_checkpoint(args.model)
@@ -55,7 +56,7 @@ def main() -> None:
     refs = {d: load_dir(t, p, size, d) for d, p in (("a2b", args.a2b), ("b2a", args.b2a)) if p is not None}
     if not refs:
         ap.error("give --a2b and/or --b2a")
-    report = calibrate_style_prior(t, refs)
+    report = calibrate_style_prior(t, refs, spread=args.spread)
     ck.provenance["style_prior"] = {d: {"images": str(p), **report[d]} for d, p in (("a2b", args.a2b), ("b2a", args.b2a)) if p}
     print(json.dumps(report, indent=1))
     save_checkpoint(ck, args.out, dtype=torch.float16 if stored == "F16" else None)

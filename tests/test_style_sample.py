@@ -199,6 +199,11 @@ def test_calibrated_style_prior_keeps_guided_results_and_moves_random_styles(mun
     assert (new.run_styles(x, z) - old.run_styles(x, z)).abs().mean() > 1e-3  # not a no-op
     with pytest.raises(UsageError, match="needs more than 8 reference images, got 8"):
         calibrate_style_prior(new, {"a2b": refs[:8]})
+    with pytest.raises(UsageError, match="spread must be > 0; got 0"):
+        calibrate_style_prior(new, {"a2b": refs}, spread=0)
+    wide = gantrans.load(munit_path, device="cpu")
+    calibrate_style_prior(wide, {"a2b": refs}, spread=1.5)  # a seed z decodes as the spread-1 model's 1.5 z
+    torch.testing.assert_close(wide.run_styles(x, z), new.run_styles(x, 1.5 * z), atol=1e-5, rtol=0)
 
     # the script: a folder of references in, the model's fp16 storage and provenance kept, the prior recorded
     folder = tmp_path / "refs"

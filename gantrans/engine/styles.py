@@ -67,7 +67,7 @@ def interpolate(a: Style, b: Style, steps: int) -> list[Style]:
 
 
 def calibrate_style_prior(
-    t: Translator, references: dict[str, torch.Tensor], ridge: float = 1e-3, batch_size: int = 128
+    t: Translator, references: dict[str, torch.Tensor], spread: float = 1.0, ridge: float = 1e-3, batch_size: int = 128
 ) -> dict[str, dict[str, object]]:
     """MUNIT: make random N(0, I) style codes follow the styles a trained model encodes from real images.
 
@@ -75,10 +75,13 @@ def calibrate_style_prior(
     there; after training, their codes may sit in a much smaller region, and random codes then decode to styles
     the decoder never fitted. `references` maps a direction ("a2b") to images of its *target* domain, (N, C, H, W)
     in [0, 1]. Their codes' mean m and covariance LL^T (plus `ridge` x their mean variance on the diagonal) are
-    folded into the network (`recode_styles`), so that codes become L^-1 (s - m): reference styles and every
-    guided result stay as they were, and a seed's code now lands where real styles do. Works in place; returns
-    per direction the reference count and the codes' norm and per-dimension mean/std before.
+    folded into the network (`recode_styles`), so that codes become (spread L)^-1 (s - m): reference styles and
+    every guided result stay as they were, and a seed's code z now decodes as m + spread L z, where real styles
+    lie. `spread` > 1 widens the draw (a decoder that renders less variety than its data has can use it).
+    Works in place; returns per direction the reference count and the codes' norm and mean/std before.
     """
+    if spread <= 0:
+        raise UsageError(f"spread must be > 0; got {spread}")
     if t.cond != "style":
         raise UsageError(f"{t.arch} has no style codes (only MUNIT models do)")
     report: dict[str, dict[str, object]] = {}
@@ -94,10 +97,11 @@ def calibrate_style_prior(
         codes = codes.reshape(len(x), d).double()  # (N, d)
         mean, cov = codes.mean(0), torch.cov(codes.T)  # (d,), (d, d)
         cov = cov + ridge * cov.diagonal().mean() * torch.eye(d, dtype=cov.dtype)
-        scale = torch.linalg.cholesky(cov)  # (d, d) lower triangular
+        scale = spread * torch.linalg.cholesky(cov)  # (d, d) lower triangular
         recode("b" if direction == "a2b" else "a", mean, scale)
         report[direction] = {
             "references": len(x),
+            "spread": spread,
             "norm_before": round(float(codes.norm(dim=1).mean()), 4),
             "mean_before": [round(float(v), 4) for v in mean],
             "std_before": [round(float(v), 4) for v in codes.std(0)],
