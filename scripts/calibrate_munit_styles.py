@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from safetensors import safe_open
 
 from gantrans.engine.styles import calibrate_style_prior
@@ -27,15 +26,14 @@ from gantrans.io.images import list_images, open_image
 def load_dir(t: Translator, folder: Path, size: int, direction: str) -> torch.Tensor:
     """Every image below `folder` -> (N, C, size, size) in [0, 1], C the target domain's channels."""
     other = "b2a" if direction == "a2b" else "a2b"  # the target domain is the other direction's input
+    files = list_images(folder)
+    if not files:
+        raise SystemExit(f"no images under {folder}")
     out = []
-    for f in list_images(folder):
-        img, _ = open_image(f)
-        w, h = img.size
-        k = size / min(w, h)
-        img = img.resize((max(size, round(w * k)), max(size, round(h * k))), Image.Resampling.BICUBIC)
-        left, top = (img.width - size) // 2, (img.height - size) // 2
-        img = img.crop((left, top, left + size, top + size))
-        out.append(torch.from_numpy(np.ascontiguousarray(t.prepare(img, None, other).pixels)).permute(2, 0, 1))
+    for f in files:
+        px = t.prepare(open_image(f)[0], size, other).pixels  # (H, W, C), shorter side = size
+        top, left = (px.shape[0] - size) // 2, (px.shape[1] - size) // 2
+        out.append(torch.from_numpy(np.ascontiguousarray(px[top : top + size, left : left + size])).permute(2, 0, 1))
     return torch.stack(out)
 
 
