@@ -51,11 +51,12 @@ def main() -> None:
         stored = f.get_slice(next(iter(f.keys()))).get_dtype()
     t = Translator(ck, device="cpu", precision="fp32")
     size = args.size or int(ck.preprocess.get("size", 256))
-    refs = {d: load_dir(t, p, size, d) for d, p in (("a2b", args.a2b), ("b2a", args.b2a)) if p is not None}
-    if not refs:
+    dirs = {d: p for d, p in (("a2b", args.a2b), ("b2a", args.b2a)) if p is not None}
+    if not dirs:
         ap.error("give --a2b and/or --b2a")
+    refs = {d: load_dir(t, p, size, d) for d, p in dirs.items()}
     report = calibrate_style_prior(t, refs, spread=args.spread)
-    ck.provenance["style_prior"] = {d: {"images": str(p), **report[d]} for d, p in (("a2b", args.a2b), ("b2a", args.b2a)) if p}
+    ck.provenance["style_prior"] = {d: {"images": str(p), **report[d]} for d, p in dirs.items()}
     print(json.dumps(report, indent=1))
     save_checkpoint(ck, args.out, dtype=torch.float16 if stored == "F16" else None)
     print(args.out)

@@ -14,13 +14,11 @@ data=${1:-data/glyphs}; runs=${2:-runs}; out=${3:-weights/glyphs_munit.safetenso
 mkdir -p "$runs"
 [ -f "$runs/glyphs_munit_gpu.safetensors" ] || git show 4b816f2:weights/glyphs_munit.safetensors > "$runs/glyphs_munit_gpu.safetensors"
 
-guided() {  # guided() INIT RUN STEPS: one guided fine-tune stage
-  [ -f "$2/.done" ] && return 0
-  if [ -f "$2/train_state.pt" ]; then python -m gantrans train --resume "$2"; else
-  python -m gantrans train "$data" --arch munit --domains dejavu,fonts --set input_nc=1 --set output_nc=1 --size 64 \
+. "$(dirname "$0")/train_stage.sh"
+guided() {  # guided INIT RUN STEPS: one guided fine-tune stage
+  train_stage "$2" "$data" --arch munit --domains dejavu,fonts --set input_nc=1 --set output_nc=1 --size 64 \
     --load-size 64 --batch-size 8 --precision bf16 --set guided_w=10 --init-from "$1" \
-    -o "$2" --steps "$3" --save-every 200 --log-every 50 --sample-every 600 --workers 1; fi
-  touch "$2/.done"
+    --steps "$3" --save-every 200 --log-every 50 --sample-every 600 --workers 1
 }
 bundle() {  # bundle() RUN OUT STEPS_BEFORE: the run's model with the bundle's names, licence and provenance, fp16
   python scripts/write_bundle.py "$1/model.safetensors" "$2" --domains dejavu,fonts \

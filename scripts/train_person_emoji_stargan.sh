@@ -17,17 +17,9 @@ mkdir -p "$runs"
 groups=$(python -c "import json, sys; g = json.load(open(sys.argv[1])); print(' '.join(f'--group {k}=' + ','.join(v) for k, v in g.items()))" "$data/groups.json")
 common="--arch stargan $groups --size 64 --batch-size 16 --set d_repeat_num=5 --set attention=true --set lambda_mask=0.01 --precision bf16"
 
-stage() {  # stage NAME ARGS...: one `gantrans train` run into RUNS/NAME
-  local name=$1; shift
-  [ -f "$runs/$name/finished" ] && return
-  if [ -f "$runs/$name/config.json" ]; then
-    python -m gantrans train --resume "$runs/$name"
-  else
-    # shellcheck disable=SC2086
-    python -m gantrans train "$data/train" $common "$@" -o "$runs/$name"
-  fi
-  touch "$runs/$name/finished"
-}
+. "$(dirname "$0")/train_stage.sh"
+# shellcheck disable=SC2086
+stage() { local name=$1; shift; train_stage "$runs/$name" "$data/train" $common "$@"; }  # stage NAME ARGS...: RUNS/NAME
 
 attn="$runs/person_emoji_stargan_attn.safetensors"
 if [ ! -f "$attn" ]; then
