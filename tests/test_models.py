@@ -160,6 +160,39 @@ def test_resnet_resize_upsampling_option(tmp_path):
     assert parity_spread(first_upsample_output("resize")) < 1e-6
 
 
+def test_resize_upsampling_fitted_from_a_transposed_generator():
+    """with_resize_upsampling keeps every other weight and fits the new convolutions by least squares: it recovers
+    a convolution exactly from its own outputs, and starts far closer to the original than an untrained upsampling."""
+    from gantrans.models.resnet import _fit_conv
+
+    torch.manual_seed(0)
+    conv, fitted = torch.nn.Conv2d(3, 5, 3, padding=1), torch.nn.Conv2d(3, 5, 3, padding=1)
+    x = torch.randn(4, 3, 12, 12)
+    with torch.no_grad():
+        _fit_conv(fitted, x, conv(x), ridge=0.0)
+    assert torch.allclose(fitted.weight, conv.weight, atol=1e-4) and torch.allclose(fitted.bias, conv.bias, atol=1e-4)
+
+    g = init_weights(build_network("resnet_6blocks", make_config("resnet_6blocks", {"ngf": 4}))).eval()
+    imgs = torch.nn.functional.interpolate(torch.rand(8, 3, 8, 8) * 2 - 1, size=32, mode="bilinear")  # smooth images
+    r = g.with_resize_upsampling(imgs).eval()
+    assert r.config.upsample == "resize" and g.config.upsample == "transpose"
+    old, new = list(g.model), list(r.model)
+    i = next(k for k, m in enumerate(old) if isinstance(m, torch.nn.ConvTranspose2d))
+    j = next(k for k, m in enumerate(new) if isinstance(m, torch.nn.Upsample))
+    assert i == j and all(torch.equal(a, b) for a, b in zip(g.model[:i].state_dict().values(), r.model[:j].state_dict().values()))
+    assert torch.equal(old[-2].weight, new[-2].weight)  # the output conv7 is carried over too
+    with torch.no_grad():
+        h = g.model[:i](imgs)  # (8, 16, 8, 8): what both first upsamplings see
+        target, up = old[i](h), torch.nn.Sequential(*new[j : j + 3])  # nearest x2, pad, conv3
+        err = lambda: ((up(h) - target) ** 2).sum().item()  # noqa: E731
+        fit = err()
+        assert fit < 0.6 * ((target - target.mean()) ** 2).sum().item()  # most of a random kernel's output is kept
+        new[j + 2].weight.add_(1e-2 * torch.randn_like(new[j + 2].weight))
+        assert err() > fit  # least squares: any other kernel does worse
+    with pytest.raises(UsageError, match="already uses upsample=resize"):
+        r.with_resize_upsampling(imgs)
+
+
 def test_unet_official_key_layout():
     sd = build_network("unet_256").state_dict()
     assert sd["model.model.0.weight"].shape == (64, 3, 4, 4)

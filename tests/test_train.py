@@ -114,6 +114,39 @@ def test_resize_upsampling_is_a_training_option(unpaired, tmp_path):
         cfg(unpaired, tmp_path / "u", model="cyclegan", netG="unet_128", crop_size=128, load_size=128, upsample="resize")
 
 
+def test_cyclegan_and_pix2pix_discriminators_see_diffaugmented_images(unpaired, paired, tmp_path, monkeypatch):
+    """diffaugment=translation,cutout (off by default, as the official code): every D input, real and fake, in the D
+    and the G step, is shifted with mid-grey (0) borders and gets a zeroed box; a resumed run stays bit-exact."""
+    import gantrans.models.patchgan as P
+    from gantrans.errors import UsageError
+
+    with pytest.raises(UsageError, match="unknown diffaugment policy hue"):
+        cfg(unpaired, tmp_path / "bad", model="cyclegan", diffaugment="hue")
+    seen: list[torch.Tensor] = []
+    forward = P.NLayerDiscriminator.forward
+
+    def spy(self, x):  # type: ignore[no-untyped-def]
+        seen.append(x.detach().clone())
+        return forward(self, x)
+
+    monkeypatch.setattr(P.NLayerDiscriminator, "forward", spy)
+    for model, data in (("cyclegan", unpaired), ("pix2pix", paired)):
+        train(cfg(data, tmp_path / f"{model}_plain", model=model, steps=1, batch_size=2))
+        plain = [(t == 0).float().mean().item() for t in seen]
+        seen.clear()
+        train(cfg(data, tmp_path / f"{model}_aug", model=model, steps=1, batch_size=2, diffaugment="translation,cutout"))
+        aug = [(t == 0).float().mean().item() for t in seen]
+        seen.clear()
+        assert len(plain) == len(aug) >= 3  # G step and D step (real and fake)
+        assert max(plain) < 0.01 and min(aug) > 0.1, (model, plain, aug)
+    monkeypatch.undo()
+    a = train(cfg(unpaired, tmp_path / "a", model="cyclegan", steps=4, save_every=2, diffaugment="translation"))
+    train(cfg(unpaired, tmp_path / "b", model="cyclegan", steps=2, save_every=2, diffaugment="translation"))
+    b = train(cfg(unpaired, tmp_path / "b", model="cyclegan", steps=4, save_every=2, diffaugment="translation"), resume=True)
+    sa, sb = load_file(str(a.model)), load_file(str(b.model))
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
 def heldout_l1(model_path, root):
     m = gantrans.load(str(model_path), device="cpu")
     errs = []

@@ -12,6 +12,7 @@ the resize-convolution gives every pixel the same. Keys after the first upsample
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -111,6 +112,49 @@ class ResnetGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, in, H, W) -> (B, out, H, W)
         return self.model(x)
+
+    def with_resize_upsampling(self, images: torch.Tensor, ridge: float = 1e-3) -> "ResnetGenerator":
+        """A copy with `upsample="resize"`: every other weight carried over, and each resize-convolution fitted
+        (least squares on `images`' activations, one layer after the other) to what the transposed
+        convolution it replaces gives there.
+
+        Not exact (the transposed conv's uneven taps are what the resize removes), but a fine-tune starts from
+        nearly the same translation instead of from scratch. images: (N, input_nc, H, W) in [-1, 1]."""
+        if self.config.upsample != "transpose":
+            raise UsageError(f"the generator already uses upsample={self.config.upsample}")
+        out = ResnetGenerator(dataclasses.replace(self.config, upsample="resize")).to(images.device)
+        skip = (nn.ReflectionPad2d, nn.ReplicationPad2d, nn.Upsample)
+        src = [m for m in self.model if not isinstance(m, skip)]
+        dst = [m for m in out.model if not isinstance(m, skip)]
+        dst_at = {id(m): i for i, m in enumerate(out.model)}
+        with torch.no_grad():
+            x_src = x_dst = images.float()
+            for a, b in zip(src, dst, strict=True):
+                if isinstance(a, nn.ConvTranspose2d):
+                    target = a(x_src)  # (N, out, 2H, 2W)
+                    start = dst_at[id(b)] - 1 - (0 if self.config.padding_type == "zero" else 1)
+                    prep = out.model[start : dst_at[id(b)]]  # nearest x2 (+ pad)
+                    _fit_conv(b, prep(x_dst), target, ridge)
+                else:
+                    b.load_state_dict(a.state_dict())
+                    target = a(x_src)
+                x_src, x_dst = target, b(prep(x_dst)) if isinstance(a, nn.ConvTranspose2d) else b(x_dst)
+        return out
+
+
+def _fit_conv(conv: nn.Conv2d, x: torch.Tensor, y: torch.Tensor, ridge: float) -> None:
+    """Set conv's weight (and bias) to the ridge least-squares fit of conv(x) ~ y (over all pixels of all images)."""
+    cols = torch.nn.functional.unfold(x, conv.kernel_size, padding=conv.padding).transpose(1, 2).reshape(-1, x.shape[1] * 9)  # (N*H*W, in*9)
+    if conv.bias is not None:
+        cols = torch.cat([cols, torch.ones(len(cols), 1)], 1)
+    rhs = y.permute(0, 2, 3, 1).reshape(-1, y.shape[1]).double()  # (N*H*W, out)
+    a = cols.double()
+    gram = a.T @ a
+    gram += ridge * gram.diagonal().mean() * torch.eye(len(gram), dtype=gram.dtype)
+    sol = torch.linalg.solve(gram, a.T @ rhs).float()  # (in*9 (+1), out)
+    conv.weight.copy_(sol[: x.shape[1] * 9].T.reshape(conv.weight.shape))
+    if conv.bias is not None:
+        conv.bias.copy_(sol[-1])
 
 
 for _name, _blocks in (("resnet_9blocks", 9), ("resnet_6blocks", 6)):

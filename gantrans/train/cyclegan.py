@@ -10,10 +10,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gantrans.errors import UsageError
 from gantrans.io.checkpoint import Checkpoint
 from gantrans.models.layers import init_weights
 from gantrans.models.registry import build_network, get_spec, make_config
 from gantrans.train.config import check
+from gantrans.train.diffaugment import diff_augment, parse_policy
 from gantrans.train.losses import ImagePool, gan_loss, gradient_penalty
 from gantrans.train.recipes import GANOptions, Recipe, TrainContext, cpu_copy
 
@@ -37,11 +39,16 @@ class CycleGANOptions(GANOptions):
     pool_size: int = 50
     direction: str = "a2b"  # pix2pix/aligned data: which side is the input
     upsample: str = "transpose"  # ResNet generators: transpose (official) | resize (nearest x2 + conv3)
+    diffaugment: str = ""  # DiffAugment policies on every D input, e.g. "translation,cutout" (not official; small datasets)
 
     def validate(self, cfg: "TrainConfig") -> None:
         super().validate(cfg)
         check(self.direction in ("a2b", "b2a"), "direction must be a2b or b2a")
         check(self.pool_size >= 0, "pool_size must be >= 0")
+        try:
+            parse_policy(self.diffaugment)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
         spec = get_spec(self.netG)
         check(spec.role == "generator", f"netG {self.netG!r} is not a generator")
         check(self.upsample == "transpose" or "upsample" in {f.name for f in dataclasses.fields(spec.config_cls)},
@@ -63,6 +70,11 @@ class _ImageRecipe(Recipe):
     def __init__(self, cfg: "TrainConfig") -> None:
         super().__init__(cfg)
         self.pools = {"A": ImagePool(self.opts.pool_size, cfg.seed * 2 + 1), "B": ImagePool(self.opts.pool_size, cfg.seed * 2 + 2)}
+        self.policy = parse_policy(self.opts.diffaugment)
+
+    def aug(self, x: torch.Tensor) -> torch.Tensor:
+        """What D sees of x: x itself, or its DiffAugment transform (a fresh draw per call)."""
+        return diff_augment(x, self.policy) if self.policy else x
 
     def generator_config(self) -> Any:
         c, o = self.cfg, self.opts
@@ -79,8 +91,9 @@ class _ImageRecipe(Recipe):
 
     def d_loss(self, ctx: TrainContext, D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         mode = self.opts.gan_mode
+        real, fake = self.aug(real), self.aug(fake.detach())
         with ctx.autocast():
-            loss = (gan_loss(D(real), True, mode) + gan_loss(D(fake.detach()), False, mode)) * 0.5
+            loss = (gan_loss(D(real), True, mode) + gan_loss(D(fake), False, mode)) * 0.5
         if mode == "wgangp":
             loss = loss + self.opts.lambda_gp * gradient_penalty(D, real, fake)
         return loss
@@ -129,8 +142,8 @@ class CycleGAN(_ImageRecipe):
             if c.lambda_identity > 0:
                 loss_idt_A = F.l1_loss(G_A(B).float(), B) * c.lambda_B * c.lambda_identity
                 loss_idt_B = F.l1_loss(G_B(A).float(), A) * c.lambda_A * c.lambda_identity
-            loss_G_A = gan_loss(D_A(fake_B), True, mode, for_discriminator=False)
-            loss_G_B = gan_loss(D_B(fake_A), True, mode, for_discriminator=False)
+            loss_G_A = gan_loss(D_A(self.aug(fake_B)), True, mode, for_discriminator=False)
+            loss_G_B = gan_loss(D_B(self.aug(fake_A)), True, mode, for_discriminator=False)
             loss_cyc_A = F.l1_loss(rec_A.float(), A) * c.lambda_A
             loss_cyc_B = F.l1_loss(rec_B.float(), B) * c.lambda_B
             loss_G = loss_G_A + loss_G_B + loss_cyc_A + loss_cyc_B + loss_idt_A + loss_idt_B
@@ -178,7 +191,7 @@ class Pix2Pix(_ImageRecipe):
         tr.requires_grad(tr.D, False)
         tr.opt_G.zero_grad(set_to_none=True)
         with tr.autocast():
-            loss_G_GAN = gan_loss(D(torch.cat([A, fake_B], 1)), True, mode, for_discriminator=False)
+            loss_G_GAN = gan_loss(D(self.aug(torch.cat([A, fake_B], 1))), True, mode, for_discriminator=False)
             loss_L1 = F.l1_loss(fake_B.float(), B) * c.lambda_L1
             loss_G = loss_G_GAN + loss_L1
         tr.step_opt(loss_G, tr.g_params, tr.opt_G)
