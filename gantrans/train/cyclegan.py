@@ -10,7 +10,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gantrans.errors import UsageError
 from gantrans.io.checkpoint import Checkpoint
 from gantrans.models.layers import init_weights
 from gantrans.models.registry import build_network, get_spec, make_config
@@ -45,10 +44,7 @@ class CycleGANOptions(GANOptions):
         super().validate(cfg)
         check(self.direction in ("a2b", "b2a"), "direction must be a2b or b2a")
         check(self.pool_size >= 0, "pool_size must be >= 0")
-        try:
-            parse_policy(self.diffaugment)
-        except ValueError as e:
-            raise UsageError(str(e)) from None
+        parse_policy(self.diffaugment)  # UsageError for an unknown name
         spec = get_spec(self.netG)
         check(spec.role == "generator", f"netG {self.netG!r} is not a generator")
         check(self.upsample == "transpose" or "upsample" in {f.name for f in dataclasses.fields(spec.config_cls)},

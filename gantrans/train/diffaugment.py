@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import torch
 
+from gantrans.errors import UsageError
+
 POLICIES = ("translation", "cutout")
 
 
 def parse_policy(text: str) -> list[str]:
-    """Policy names from text: "translation,cutout" -> ["translation", "cutout"]; "" -> []; unknown -> ValueError."""
+    """Policy names from text: "translation,cutout" -> ["translation", "cutout"]; "" -> []; unknown -> UsageError."""
     names = [p.strip() for p in text.split(",") if p.strip()]
     bad = [p for p in names if p not in POLICIES]
     if bad:
-        raise ValueError(f"unknown diffaugment policy {', '.join(bad)}; choose from {', '.join(POLICIES)}")
+        raise UsageError(f"unknown diffaugment policy {', '.join(bad)}; choose from {', '.join(POLICIES)}")
     return names
 
 
