@@ -187,6 +187,12 @@ def test_resize_upsampling_fitted_from_a_transposed_generator():
         err = lambda: ((up(h) - target) ** 2).sum().item()  # noqa: E731
         fit = err()
         assert fit < 0.6 * ((target - target.mean()) ** 2).sum().item()  # most of a random kernel's output is kept
+        for k, m in enumerate(old):  # each fit used the true activations (every pad included): redo it by hand
+            if isinstance(m, torch.nn.ConvTranspose2d):
+                at = [n for n, layer in enumerate(new) if isinstance(layer, torch.nn.Upsample)][sum(isinstance(x, torch.nn.ConvTranspose2d) for x in old[:k])]
+                ref = torch.nn.Conv2d(m.in_channels, m.out_channels, 3, bias=m.bias is not None)
+                _fit_conv(ref, r.model[: at + 2](imgs), m(g.model[:k](imgs)), ridge=1e-3)
+                assert torch.allclose(ref.weight, new[at + 2].weight, atol=1e-5)
         new[j + 2].weight.add_(1e-2 * torch.randn_like(new[j + 2].weight))
         assert err() > fit  # least squares: any other kernel does worse
     with pytest.raises(UsageError, match="already uses upsample=resize"):

@@ -116,46 +116,47 @@ class ResnetGenerator(nn.Module):
     def with_resize_upsampling(self, images: torch.Tensor, ridge: float = 1e-3) -> "ResnetGenerator":
         """A copy with `upsample="resize"`: every other weight carried over, and each resize-convolution fitted
         (least squares on `images`' activations, one layer after the other) to what the transposed
-        convolution it replaces gives there.
+        convolution it replaces gives there. images: (N, input_nc, H, W) in [-1, 1].
 
-        Not exact (the transposed conv's uneven taps are what the resize removes), but a fine-tune starts from
-        nearly the same translation instead of from scratch. images: (N, input_nc, H, W) in [-1, 1]."""
+        Not the same function (the transposed convs' uneven taps are what the resize removes, and the norms after
+        them amplify the difference), but a fine-tune starts from the trained weights instead of from scratch."""
         if self.config.upsample != "transpose":
             raise UsageError(f"the generator already uses upsample={self.config.upsample}")
         out = ResnetGenerator(dataclasses.replace(self.config, upsample="resize")).to(images.device)
-        skip = (nn.ReflectionPad2d, nn.ReplicationPad2d, nn.Upsample)
-        src = [m for m in self.model if not isinstance(m, skip)]
-        dst = [m for m in out.model if not isinstance(m, skip)]
-        dst_at = {id(m): i for i, m in enumerate(out.model)}
+        pads = (nn.ReflectionPad2d, nn.ReplicationPad2d)
+        dst = iter(out.model)
         with torch.no_grad():
-            x_src = x_dst = images.float()
-            for a, b in zip(src, dst, strict=True):
+            x_old = x_new = images.float()  # the activations of self and of out, layer by layer
+            for a in self.model:
+                b = next(dst)
                 if isinstance(a, nn.ConvTranspose2d):
-                    target = a(x_src)  # (N, out, 2H, 2W)
-                    start = dst_at[id(b)] - 1 - (0 if self.config.padding_type == "zero" else 1)
-                    prep = out.model[start : dst_at[id(b)]]  # nearest x2 (+ pad)
-                    _fit_conv(b, prep(x_dst), target, ridge)
-                else:
+                    up = [b] + ([next(dst)] if self.config.padding_type != "zero" else [])  # nearest x2 (+ pad)
+                    conv = next(dst)
+                    x_new = nn.Sequential(*up)(x_new)
+                    x_old = a(x_old)  # (N, out, 2H, 2W): what the fit aims at
+                    _fit_conv(conv, x_new, x_old, ridge)
+                    x_new = conv(x_new)
+                    continue
+                if not isinstance(a, pads):
                     b.load_state_dict(a.state_dict())
-                    target = a(x_src)
-                x_src, x_dst = target, b(prep(x_dst)) if isinstance(a, nn.ConvTranspose2d) else b(x_dst)
+                x_old, x_new = a(x_old), b(x_new)
         return out
 
 
 def _fit_conv(conv: nn.Conv2d, x: torch.Tensor, y: torch.Tensor, ridge: float) -> None:
-    """Set conv's weight (and bias) to the ridge least-squares fit of conv(x) ~ y (over all pixels of all images)."""
-    cols = torch.nn.functional.unfold(x, conv.kernel_size, padding=conv.padding).transpose(1, 2).reshape(-1, x.shape[1] * 9)  # (N*H*W, in*9)
+    """Set conv's weight (and bias) to the ridge least-squares fit of conv(x) ~ y over all pixels of all images."""
+    taps = x.shape[1] * conv.kernel_size[0] * conv.kernel_size[1]
+    cols = torch.nn.functional.unfold(x, conv.kernel_size, padding=conv.padding).transpose(1, 2).reshape(-1, taps)  # (N*H*W, taps)
     if conv.bias is not None:
-        cols = torch.cat([cols, torch.ones(len(cols), 1)], 1)
-    rhs = y.permute(0, 2, 3, 1).reshape(-1, y.shape[1]).double()  # (N*H*W, out)
+        cols = torch.cat([cols, torch.ones(len(cols), 1, dtype=cols.dtype)], 1)
     a = cols.double()
+    rhs = y.permute(0, 2, 3, 1).reshape(-1, y.shape[1]).double()  # (N*H*W, out)
     gram = a.T @ a
     gram += ridge * gram.diagonal().mean() * torch.eye(len(gram), dtype=gram.dtype)
-    sol = torch.linalg.solve(gram, a.T @ rhs).float()  # (in*9 (+1), out)
-    conv.weight.copy_(sol[: x.shape[1] * 9].T.reshape(conv.weight.shape))
+    sol = torch.linalg.solve(gram, a.T @ rhs).float()  # (taps (+1), out)
+    conv.weight.copy_(sol[:taps].T.reshape(conv.weight.shape))
     if conv.bias is not None:
         conv.bias.copy_(sol[-1])
-
 
 for _name, _blocks in (("resnet_9blocks", 9), ("resnet_6blocks", 6)):
     register(
