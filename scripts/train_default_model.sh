@@ -7,7 +7,8 @@
 #     bundle's names, licence and provenance in fp16 (the bundle of commit 0fb84b1).
 #  3. CPU: stage 2's generators given resize-convolution upsampling (scripts/resize_upsampling_init.py: the new
 #     convolutions fitted by least squares to the transposed ones on 48 training images per domain), then
-#     fine-tuned as stage 2 for 600 steps with --set upsample=resize.
+#     fine-tuned as stage 2 for 600 steps with --set upsample=resize. (The bundle's stage 3 started from the fit of
+#     commit 1649c0b, which had a bug fixed in e581ddb: a rerun follows the recipe, not the file bit for bit.)
 #  4. CPU: stage 3 fine-tuned for 400 more steps with the identity term 4x the default (lambda_identity 2.0:
 #     weight 20 on L1(G_A(B), B) and L1(G_B(A), A)), lr 1e-4 constant for 200 steps then linear decay.
 #   python scripts/prepare_emoji_dataset.py data/emoji
