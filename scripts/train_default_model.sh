@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The bundled default model (weights/noto2emojione.safetensors, card weights/noto2emojione.md), in four stages:
+# The bundled default model (weights/noto2emojione.safetensors, card weights/noto2emojione.md), in five stages:
 #  1. GPU: CycleGAN from scratch, 4,200 steps at batch 32 on 64x64 crops of 72x72 (411 s on one H100, fp32/TF32);
 #     the bundle of commit e56e3e1. Taken from git when RUNS/n2e_gpu.safetensors is missing, unless STAGE1=train.
 #  2. CPU: fine-tuned from stage 1 on whole 64x64 emoji (load 64: the framing of the held-out and example images),
@@ -11,9 +11,10 @@
 #     commit 1649c0b, which had a bug fixed in e581ddb: a rerun follows the recipe, not the file bit for bit.)
 #  4. CPU: stage 3 fine-tuned for 400 more steps with the identity term 4x the default (lambda_identity 2.0:
 #     weight 20 on L1(G_A(B), B) and L1(G_B(A), A)), lr 1e-4 constant for 200 steps then linear decay.
+#  5. CPU: stage 4 fine-tuned for 300 more steps with lambda_identity 4.0 (weight 40).
 #   python scripts/prepare_emoji_dataset.py data/emoji
 #   bash scripts/train_default_model.sh [data/emoji] [runs] [OUT.safetensors]
-# Stages 2-4 run at ~0.2 it/s on 2 cores (80 + 45 + 30 min). A stopped stage continues where it stopped (bit-identical)
+# Stages 2-4 run at ~0.2 it/s on 2 cores (80 + 48 + 30 + 22 min). A stopped stage continues where it stopped (bit-identical)
 # when the script is run again; a finished stage is skipped.
 set -euo pipefail
 data=${1:-data/emoji}; runs=${2:-runs}; out=${3:-weights/noto2emojione.safetensors}
@@ -48,5 +49,6 @@ finetune "$runs/n2e_ft" "$runs/n2e_gpu.safetensors" 1000
   "$runs/n2e_resize_init.safetensors" --a "$data/trainA" --b "$data/trainB" --images 48
 finetune "$runs/n2e_resize" "$runs/n2e_resize_init.safetensors" 600 --set upsample=resize
 finetune "$runs/n2e_idt" "$runs/n2e_resize/model.safetensors" 400 --set upsample=resize --set lambda_identity=2.0
-bundle "$runs/n2e_idt" "$out" 5800 \
-  "1x NVIDIA H100 80GB fp32 (4,200 steps, 411 s), then a 2-core CPU bf16 (1,000 + 600 + 400 steps, ~155 min)"
+finetune "$runs/n2e_idt4" "$runs/n2e_idt/model.safetensors" 300 --set upsample=resize --set lambda_identity=4.0 --save-every 150
+bundle "$runs/n2e_idt4" "$out" 6200 \
+  "1x NVIDIA H100 80GB fp32 (4,200 steps, 411 s), then a 2-core CPU bf16 (1,000 + 600 + 400 + 300 steps, ~180 min)"
