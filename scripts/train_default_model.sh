@@ -14,7 +14,7 @@
 #  5. CPU: stage 4 fine-tuned for 300 more steps with lambda_identity 4.0 (weight 40).
 #   python scripts/prepare_emoji_dataset.py data/emoji
 #   bash scripts/train_default_model.sh [data/emoji] [runs] [OUT.safetensors]
-# Stages 2-4 run at ~0.2 it/s on 2 cores (80 + 48 + 30 + 22 min). A stopped stage continues where it stopped (bit-identical)
+# Stages 2-5 run at ~0.2 it/s on 2 cores (about 80 + 50 + 35 + 21 min). A stopped stage continues where it stopped (bit-identical)
 # when the script is run again; a finished stage is skipped.
 set -euo pipefail
 data=${1:-data/emoji}; runs=${2:-runs}; out=${3:-weights/noto2emojione.safetensors}
