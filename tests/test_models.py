@@ -298,3 +298,36 @@ def test_init_weights_reaches_spectral_normalised_layers():
         assert abs(float(w.detach().std()) - (2 / (64 * 9)) ** 0.5) < 0.003  # kaiming fan_in: sqrt(2 / 576) = 0.059
     init_weights(net, "normal", 0.02)
     assert abs(float(net[0].parametrizations.weight.original.detach().std()) - 0.02) < 0.002
+
+
+def test_resize_upsampling_init_script_writes_a_strict_loading_checkpoint(tmp_path):
+    """scripts/resize_upsampling_init.py: both generators converted with the fit above, the config says resize,
+    the file loads strictly and translates; a checkpoint that already uses resize is refused."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import numpy as np
+    from PIL import Image
+
+    torch.manual_seed(0)
+    cfg = make_config("resnet_6blocks", {"ngf": 4})
+    nets = {k: init_weights(build_network("resnet_6blocks", cfg)).eval() for k in ("G_A", "G_B")}
+    src = save_checkpoint(Checkpoint(arch="resnet_6blocks", config=cfg, networks=nets, preprocess={"size": 32, "mean": [0.5] * 3, "std": [0.5] * 3}), tmp_path / "m.safetensors")
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+        for i in range(3):
+            Image.fromarray((torch.rand(32, 32, 3) * 255).byte().numpy()).save(tmp_path / d / f"{i}.png")
+    script = Path(__file__).resolve().parents[1] / "scripts" / "resize_upsampling_init.py"
+    run = lambda m, o: subprocess.run([sys.executable, str(script), str(m), str(o), "--a", str(tmp_path / "a"), "--b", str(tmp_path / "b")], capture_output=True, text=True)  # noqa: E731
+    r = run(src, tmp_path / "r.safetensors")
+    assert r.returncode == 0, r.stderr
+    assert "G_A: fitted on 3 images" in r.stdout and "G_B: fitted on 3 images" in r.stdout
+    out = load_checkpoint(tmp_path / "r.safetensors")
+    assert out.config.upsample == "resize" and out.provenance["resize_upsampling_init"]["images"] == 48
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    imgs = torch.stack([torch.from_numpy(np.array(Image.open(tmp_path / "a" / f"{i}.png"))).permute(2, 0, 1) for i in range(3)]).float() / 127.5 - 1
+    with torch.no_grad():  # the file holds exactly what with_resize_upsampling gives for G_A
+        assert torch.allclose(out.networks["G_A"].eval()(x), nets["G_A"].with_resize_upsampling(imgs).eval()(x), atol=1e-5)
+    r = run(tmp_path / "r.safetensors", tmp_path / "r2.safetensors")
+    assert r.returncode != 0 and "not a CycleGAN checkpoint with transposed-conv ResNet generators" in r.stderr
