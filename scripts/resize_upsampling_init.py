@@ -44,6 +44,7 @@ def main() -> None:
     if set(ck.networks) != {"G_A", "G_B"} or getattr(ck.config, "upsample", None) != "transpose":
         raise SystemExit(f"{args.model}: not a CycleGAN checkpoint with transposed-conv ResNet generators")
     size = int(ck.preprocess.get("size", 256))
+    fitted = {}
     for name, folder in (("G_A", args.a), ("G_B", args.b)):
         x = load_dir(folder, args.images, size)
         old = ck.networks[name].float().eval()
@@ -52,8 +53,9 @@ def main() -> None:
             gap = (new(x) - old(x)).abs().mean().item() * 127.5
         print(f"{name}: fitted on {len(x)} images; mean |new - old| = {gap:.2f} levels")
         ck.networks[name] = new
+        fitted[name] = len(x)
     ck.config = dataclasses.replace(ck.config, upsample="resize")
-    ck.provenance["resize_upsampling_init"] = {"from": str(args.model), "images": args.images}
+    ck.provenance["resize_upsampling_init"] = {"from": str(args.model), "images": args.images, "fitted": fitted}
     save_checkpoint(ck, args.out)
     print(args.out)
 

@@ -325,6 +325,7 @@ def test_resize_upsampling_init_script_writes_a_strict_loading_checkpoint(tmp_pa
     assert "G_A: fitted on 3 images" in r.stdout and "G_B: fitted on 3 images" in r.stdout
     out = load_checkpoint(tmp_path / "r.safetensors")
     assert out.config.upsample == "resize" and out.provenance["resize_upsampling_init"]["images"] == 48
+    assert out.provenance["resize_upsampling_init"]["fitted"] == {"G_A": 3, "G_B": 3}  # what was used, not asked for
     x = torch.rand(1, 3, 32, 32) * 2 - 1
     imgs = torch.stack([torch.from_numpy(np.array(Image.open(tmp_path / "a" / f"{i}.png"))).permute(2, 0, 1) for i in range(3)]).float() / 127.5 - 1
     with torch.no_grad():  # the file holds exactly what with_resize_upsampling gives for G_A

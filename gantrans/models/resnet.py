@@ -132,7 +132,8 @@ class ResnetGenerator(nn.Module):
                 if isinstance(a, nn.ConvTranspose2d):
                     up = [b] + ([next(dst)] if self.config.padding_type != "zero" else [])  # nearest x2 (+ pad)
                     conv = next(dst)
-                    x_new = nn.Sequential(*up)(x_new)
+                    for m in up:
+                        x_new = m(x_new)
                     x_old = a(x_old)  # (N, out, 2H, 2W): what the fit aims at
                     _fit_conv(conv, x_new, x_old, ridge)
                     x_new = conv(x_new)
