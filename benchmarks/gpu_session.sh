@@ -9,6 +9,10 @@
 # over benchmarks/RESULTS.md) and OUTDIR/<part>.log. SMOKE=1 DEV=cpu runs tiny versions of the same commands
 # (to check the script without a GPU; its numbers mean nothing).
 #
+# For a lease shorter than both parts: DEADLINE (epoch seconds) skips a run that could not finish before it and
+# cuts the last one short; TRANS_RUNS="arch:io-processes ..." and TRAIN_VARIANTS="flags;flags;..." choose the runs
+# (in order of importance), PRECISIONS the translate precisions (the first is the ratios' reference).
+#
 # The device tool sends the working tree, at most 64 MiB; the bundled weights alone are ~137 MB. None of these
 # measurements reads them, so move them out for the lease and back after it (not yet tried on a device):
 #   mkdir -p /tmp/held && mv weights/*.safetensors /tmp/held/   ...   mv /tmp/held/*.safetensors weights/
@@ -31,26 +35,38 @@ if [ "${SMOKE:-0}" = 1 ]; then
 else
   # before this issue (RESULTS.md, H100, torch 2.11): CycleGAN 64² batch 8 ngf 32 ran 9.9 it/s fp32, 10.1 bf16
   TRAIN="--archs cyclegan,munit --size 64 --cyclegan-size 64 --batches 8 --steps 200 --ngf 32 --workers 4"
-  TRANS="--size 256 --batches 1,16,64 --images 1024 --small 128 --precisions fp32,fp16,bf16 --workers 8"
+  TRANS="--size 256 --batches 1,16,64 --images ${IMAGES:-3072} --small 128 --precisions fp32,fp16,bf16 --workers 8"
   ARCHS="resnet_9blocks unet_256"
 fi
 
+[ -n "${PRECISIONS:-}" ] && TRANS="$TRANS --precisions $PRECISIONS"
+# limit SECONDS MIN: SECONDS, or what is left before DEADLINE if less; fails when under MIN seconds are left
+limit() {
+  local t=$1 left
+  [ -z "${DEADLINE:-}" ] && { echo "$t"; return 0; }
+  left=$(( DEADLINE - $(date +%s) ))
+  [ "$left" -lt "$2" ] && return 1
+  echo $(( left < t ? left : t ))
+}
 case $PART in
   train)
-    for v in "" "--precision bf16" "--compile" "--compile --precision bf16" "--compile --compile-mode reduce-overhead"; do
-      echo "== train_bench $v"
+    IFS=';' read -r -a variants <<< "${TRAIN_VARIANTS:-;--precision bf16;--compile;--compile --precision bf16;--compile --compile-mode reduce-overhead}"
+    for v in "${variants[@]}"; do
+      t=$(limit 200 60) || { echo "== SKIPPED (deadline): train_bench $v"; continue; }
+      echo "== train_bench $v (limit ${t}s)"
       # shellcheck disable=SC2086
-      timeout 200 $py benchmarks/train_bench.py $TRAIN --device "$DEV" $v --results "$R" || echo "== FAILED ($?): train_bench $v"
+      timeout "$t" $py benchmarks/train_bench.py $TRAIN --device "$DEV" $v --results "$R" || echo "== FAILED ($?): train_bench $v"
     done
     ;;
   translate)
-    for arch in $ARCHS; do
-      for io in 0 8; do
-        echo "== translate_bench $arch --io-processes $io"
-        # shellcheck disable=SC2086
-        timeout 240 $py benchmarks/translate_bench.py --arch "$arch" $TRANS --io-processes "$io" --device "$DEV" --results "$R" \
-          || echo "== FAILED ($?): translate_bench $arch --io-processes $io"
-      done
+    runs=${TRANS_RUNS:-$(for a in $ARCHS; do echo "$a:0 $a:8"; done)}
+    for r in $runs; do
+      arch=${r%%:*}; io=${r##*:}
+      t=$(limit 240 60) || { echo "== SKIPPED (deadline): translate_bench $arch --io-processes $io"; continue; }
+      echo "== translate_bench $arch --io-processes $io (limit ${t}s)"
+      # shellcheck disable=SC2086
+      timeout "$t" $py benchmarks/translate_bench.py --arch "$arch" $TRANS --io-processes "$io" --device "$DEV" --results "$R" \
+        || echo "== FAILED ($?): translate_bench $arch --io-processes $io"
     done
     ;;
   *) echo "unknown part $PART (train | translate)"; exit 2 ;;

@@ -9,6 +9,7 @@ k and resumed ends exactly where an uninterrupted run ends.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import json
 import math
@@ -20,6 +21,7 @@ from typing import Any, Callable
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.utils._pytree import tree_map
 
 from gantrans import registry
 from gantrans.engine import threads
@@ -104,6 +106,7 @@ class Trainer:
             g_params=g_params, d_params=d_params, scaler=torch.amp.GradScaler(device.type, enabled=dtype == torch.float16), info=info,
         )  # fmt: skip
         self.recipe.setup(self.ctx)
+        self.graphs = False  # compiled with CUDA graphs (compile mode reduce-overhead / max-autotune on CUDA)
         if cfg.compile:
             self.compile(cfg.compile_mode, info)
 
@@ -113,8 +116,11 @@ class Trainer:
         if why:
             info(f"--compile: torch.compile cannot be used here ({why}); training without it")
             return
+        self.graphs = mode in CUDA_GRAPH_MODES and self.ctx.device.type == "cuda"
         for net, method in self.recipe.compile_units(self.ctx):
-            if method == "forward":
+            if self.graphs:  # forward too: the copy must wrap the compiled call, which net.compile() keeps private
+                setattr(net, method, own_outputs(torch.compile(getattr(net, method), mode=mode)))
+            elif method == "forward":
                 net.compile(mode=mode)
             else:  # an entry point the recipe calls directly (MUNIT's encode/decode, DeepFill's stages)
                 setattr(net, method, torch.compile(getattr(net, method), mode=mode))
@@ -124,6 +130,8 @@ class Trainer:
         """One training step (0-based `index`: StarGAN updates G every n_critic steps)."""
         ctx = self.ctx
         ctx.step = index
+        if self.graphs:  # a new iteration: the graphs may reuse their memory (no output of an earlier step is kept)
+            torch.compiler.cudagraph_mark_step_begin()
         for opt in (o for o in (ctx.opt_G, ctx.opt_D) if o is not None):
             for group in opt.param_groups:
                 group["lr"] = lr
@@ -198,6 +206,21 @@ class Trainer:
         # building the CPU copies draws initial weights: keep that off the training RNG stream
         with torch.random.fork_rng(devices=[]):
             return self.recipe.checkpoint(self.ctx, step, dataset)
+
+
+CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
+
+
+def own_outputs(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn` with its output tensors copied. Outputs of a CUDA-graph replay live in the graph's memory, which its
+    next replay overwrites: CycleGAN calls G_B for its identity term after making fake_A, and the image pools
+    keep fakes across steps (seen on an H200: "accessing tensor output of CUDAGraphs that has been overwritten")."""
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return tree_map(lambda t: t.clone() if isinstance(t, torch.Tensor) else t, fn(*args, **kwargs))
+
+    return call
 
 
 def _set_fused(opt: torch.optim.Optimizer, fused: bool) -> None:
