@@ -179,6 +179,18 @@ def test_cuda_graph_compiled_cyclegan_trains(data, tmp_path):
     assert all(np.isfinite(v) for r in rows for k, v in r.items() if k in ("G_A", "D_A", "cycle_A", "idt_A"))
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_image_pool_stays_on_the_device_and_saves_to_the_host():
+    """No host copy per image and step (a sync each); the state file still holds CPU tensors."""
+    from gantrans.train.losses import ImagePool
+
+    pool = ImagePool(4, seed=0)
+    for _ in range(3):
+        out = pool.query(torch.rand(2, 3, 8, 8, device="cuda"))
+    assert out.device.type == "cuda" and all(t.device.type == "cuda" for t in pool.images)
+    assert all(t.device.type == "cpu" for t in pool.state_dict()["images"])
+
+
 def test_compile_mode_is_checked_and_resumable(data, tmp_path):
     from gantrans.errors import UsageError
 

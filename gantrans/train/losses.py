@@ -40,7 +40,8 @@ class ImagePool:
     """History of generated images (Shrivastava et al.): with p=0.5 return a stored image instead.
 
     Its randomness comes from its own generator, and `state_dict` holds images and generator state,
-    so a resumed run continues with exactly the same pool.
+    so a resumed run continues with exactly the same pool. Images stay on their device: a copy to the host
+    for each one would wait for the device on every step.
     """
 
     def __init__(self, size: int, seed: int) -> None:
@@ -55,19 +56,19 @@ class ImagePool:
         for img in images.detach():
             img = img[None]
             if len(self.images) < self.size:
-                self.images.append(img.cpu().clone())
+                self.images.append(img.clone())
                 out.append(img)
             elif float(torch.rand((), generator=self.gen)) > 0.5:
                 j = int(torch.randint(0, self.size, (1,), generator=self.gen))
                 old = self.images[j].to(img.device)
-                self.images[j] = img.cpu().clone()
+                self.images[j] = img.clone()
                 out.append(old)
             else:
                 out.append(img)
         return torch.cat(out)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"images": list(self.images), "gen": self.gen.get_state()}
+        return {"images": [t.cpu() for t in self.images], "gen": self.gen.get_state()}  # a state file loads anywhere
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.images = [t.clone() for t in state["images"]]
