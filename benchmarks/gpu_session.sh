@@ -14,7 +14,8 @@
 # (in order of importance), PRECISIONS the translate precisions (the first is the ratios' reference).
 #
 # The device tool sends the working tree, at most 64 MiB; the bundled weights alone are ~137 MB. None of these
-# measurements reads them, so move them out for the lease and back after it (not yet tried on a device):
+# measurements reads them, so move them out for the lease and back after it (done on 2026-11-30's H200 lease, keeping
+# noto2emojione for its GPU stage: ~25 MB travelled with the emoji data carried in an excluded folder):
 #   mkdir -p /tmp/held && mv weights/*.safetensors /tmp/held/   ...   mv /tmp/held/*.safetensors weights/
 set -u -o pipefail
 OUT=${1:?usage: gpu_session.sh OUTDIR train|translate}
