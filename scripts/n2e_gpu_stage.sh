@@ -3,10 +3,12 @@
 # A 100-step probe measures the speed, then the run gets the steps that fit, so its linear learning-rate decay
 # completes; the result is written as an fp16 bundle (the fp32 run's model is too large to bring back from a lease).
 #   bash scripts/n2e_gpu_stage.sh BUDGET_SECONDS DATA INIT.safetensors RUN_DIR OUT.safetensors
-# Env: STEPS (no probe: exactly these steps), PROBE (100 steps), BATCH (32), PREC (fp32), PYTHON (python3), DEVICE (cuda), STEPS_BEFORE (15500, the stages before INIT).
+# Env: STEPS (no probe: exactly these steps), PROBE (100 steps), BATCH (32), PREC (fp32), PYTHON (python3), DEVICE (cuda), STEPS_BEFORE (15500, the stages before INIT),
+# HARDWARE_BEFORE (their hardware, for the provenance).
 set -euo pipefail
 budget=${1:?budget seconds}; data=${2:?data}; init=${3:?init}; run=${4:?run dir}; out=${5:?out}
 py=${PYTHON:-python3}
+. "$(dirname "$0")/n2e_bundle.sh"
 start=$(date +%s)
 args=(train "$data" --arch cyclegan --init-from "$init" --domains noto,emojione --size 64 --load-size 64 --ngf 32
       --batch-size "${BATCH:-32}" --lr 1e-4 --precision "${PREC:-fp32}" --workers 6 --device "${DEVICE:-cuda}"
@@ -26,8 +28,5 @@ $py -m gantrans "${args[@]}" -o "$run" --steps "$steps" --log-every 100 --save-e
 secs=$(( $(date +%s) - t0 ))
 gpu=$($py -c "import torch; print(torch.cuda.get_device_name() if torch.cuda.is_available() else 'CPU')")
 echo "trained $steps steps in ${secs}s on $gpu"
-$py scripts/write_bundle.py "$run/model.safetensors" "$out" --domains noto,emojione --license CC-BY-SA-4.0 \
-  --steps-before "${STEPS_BEFORE:-15500}" --provenance '{"trained_by": "gantrans train", "model": "cyclegan", "steps": null, "card": "weights/noto2emojione.md",
-  "dataset": "Noto Color Emoji (fonts-noto-color-emoji 2.042, SIL OFL 1.1, Google) vs EmojiOne PNGs (ruby-gemojione 3.3.0, CC BY-SA 4.0, Ranks.com); scripts/prepare_emoji_dataset.py",
-  "hardware": "1x NVIDIA H100 80GB fp32 (4,200 steps, 411 s), then a 2-core CPU bf16 (1,000 + 600 + 400 + 300 steps at batch 32, then 6,000 + 3,000 at batch 4; ~320 min), then 1x '"$gpu ${PREC:-fp32} ($steps steps at batch ${BATCH:-32}, $secs s)"'",
-  "command": "bash scripts/train_default_model.sh data/emoji runs"}'
+before=${HARDWARE_BEFORE:-1x NVIDIA H100 80GB fp32 (4,200 steps, 411 s), then a 2-core CPU bf16 (1,000 + 600 + 400 + 300 steps at batch 32, then 6,000 + 3,000 at batch 4; ~320 min)}
+PYTHON=$py bundle "$run" "$out" "${STEPS_BEFORE:-15500}" "$before, then 1x $gpu ${PREC:-fp32} ($steps steps at batch ${BATCH:-32}, $secs s)"

@@ -25,6 +25,7 @@ set -euo pipefail
 data=${1:-data/emoji}; runs=${2:-runs}; out=${3:-weights/noto2emojione.safetensors}
 mkdir -p "$runs"
 . "$(dirname "$0")/train_stage.sh"
+. "$(dirname "$0")/n2e_bundle.sh"  # bundle RUN OUT STEPS_BEFORE HARDWARE
 if [ ! -f "$runs/n2e_gpu.safetensors" ]; then
   if [ "${STAGE1:-git}" = train ]; then
     train_stage "$runs/n2e_gpu" "$data" --arch cyclegan --domains noto,emojione \
@@ -40,12 +41,6 @@ finetune() {  # finetune RUN INIT STEPS [--set ...]: one CPU stage on whole 64x6
   shift 3
   train_stage "$run" "$data" --arch cyclegan --init-from "$init" --domains noto,emojione --size 64 --load-size 64 \
     --ngf 32 --batch-size 32 --steps "$steps" --lr 1e-4 --precision bf16 --workers 1 --log-every 25 --save-every 200 "$@"
-}
-bundle() {  # bundle RUN OUT STEPS_BEFORE HARDWARE
-  python scripts/write_bundle.py "$1/model.safetensors" "$2" --domains noto,emojione --license CC-BY-SA-4.0 \
-    --steps-before "$3" --provenance '{"trained_by": "gantrans train", "model": "cyclegan", "steps": null, "card": "weights/noto2emojione.md",
-    "dataset": "Noto Color Emoji (fonts-noto-color-emoji 2.042, SIL OFL 1.1, Google) vs EmojiOne PNGs (ruby-gemojione 3.3.0, CC BY-SA 4.0, Ranks.com); scripts/prepare_emoji_dataset.py",
-    "hardware": "'"$4"'", "command": "bash scripts/train_default_model.sh data/emoji runs"}'
 }
 finetune "$runs/n2e_ft" "$runs/n2e_gpu.safetensors" 1000
 [ -f "$runs/n2e_stage2.safetensors" ] || bundle "$runs/n2e_ft" "$runs/n2e_stage2.safetensors" 4200 \
