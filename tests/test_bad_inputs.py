@@ -236,6 +236,7 @@ def test_concurrent_writers_never_leave_partial_files(tmp_path, model_path):
         (["train", "d", "--arch", "cyclegan", "-o", "o", "--set", "lambda_A"], "--set 'lambda_A': expected NAME=VALUE"),
         (["train", "d", "--arch", "cyclegan", "-o", "o", "--set", "bogus=1", "--dry-run"], "unknown setting 'bogus'"),
         (["train", "d", "--arch", "stylegan", "-o", "o", "--dry-run"], "--arch must be one of cyclegan, pix2pix"),
+        (["train", "d", "--arch", "cyclegan", "-o", "o", "--compile", "--compile-mode", "fast", "--dry-run"], "compile_mode must be one of default, reduce-overhead"),
         (["train", "d", "--arch", "cyclegan", "-o", "o", "--device", "cuda:3", "--steps", "1"], "CUDA is not available"),
         (["convert", "x.pth", "-o", "y.safetensors", "--from", "cyclegan", "--domains", "onlyone"], "--domains takes two names"),
     ],

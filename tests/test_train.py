@@ -95,6 +95,9 @@ def test_defaults_file_and_flag_override(tmp_path):
     assert r.exit_code == 0, r.output
     shown = json.loads(r.stdout)
     assert shown["gan_mode"] == "hinge" and shown["lambda_identity"] == 0 and shown["model"] == "cyclegan"
+    r = runner.invoke(app, ["train", "x", "--arch", "cyclegan", "-o", str(tmp_path / "r"), "--compile", "--compile-mode", "reduce-overhead", "--dry-run"])
+    assert r.exit_code == 0, r.output
+    assert {k: json.loads(r.stdout)[k] for k in ("compile", "compile_mode")} == {"compile": True, "compile_mode": "reduce-overhead"}
 
 
 def test_linear_schedule_matches_reference():
@@ -169,7 +172,7 @@ def test_pix2pix_learns_a_paired_mapping(paired, tmp_path):
     assert (tmp_path / "r1" / "samples" / "step_0000600.png").exists()
 
 
-@pytest.mark.parametrize("model,over", [("pix2pix", {"dropout": True, "norm": "batch"}), ("cyclegan", {"pool_size": 3})])
+@pytest.mark.parametrize("model,over", [("pix2pix", {"dropout": True, "norm": "batch"}), ("cyclegan", {"pool_size": 3}), ("cyclegan", {"ema": 0.9})])
 def test_resume_is_bit_identical(paired, unpaired, tmp_path, model, over):
     data = paired if model == "pix2pix" else unpaired
     full = train(cfg(data, tmp_path / "full", model, **over))
@@ -186,6 +189,39 @@ def test_resume_is_bit_identical(paired, unpaired, tmp_path, model, over):
         assert all(torch.equal(sa["nets"][net][k], sb["nets"][net][k]) for k in sa["nets"][net])
     steps = [json.loads(x)["step"] for x in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.parametrize("model", ["cyclegan", "pix2pix"])
+def test_ema_generators_are_the_model(paired, unpaired, tmp_path, model):
+    """With ema the model file holds each generator's moving average (ema_t = d * ema_{t-1} + (1 - d) * G_t,
+    starting from G's --init-from weights), not its last weights."""
+    import gantrans.train.trainer as T
+
+    data = paired if model == "pix2pix" else unpaired
+    src = train(cfg(data, tmp_path / "src", model, steps=2)).model
+    d = 0.75
+    snaps = []  # G's weights after each step, read through the sample hook (sample_every=1)
+    orig = T.Trainer.sample_grid
+
+    def spy(self, samples):  # type: ignore[no-untyped-def]
+        snaps.append({k: {n: t.detach().clone() for n, t in self.ctx.G[k].state_dict().items()} for k in self.recipe.live(self.ctx)})
+        return orig(self, samples)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(T.Trainer, "sample_grid", spy)
+        run = train(cfg(data, tmp_path / "ema", model, steps=3, ema=d, init_from=str(src), sample_every=1))
+    start = load_file(str(src))
+    model_file = load_file(str(run.model))
+    state = torch.load(tmp_path / "ema" / "train_state.pt", weights_only=True)
+    assert len(snaps) == 3 and set(snaps[0]) == ({"G_A", "G_B"} if model == "cyclegan" else {"G_A"})
+    for k in snaps[0]:
+        for n, w0 in ((n, start[f"{k}.{n}"]) for n in snaps[0][k] if snaps[0][k][n].is_floating_point() and "running" not in n):
+            want = w0.float()
+            for snap in snaps:
+                want = d * want + (1 - d) * snap[k][n]
+            assert torch.allclose(model_file[f"{k}.{n}"].float(), want, atol=1e-6), (k, n)
+            assert torch.equal(state["nets"][k + "_ema"][n], model_file[f"{k}.{n}"])
+        assert not all(torch.equal(state["nets"][k][n], model_file[f"{k}.{n}"]) for n in snaps[0][k] if "running" not in n)
 
 
 def test_ctrl_c_saves_and_exits_130(unpaired, tmp_path):

@@ -16,11 +16,14 @@ from gantrans.models.registry import build_network, get_spec, make_config
 from gantrans.train.config import check
 from gantrans.train.diffaugment import diff_augment, parse_policy
 from gantrans.train.losses import ImagePool, gan_loss, gradient_penalty
-from gantrans.train.recipes import GANOptions, Recipe, TrainContext, cpu_copy
+from gantrans.train.recipes import GANOptions, Recipe, TrainContext, cpu_copy, ema_update
 
 if TYPE_CHECKING:
     from gantrans.train.config import TrainConfig
     from gantrans.train.data import Layout
+
+
+EMA = "_ema"  # suffix of a generator's moving average among the run's networks
 
 
 @dataclass
@@ -39,11 +42,13 @@ class CycleGANOptions(GANOptions):
     direction: str = "a2b"  # pix2pix/aligned data: which side is the input
     upsample: str = "transpose"  # ResNet generators: transpose (official) | resize (nearest x2 + conv3)
     diffaugment: str = ""  # DiffAugment policies on every D input, e.g. "translation,cutout" (not official; small datasets)
+    ema: float = 0.0  # EMA decay of the generators' weights, which become the model's (0: off; not official)
 
     def validate(self, cfg: "TrainConfig") -> None:
         super().validate(cfg)
         check(self.direction in ("a2b", "b2a"), "direction must be a2b or b2a")
         check(self.pool_size >= 0, "pool_size must be >= 0")
+        check(0.0 <= self.ema < 1.0, "ema is a decay in [0, 1)")
         parse_policy(self.diffaugment)  # UsageError for an unknown name
         spec = get_spec(self.netG)
         check(spec.role == "generator", f"netG {self.netG!r} is not a generator")
@@ -85,6 +90,37 @@ class _ImageRecipe(Recipe):
     def G(self) -> nn.Module:
         return init_weights(build_network(self.opts.netG, self.generator_config()), self.cfg.init_type, self.opts.init_gain)
 
+    # -- EMA: each generator's moving average ({name}_ema, untrained, saved with the state) is what the sample
+    # grids draw with and what the model file holds; averaging smooths the GAN game's step-to-step oscillation
+    def with_ema(self, G: dict[str, nn.Module]) -> dict[str, nn.Module]:
+        if self.opts.ema > 0:
+            for k in list(G):
+                G[k + EMA] = build_network(self.opts.netG, self.generator_config()).requires_grad_(False)
+                G[k + EMA].load_state_dict(G[k].state_dict())
+        return G
+
+    def setup(self, ctx: TrainContext) -> None:
+        for k in self.live(ctx):  # after --init-from: the averages start from the loaded weights
+            if k + EMA in ctx.G:
+                ctx.G[k + EMA].load_state_dict(ctx.G[k].state_dict())
+
+    def update_ema(self, ctx: TrainContext) -> None:
+        for k in self.live(ctx):
+            if k + EMA in ctx.G:
+                ema_update(ctx.G[k + EMA], ctx.G[k], self.opts.ema)
+
+    def compile_units(self, ctx: TrainContext) -> list[tuple[nn.Module, str]]:
+        return [(net, "forward") for k, net in {**ctx.G, **ctx.D}.items() if not k.endswith(EMA)]  # averages: no-grad samples only
+
+    @staticmethod
+    def live(ctx: TrainContext) -> list[str]:
+        return [k for k in ctx.G if not k.endswith(EMA)]
+
+    @staticmethod
+    def infer(ctx: TrainContext, name: str) -> nn.Module:
+        """The generator that samples and the model file use: its average if there is one."""
+        return ctx.G.get(name + EMA, ctx.G[name])
+
     def d_loss(self, ctx: TrainContext, D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         mode = self.opts.gan_mode
         real, fake = self.aug(real), self.aug(fake.detach())
@@ -103,7 +139,7 @@ class _ImageRecipe(Recipe):
 
     def checkpoint(self, ctx: TrainContext, step: int, dataset: str) -> Checkpoint:
         c, o = self.cfg, self.opts
-        nets = {k: cpu_copy(net, build_network(o.netG, self.generator_config())) for k, net in ctx.G.items()}  # plain BN, CPU
+        nets = {k: cpu_copy(self.infer(ctx, k), build_network(o.netG, self.generator_config())) for k in self.live(ctx)}  # plain BN, CPU
         domains = list(c.domains) if not self.swap else list(reversed(c.domains))
         return Checkpoint(
             arch=o.netG, config=self.generator_config(), networks=nets, domains=domains,
@@ -120,7 +156,7 @@ class CycleGAN(_ImageRecipe):
 
     def build(self) -> tuple[dict[str, nn.Module], dict[str, nn.Module]]:
         check(self.cfg.input_nc == self.cfg.output_nc, "cyclegan needs input_nc == output_nc (G_B maps B back to A)")
-        G = {"G_A": self.G(), "G_B": self.G()}
+        G = self.with_ema({"G_A": self.G(), "G_B": self.G()})
         return G, {"D_A": self.D(self.cfg.output_nc), "D_B": self.D(self.cfg.input_nc)}
 
     def step(self, tr: TrainContext, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -149,6 +185,7 @@ class CycleGAN(_ImageRecipe):
         loss_D_A = self.d_loss(tr, D_A, B, self.pools["B"].query(fake_B))
         loss_D_B = self.d_loss(tr, D_B, A, self.pools["A"].query(fake_A))
         tr.step_opt(loss_D_A + loss_D_B, tr.d_params, tr.opt_D)
+        self.update_ema(tr)
         return {
             "G_A": loss_G_A.detach(), "G_B": loss_G_B.detach(), "cycle_A": loss_cyc_A.detach(), "cycle_B": loss_cyc_B.detach(),
             "idt_A": loss_idt_A.detach(), "idt_B": loss_idt_B.detach(), "D_A": loss_D_A.detach(), "D_B": loss_D_B.detach(),
@@ -156,8 +193,9 @@ class CycleGAN(_ImageRecipe):
 
     def sample_rows(self, tr: TrainContext, s: dict[str, torch.Tensor]) -> list[torch.Tensor]:
         A, B = s["A"], s["B"]
-        fB, fA = tr.G["G_A"](A).float(), tr.G["G_B"](B).float()
-        return [A, fB, tr.G["G_B"](fB).float(), B, fA, tr.G["G_A"](fA).float()]
+        G_A, G_B = self.infer(tr, "G_A"), self.infer(tr, "G_B")
+        fB, fA = G_A(A).float(), G_B(B).float()
+        return [A, fB, G_B(fB).float(), B, fA, G_A(fA).float()]
 
 
 class Pix2Pix(_ImageRecipe):
@@ -171,7 +209,7 @@ class Pix2Pix(_ImageRecipe):
         return self.opts.direction == "b2a"
 
     def build(self) -> tuple[dict[str, nn.Module], dict[str, nn.Module]]:
-        return {"G_A": self.G()}, {"D": self.D(self.cfg.input_nc + self.cfg.output_nc)}  # conditional D sees input and output
+        return self.with_ema({"G_A": self.G()}), {"D": self.D(self.cfg.input_nc + self.cfg.output_nc)}  # conditional D sees input and output
 
     def step(self, tr: TrainContext, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         c, mode = self.opts, self.opts.gan_mode
@@ -191,7 +229,8 @@ class Pix2Pix(_ImageRecipe):
             loss_L1 = F.l1_loss(fake_B.float(), B) * c.lambda_L1
             loss_G = loss_G_GAN + loss_L1
         tr.step_opt(loss_G, tr.g_params, tr.opt_G)
+        self.update_ema(tr)
         return {"G_GAN": loss_G_GAN.detach(), "G_L1": loss_L1.detach(), "D": loss_D.detach()}
 
     def sample_rows(self, tr: TrainContext, s: dict[str, torch.Tensor]) -> list[torch.Tensor]:
-        return [s["A"], tr.G["G_A"](s["A"]).float(), s["B"]]
+        return [s["A"], self.infer(tr, "G_A")(s["A"]).float(), s["B"]]

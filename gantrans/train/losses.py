@@ -72,4 +72,4 @@ class ImagePool:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.images = [t.clone() for t in state["images"]]
-        self.gen.set_state(state["gen"])
+        self.gen.set_state(state["gen"].cpu())  # CPU bytes only, also where the state file was loaded onto a GPU

@@ -211,5 +211,14 @@ def cpu_copy(net: nn.Module, fresh: nn.Module) -> nn.Module:
     return fresh
 
 
+@torch.no_grad()
+def ema_update(ema: nn.Module, net: nn.Module, decay: float) -> None:
+    """BasicSR's model_ema: parameters averaged with `decay`; buffers (BN statistics) copied."""
+    for pe, p in zip(ema.parameters(), net.parameters()):
+        pe.mul_(decay).add_(p.detach(), alpha=1 - decay)
+    for be, b in zip(ema.buffers(), net.buffers()):
+        be.copy_(b)
+
+
 def list_field(default: list[str] | None = None) -> Any:
     return field(default_factory=lambda: list(default or []))

@@ -40,7 +40,7 @@ from gantrans.train.config import check
 from gantrans.train.data import DatasetError, StreamDataset, Transform, load_rgb, random_crop, sample_generator
 from gantrans.train.degrade import DEGRADATIONS, degrade, usm_sharpen
 from gantrans.train.losses import gan_loss
-from gantrans.train.recipes import GANOptions, Recipe, TrainContext, cpu_copy, list_field
+from gantrans.train.recipes import GANOptions, Recipe, TrainContext, cpu_copy, ema_update, list_field
 
 if TYPE_CHECKING:
     from gantrans.train.config import TrainConfig
@@ -234,15 +234,6 @@ class _SR(Recipe):
         prov = {**self.provenance(step, dataset), "degradation": self.opts.degradation, "ema": self.opts.ema}
         return Checkpoint(arch=self.opts.netG, config=self.g_config(), networks={"G": net}, domains=["LR", "HR"],
                           preprocess=dict(SR_PREPROCESS), provenance=prov)  # fmt: skip
-
-
-@torch.no_grad()
-def ema_update(ema: nn.Module, net: nn.Module, decay: float) -> None:
-    """BasicSR's model_ema: parameters averaged with `decay`; buffers (BN statistics) copied."""
-    for pe, p in zip(ema.parameters(), net.parameters()):
-        pe.mul_(decay).add_(p.detach(), alpha=1 - decay)
-    for be, b in zip(ema.buffers(), net.buffers()):
-        be.copy_(b)
 
 
 _RUN = {"init_type": "official", "beta1": 0.9, "beta2": 0.999, "lr": 1e-4, "lr_policy": "constant", "preprocess": "crop", "gan_mode": "vanilla"}
