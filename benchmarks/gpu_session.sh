@@ -11,7 +11,9 @@
 #
 # For a lease shorter than both parts: DEADLINE (epoch seconds) skips a run that could not finish before it and
 # cuts the last one short; TRANS_RUNS="arch:io-processes ..." and TRAIN_VARIANTS="flags;flags;..." choose the runs
-# (in order of importance), PRECISIONS the translate precisions (the first is the ratios' reference).
+# (in order of importance), PRECISIONS the translate precisions (the first is the ratios' reference), FORMATS the
+# translate inputs' formats (jpg,png in turn by default; "jpg": photos, where the host's decode/encode is ~10x cheaper
+# than a noisy PNG's).
 #
 # The device tool sends the working tree, at most 64 MiB; the bundled weights alone are ~137 MB. None of these
 # measurements reads them, so move them out for the lease and back after it (done on 2026-11-30's H200 lease, keeping
@@ -41,6 +43,7 @@ else
 fi
 
 [ -n "${PRECISIONS:-}" ] && TRANS="$TRANS --precisions $PRECISIONS"
+[ -n "${FORMATS:-}" ] && TRANS="$TRANS --formats $FORMATS"
 # limit SECONDS MIN: SECONDS, or what is left before DEADLINE if less; fails when under MIN seconds are left
 limit() {
   local t=$1 left
@@ -51,7 +54,7 @@ limit() {
 }
 case $PART in
   train)
-    IFS=';' read -r -a variants <<< "${TRAIN_VARIANTS:-;--precision bf16;--compile;--compile --precision bf16;--compile --compile-mode reduce-overhead}"
+    IFS=';' read -r -a variants <<< "${TRAIN_VARIANTS:-;--compile --compile-mode reduce-overhead;--compile --compile-mode reduce-overhead --precision bf16;--compile;--precision bf16}"
     for v in "${variants[@]}"; do
       t=$(limit 200 60) || { echo "== SKIPPED (deadline): train_bench $v"; continue; }
       echo "== train_bench $v (limit ${t}s)"

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -33,13 +34,14 @@ from gantrans.models import cpuconv
 HERE = Path(__file__).resolve().parent
 
 
-def make_images(folder: Path, n: int, size: int) -> None:
-    """n seeded noisy gradients, half PNG, half JPEG; past 256 the files repeat (byte copies under new names):
-    decode cost is the same and a GPU run of thousands of images does not wait minutes for the host to make them."""
+def make_images(folder: Path, n: int, size: int, formats: Sequence[str] = ("jpg", "png")) -> None:
+    """n seeded noisy gradients, the formats in turn (half JPEG, half PNG by default); past 256 the files repeat (byte
+    copies under new names): decode cost is the same and a GPU run of thousands of images does not wait minutes for
+    the host to make them. Outputs keep their input's format (translate's --ext auto)."""
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:size, 0:size] / size
     for i in range(n):
-        ext = "png" if i % 2 else "jpg"
+        ext = formats[i % len(formats)]
         if i >= 256:
             (folder / f"img{i:04d}.{ext}").write_bytes((folder / f"img{i % 256:04d}.{ext}").read_bytes())
             continue
@@ -160,8 +162,10 @@ def time_cli(model_path: Path, folder: Path, out: Path, batch: int, device: str,
 
 
 def mean_abs_diff(a: Path, b: Path) -> float:
-    """Mean absolute difference (uint8 levels) between same-named PNGs of two output folders."""
-    return float(np.mean([paired(read_rgb8(f), read_rgb8(b / f.name))["l1"] for f in sorted(a.glob("*.png"))]))
+    """Mean absolute difference (uint8 levels) between same-named outputs of two folders (PNG where there are any:
+    JPEG outputs add their encoder's error)."""
+    files = sorted(f for f in a.iterdir() if f.suffix == ".png") or sorted(a.iterdir())
+    return float(np.mean([paired(read_rgb8(f), read_rgb8(b / f.name))["l1"] for f in files]))
 
 
 def bundled_mad(precisions: list[str]) -> dict[str, float]:
@@ -224,6 +228,7 @@ def main() -> None:
     ap.add_argument("--io-processes", type=int, default=0, help="decode/encode in N processes (gantrans translate --io-processes)")
     ap.add_argument("--compile", action="store_true", help="torch.compile the generator (gantrans translate --compile)")
     ap.add_argument("--channels-last", action="store_true", help="NHWC weights (gantrans translate --channels-last)")
+    ap.add_argument("--formats", default="jpg,png", help="input (and so output) formats in turn: jpg,png | jpg | png | webp")
     ap.add_argument("--results", default=str(HERE / "RESULTS.md"))
     args = ap.parse_args()
     precisions = args.precisions.split(",")
@@ -233,10 +238,11 @@ def main() -> None:
         small, large, one, out = tmp / "small", tmp / "large", tmp / "one", tmp / "out"
         for d in (small, large, one, out):
             d.mkdir()
-        make_images(large, args.images, args.size)
+        make_images(large, args.images, args.size, args.formats.split(","))
         for f in sorted(large.iterdir())[: args.small]:
             (small / f.name).write_bytes(f.read_bytes())
-        (one / "img.png").write_bytes(next(large.glob("*.png")).read_bytes())
+        first = min(large.iterdir())
+        (one / f"img{first.suffix}").write_bytes(first.read_bytes())
         model = gantrans.build(args.arch, device=args.device, precision="fp32")
         model_path = model.save(tmp / "model.safetensors")
         naive = time_naive(model, large, out)
@@ -251,7 +257,7 @@ def main() -> None:
     cuda_peak = torch.cuda.max_memory_allocated() / 2**20 if args.device != "cpu" else None
 
     cmd = f"python benchmarks/translate_bench.py --arch {args.arch} --size {args.size} --images {args.images} --small {args.small} --batches {args.batches} --precisions {args.precisions} --device {args.device}" + (" --compile" if args.compile else "") + (" --channels-last" if args.channels_last else "")
-    cmd += f" --workers {args.workers}" + (f" --io-processes {args.io_processes}" if args.io_processes else "")
+    cmd += f" --workers {args.workers}" + (f" --io-processes {args.io_processes}" if args.io_processes else "") + (f" --formats {args.formats}" if args.formats != "jpg,png" else "")
     ref = res[precisions[0]]
     lines = [f"`{cmd}`: {ref['describe']}, workers {args.workers}" + (f", io-processes {args.io_processes}" if args.io_processes else "") + (", generator compiled (torch.compile; compilation is in the CLI runs' start-up, cancelled by the difference)" if args.compile else ""), ""]
     lines += ["| precision | batch | generator alone (img/s) | fraction of the conv rate |", "|---|---|---|---|"]
@@ -285,7 +291,7 @@ def main() -> None:
         + (f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "")
     )
     kind = "upscale" if "upscale" in registry.family_of(args.arch).commands else "translate"
-    title = f"{kind}: {args.arch} {args.size}x{args.size}, {args.device}, {'/'.join(precisions)}" + (", channels_last" if args.channels_last else "") + (", compiled" if args.compile else "") + (f", {args.io_processes} io-processes" if args.io_processes else "")
+    title = f"{kind}: {args.arch} {args.size}x{args.size}, {args.device}, {'/'.join(precisions)}" + (", channels_last" if args.channels_last else "") + (", compiled" if args.compile else "") + (f", {args.io_processes} io-processes" if args.io_processes else "") + (f", {args.formats} only" if args.formats != "jpg,png" else "")
     write_section(Path(args.results), title, f"{machine}\n\n{text}")
 
 
