@@ -17,8 +17,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Sequence
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
