@@ -196,6 +196,7 @@ def test_ema_generators_are_the_model(paired, unpaired, tmp_path, model):
     """With ema the model file holds each generator's moving average (ema_t = d * ema_{t-1} + (1 - d) * G_t,
     starting from G's --init-from weights), not its last weights."""
     import gantrans.train.trainer as T
+    from gantrans.train.recipes import live
 
     data = paired if model == "pix2pix" else unpaired
     src = train(cfg(data, tmp_path / "src", model, steps=2)).model
@@ -204,7 +205,7 @@ def test_ema_generators_are_the_model(paired, unpaired, tmp_path, model):
     orig = T.Trainer.sample_grid
 
     def spy(self, samples):  # type: ignore[no-untyped-def]
-        snaps.append({k: {n: t.detach().clone() for n, t in self.ctx.G[k].state_dict().items()} for k in self.recipe.live(self.ctx)})
+        snaps.append({k: {n: t.detach().clone() for n, t in self.ctx.G[k].state_dict().items()} for k in live(self.ctx.G)})
         return orig(self, samples)
 
     with pytest.MonkeyPatch.context() as mp:

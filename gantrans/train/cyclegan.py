@@ -16,14 +16,11 @@ from gantrans.models.registry import build_network, get_spec, make_config
 from gantrans.train.config import check
 from gantrans.train.diffaugment import diff_augment, parse_policy
 from gantrans.train.losses import ImagePool, gan_loss, gradient_penalty
-from gantrans.train.recipes import GANOptions, Recipe, TrainContext, cpu_copy, ema_update
+from gantrans.train.recipes import GANOptions, Recipe, TrainContext, add_averages, averaged, cpu_copy, live, restart_averages, update_averages
 
 if TYPE_CHECKING:
     from gantrans.train.config import TrainConfig
     from gantrans.train.data import Layout
-
-
-EMA = "_ema"  # suffix of a generator's moving average among the run's networks
 
 
 @dataclass
@@ -90,36 +87,8 @@ class _ImageRecipe(Recipe):
     def G(self) -> nn.Module:
         return init_weights(build_network(self.opts.netG, self.generator_config()), self.cfg.init_type, self.opts.init_gain)
 
-    # -- EMA: each generator's moving average ({name}_ema, untrained, saved with the state) is what the sample
-    # grids draw with and what the model file holds; averaging smooths the GAN game's step-to-step oscillation
-    def with_ema(self, G: dict[str, nn.Module]) -> dict[str, nn.Module]:
-        if self.opts.ema > 0:
-            for k in list(G):
-                G[k + EMA] = build_network(self.opts.netG, self.generator_config()).requires_grad_(False)
-                G[k + EMA].load_state_dict(G[k].state_dict())
-        return G
-
     def setup(self, ctx: TrainContext) -> None:
-        for k in self.live(ctx):  # after --init-from: the averages start from the loaded weights
-            if k + EMA in ctx.G:
-                ctx.G[k + EMA].load_state_dict(ctx.G[k].state_dict())
-
-    def update_ema(self, ctx: TrainContext) -> None:
-        for k in self.live(ctx):
-            if k + EMA in ctx.G:
-                ema_update(ctx.G[k + EMA], ctx.G[k], self.opts.ema)
-
-    def compile_units(self, ctx: TrainContext) -> list[tuple[nn.Module, str]]:
-        return [(net, "forward") for k, net in {**ctx.G, **ctx.D}.items() if not k.endswith(EMA)]  # averages: no-grad samples only
-
-    @staticmethod
-    def live(ctx: TrainContext) -> list[str]:
-        return [k for k in ctx.G if not k.endswith(EMA)]
-
-    @staticmethod
-    def infer(ctx: TrainContext, name: str) -> nn.Module:
-        """The generator that samples and the model file use: its average if there is one."""
-        return ctx.G.get(name + EMA, ctx.G[name])
+        restart_averages(ctx.G)  # after --init-from: the averages start from the loaded weights
 
     def d_loss(self, ctx: TrainContext, D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         mode = self.opts.gan_mode
@@ -139,7 +108,7 @@ class _ImageRecipe(Recipe):
 
     def checkpoint(self, ctx: TrainContext, step: int, dataset: str) -> Checkpoint:
         c, o = self.cfg, self.opts
-        nets = {k: cpu_copy(self.infer(ctx, k), build_network(o.netG, self.generator_config())) for k in self.live(ctx)}  # plain BN, CPU
+        nets = {k: cpu_copy(averaged(ctx.G, k), build_network(o.netG, self.generator_config())) for k in live(ctx.G)}  # plain BN, CPU
         domains = list(c.domains) if not self.swap else list(reversed(c.domains))
         return Checkpoint(
             arch=o.netG, config=self.generator_config(), networks=nets, domains=domains,
@@ -156,7 +125,7 @@ class CycleGAN(_ImageRecipe):
 
     def build(self) -> tuple[dict[str, nn.Module], dict[str, nn.Module]]:
         check(self.cfg.input_nc == self.cfg.output_nc, "cyclegan needs input_nc == output_nc (G_B maps B back to A)")
-        G = self.with_ema({"G_A": self.G(), "G_B": self.G()})
+        G = add_averages({"G_A": self.G(), "G_B": self.G()}, self.opts.ema)
         return G, {"D_A": self.D(self.cfg.output_nc), "D_B": self.D(self.cfg.input_nc)}
 
     def step(self, tr: TrainContext, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -185,7 +154,7 @@ class CycleGAN(_ImageRecipe):
         loss_D_A = self.d_loss(tr, D_A, B, self.pools["B"].query(fake_B))
         loss_D_B = self.d_loss(tr, D_B, A, self.pools["A"].query(fake_A))
         tr.step_opt(loss_D_A + loss_D_B, tr.d_params, tr.opt_D)
-        self.update_ema(tr)
+        update_averages(tr.G, self.opts.ema)
         return {
             "G_A": loss_G_A.detach(), "G_B": loss_G_B.detach(), "cycle_A": loss_cyc_A.detach(), "cycle_B": loss_cyc_B.detach(),
             "idt_A": loss_idt_A.detach(), "idt_B": loss_idt_B.detach(), "D_A": loss_D_A.detach(), "D_B": loss_D_B.detach(),
@@ -193,7 +162,7 @@ class CycleGAN(_ImageRecipe):
 
     def sample_rows(self, tr: TrainContext, s: dict[str, torch.Tensor]) -> list[torch.Tensor]:
         A, B = s["A"], s["B"]
-        G_A, G_B = self.infer(tr, "G_A"), self.infer(tr, "G_B")
+        G_A, G_B = averaged(tr.G, "G_A"), averaged(tr.G, "G_B")
         fB, fA = G_A(A).float(), G_B(B).float()
         return [A, fB, G_B(fB).float(), B, fA, G_A(fA).float()]
 
@@ -209,7 +178,7 @@ class Pix2Pix(_ImageRecipe):
         return self.opts.direction == "b2a"
 
     def build(self) -> tuple[dict[str, nn.Module], dict[str, nn.Module]]:
-        return self.with_ema({"G_A": self.G()}), {"D": self.D(self.cfg.input_nc + self.cfg.output_nc)}  # conditional D sees input and output
+        return add_averages({"G_A": self.G()}, self.opts.ema), {"D": self.D(self.cfg.input_nc + self.cfg.output_nc)}  # conditional D sees input and output
 
     def step(self, tr: TrainContext, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         c, mode = self.opts, self.opts.gan_mode
@@ -229,8 +198,8 @@ class Pix2Pix(_ImageRecipe):
             loss_L1 = F.l1_loss(fake_B.float(), B) * c.lambda_L1
             loss_G = loss_G_GAN + loss_L1
         tr.step_opt(loss_G, tr.g_params, tr.opt_G)
-        self.update_ema(tr)
+        update_averages(tr.G, self.opts.ema)
         return {"G_GAN": loss_G_GAN.detach(), "G_L1": loss_L1.detach(), "D": loss_D.detach()}
 
     def sample_rows(self, tr: TrainContext, s: dict[str, torch.Tensor]) -> list[torch.Tensor]:
-        return [s["A"], self.infer(tr, "G_A")(s["A"]).float(), s["B"]]
+        return [s["A"], averaged(tr.G, "G_A")(s["A"]).float(), s["B"]]

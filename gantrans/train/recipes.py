@@ -9,6 +9,7 @@ networks, makes one training step, the sample rows and the inference checkpoint.
 from __future__ import annotations
 
 import contextlib
+import copy
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
@@ -172,7 +173,7 @@ class Recipe:
     def compile_units(self, ctx: TrainContext) -> list[tuple[nn.Module, str]]:
         """(module, method) pairs that `--compile` compiles: by default every network's forward; recipes
         whose step calls other entry points name those."""
-        return [(net, "forward") for net in (*ctx.G.values(), *ctx.D.values())]
+        return [(net, "forward") for k, net in {**ctx.G, **ctx.D}.items() if not k.endswith(EMA)]  # averages: samples only
 
     def sample_rows(self, ctx: TrainContext, samples: dict[str, torch.Tensor]) -> list[torch.Tensor]:
         """Rows of a sample grid, each (n, C, H, W) in [-1, 1]."""
@@ -211,13 +212,46 @@ def cpu_copy(net: nn.Module, fresh: nn.Module) -> nn.Module:
     return fresh
 
 
+# -- generators' moving averages (`--set ema=DECAY`): network `{name}_ema` beside `name`, untrained, saved with the
+# training state; where it exists it is what the sample grids draw with and what the model file holds
+EMA = "_ema"
+
+
+def add_averages(G: dict[str, nn.Module], decay: float) -> dict[str, nn.Module]:
+    """`G` with an untrained copy `{name}_ema` of each generator when `decay` > 0."""
+    if decay > 0:
+        for k in list(G):
+            G[k + EMA] = copy.deepcopy(G[k]).requires_grad_(False)
+    return G
+
+
+def live(G: dict[str, nn.Module]) -> list[str]:
+    """The trained generators' names (not their averages)."""
+    return [k for k in G if not k.endswith(EMA)]
+
+
+def averaged(G: dict[str, nn.Module], name: str) -> nn.Module:
+    """The generator the samples and the model file use: its average if there is one."""
+    return G.get(name + EMA, G[name])
+
+
 @torch.no_grad()
-def ema_update(ema: nn.Module, net: nn.Module, decay: float) -> None:
-    """BasicSR's model_ema: parameters averaged with `decay`; buffers (BN statistics) copied."""
-    for pe, p in zip(ema.parameters(), net.parameters()):
-        pe.mul_(decay).add_(p.detach(), alpha=1 - decay)
-    for be, b in zip(ema.buffers(), net.buffers()):
-        be.copy_(b)
+def restart_averages(G: dict[str, nn.Module]) -> None:
+    """Averages equal to their generators (after --init-from has loaded these)."""
+    for k in live(G):
+        if k + EMA in G:
+            G[k + EMA].load_state_dict(G[k].state_dict())
+
+
+@torch.no_grad()
+def update_averages(G: dict[str, nn.Module], decay: float) -> None:
+    """BasicSR's model_ema after each step: parameters averaged with `decay`; buffers (BN statistics) copied."""
+    for k in live(G):
+        if k + EMA in G:
+            for pe, p in zip(G[k + EMA].parameters(), G[k].parameters()):
+                pe.mul_(decay).add_(p.detach(), alpha=1 - decay)
+            for be, b in zip(G[k + EMA].buffers(), G[k].buffers()):
+                be.copy_(b)
 
 
 def list_field(default: list[str] | None = None) -> Any:

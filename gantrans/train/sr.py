@@ -40,7 +40,7 @@ from gantrans.train.config import check
 from gantrans.train.data import DatasetError, StreamDataset, Transform, load_rgb, random_crop, sample_generator
 from gantrans.train.degrade import DEGRADATIONS, degrade, usm_sharpen
 from gantrans.train.losses import gan_loss
-from gantrans.train.recipes import GANOptions, Recipe, TrainContext, cpu_copy, ema_update, list_field
+from gantrans.train.recipes import GANOptions, Recipe, TrainContext, add_averages, averaged, cpu_copy, list_field, restart_averages, update_averages
 
 if TYPE_CHECKING:
     from gantrans.train.config import TrainConfig
@@ -148,11 +148,7 @@ class _SR(Recipe):
         from gantrans import registry
 
         fam = registry.family_of(self.opts.netG)
-        G = {"G": fam.init(build_network(self.opts.netG, self.g_config()), self.cfg.init_type)}
-        if self.opts.ema > 0:
-            ema = build_network(self.opts.netG, self.g_config())
-            ema.load_state_dict(G["G"].state_dict())
-            G["G_ema"] = ema.requires_grad_(False)  # not trained: out of the optimizer, saved with the state
+        G = add_averages({"G": fam.init(build_network(self.opts.netG, self.g_config()), self.cfg.init_type)}, self.opts.ema)
         D = {}
         if self.opts.gan_w > 0:
             D["D"] = fam.init(build_network(self.opts.netD, self.d_config()), self.cfg.init_type)
@@ -160,8 +156,7 @@ class _SR(Recipe):
 
     def setup(self, ctx: TrainContext) -> None:
         o = self.opts
-        if "G_ema" in ctx.G:  # after --init-from: the average starts from the loaded weights
-            ctx.G["G_ema"].load_state_dict(ctx.G["G"].state_dict())
+        restart_averages(ctx.G)  # after --init-from: the average starts from the loaded weights
         self.vgg: nn.Module | None = None
         self.pixel_w = o.pixel_w
         if o.perceptual_w > 0 and o.vgg_weights:
@@ -215,12 +210,11 @@ class _SR(Recipe):
                     d = gan_loss(real, True, o.gan_mode) + gan_loss(fake, False, o.gan_mode)
             tr.step_opt(d, tr.d_params, tr.opt_D)
             out["D"] = d.detach()
-        if "G_ema" in tr.G:
-            ema_update(tr.G["G_ema"], G, o.ema)
+        update_averages(tr.G, o.ema)
         return out
 
     def inference_net(self, tr: TrainContext) -> nn.Module:
-        return tr.G.get("G_ema", tr.G["G"])
+        return averaged(tr.G, "G")
 
     def sample_rows(self, tr: TrainContext, s: dict[str, torch.Tensor]) -> list[torch.Tensor]:
         lr, hr = s["LR"], s["HR"]
