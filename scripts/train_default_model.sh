@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The bundled default model (weights/noto2emojione.safetensors, card weights/noto2emojione.md), in nine stages:
+# The bundled default model (weights/noto2emojione.safetensors, card weights/noto2emojione.md), in eleven stages (numbered as in benchmarks/RESULTS.md):
 #  1. GPU: CycleGAN from scratch, 4,200 steps at batch 32 on 64x64 crops of 72x72 (411 s on one H100, fp32/TF32);
 #     the bundle of commit e56e3e1. Taken from git when RUNS/n2e_gpu.safetensors is missing, unless STAGE1=train.
 #  2. CPU: fine-tuned from stage 1 on whole 64x64 emoji (load 64: the framing of the held-out and example images),
@@ -17,6 +17,9 @@
 #  8. GPU: stage 7's bundle fine-tuned at batch 32 for 900 steps (98 s on one H200; scripts/n2e_gpu_stage.sh, STEPS=900
 #     as the bundled run got from its speed probe). Needs a GPU (DEVICE=cpu runs it, at ~0.2 it/s).
 #  9. CPU: stage 8's bundle fine-tuned at batch 4 with lambda_identity 16.0 (weight 160) for 3,000 steps (33 min).
+# 12. CPU: stage 9's bundle fine-tuned as stage 9 with --set ema=0.999 (the generators' moving average is the model;
+#     21 min). Stages 10-11 were measured and not adopted (benchmarks/RESULTS.md).
+# 13. CPU: stage 12's bundle fine-tuned as stage 12 (fresh averages) for 3,000 steps (20 min).
 #   python scripts/prepare_emoji_dataset.py data/emoji
 #   bash scripts/train_default_model.sh [data/emoji] [runs] [OUT.safetensors]
 # Stages 2-5 run at ~0.2 it/s on 2 cores (about 80 + 50 + 35 + 21 min), stages 6-7 at 1.2-1.8 it/s (64 + 43 min). A stopped stage continues where it stopped (bit-identical)
@@ -63,5 +66,13 @@ finetune "$runs/n2e_bs4_id8" "$runs/n2e_bs4/model.safetensors" 3000 --set upsamp
   "$runs/n2e_stage7.safetensors" "$runs/n2e_gpu8" "$runs/n2e_stage8.safetensors" && touch "$runs/n2e_gpu8/finished"; }
 finetune "$runs/n2e_id16" "$runs/n2e_stage8.safetensors" 3000 --set upsample=resize --set lambda_identity=16.0 \
   --batch-size 4 --log-every 100 --save-every 500
-bundle "$runs/n2e_id16" "$out" 16400 \
-  "1x NVIDIA H100 80GB fp32 (4,200 steps, 411 s), then a 2-core CPU bf16 (1,000 + 600 + 400 + 300 steps at batch 32, then 6,000 + 3,000 at batch 4; ~320 min), then 1x NVIDIA H200 fp32 (900 steps at batch 32, 98 s), then a 2-core CPU bf16 (3,000 steps at batch 4, ~32 min)"
+h9="1x NVIDIA H100 80GB fp32 (4,200 steps, 411 s), then a 2-core CPU bf16 (1,000 + 600 + 400 + 300 steps at batch 32, then 6,000 + 3,000 at batch 4; ~320 min), then 1x NVIDIA H200 fp32 (900 steps at batch 32, 98 s), then a 2-core CPU bf16 (3,000 steps at batch 4, ~32 min)"
+[ -f "$runs/n2e_stage9.safetensors" ] || bundle "$runs/n2e_id16" "$runs/n2e_stage9.safetensors" 16400 "$h9"
+# stages 10 and 11 (lambda_identity 32; a compiled GPU stage) were measured and not adopted: stage 12 starts from stage 9
+finetune "$runs/n2e_ema" "$runs/n2e_stage9.safetensors" 3000 --set upsample=resize --set lambda_identity=16.0 \
+  --set ema=0.999 --batch-size 4 --log-every 100 --save-every 500
+[ -f "$runs/n2e_stage12.safetensors" ] || bundle "$runs/n2e_ema" "$runs/n2e_stage12.safetensors" 19400 \
+  "$h9, then a 2-core CPU bf16 with EMA 0.999 (3,000 steps at batch 4, 21 min)"
+finetune "$runs/n2e_ema2" "$runs/n2e_stage12.safetensors" 3000 --set upsample=resize --set lambda_identity=16.0 \
+  --set ema=0.999 --batch-size 4 --log-every 100 --save-every 500
+bundle "$runs/n2e_ema2" "$out" 22400 "$h9, then a 2-core CPU bf16 with EMA 0.999 (3,000 + 3,000 steps at batch 4, 21 + 21 min)"
