@@ -64,15 +64,13 @@ finetune "$runs/n2e_bs4_id8" "$runs/n2e_bs4/model.safetensors" 3000 --set upsamp
   "1x NVIDIA H100 80GB fp32 (4,200 steps, 411 s), then a 2-core CPU bf16 (1,000 + 600 + 400 + 300 steps at batch 32, then 6,000 + 3,000 at batch 4; ~320 min)"
 [ -f "$runs/n2e_gpu8/finished" ] || { rm -rf "$runs/n2e_gpu8"; STEPS=${STEPS:-900} bash "$(dirname "$0")/n2e_gpu_stage.sh" 132 "$data" \
   "$runs/n2e_stage7.safetensors" "$runs/n2e_gpu8" "$runs/n2e_stage8.safetensors" && touch "$runs/n2e_gpu8/finished"; }
-finetune "$runs/n2e_id16" "$runs/n2e_stage8.safetensors" 3000 --set upsample=resize --set lambda_identity=16.0 \
-  --batch-size 4 --log-every 100 --save-every 500
+id16=(--set upsample=resize --set lambda_identity=16.0 --batch-size 4 --log-every 100 --save-every 500)  # stages 9, 12, 13
+finetune "$runs/n2e_id16" "$runs/n2e_stage8.safetensors" 3000 "${id16[@]}"
 h9="1x NVIDIA H100 80GB fp32 (4,200 steps, 411 s), then a 2-core CPU bf16 (1,000 + 600 + 400 + 300 steps at batch 32, then 6,000 + 3,000 at batch 4; ~320 min), then 1x NVIDIA H200 fp32 (900 steps at batch 32, 98 s), then a 2-core CPU bf16 (3,000 steps at batch 4, ~32 min)"
 [ -f "$runs/n2e_stage9.safetensors" ] || bundle "$runs/n2e_id16" "$runs/n2e_stage9.safetensors" 16400 "$h9"
 # stages 10 and 11 (lambda_identity 32; a compiled GPU stage) were measured and not adopted: stage 12 starts from stage 9
-finetune "$runs/n2e_ema" "$runs/n2e_stage9.safetensors" 3000 --set upsample=resize --set lambda_identity=16.0 \
-  --set ema=0.999 --batch-size 4 --log-every 100 --save-every 500
+finetune "$runs/n2e_ema" "$runs/n2e_stage9.safetensors" 3000 "${id16[@]}" --set ema=0.999
 [ -f "$runs/n2e_stage12.safetensors" ] || bundle "$runs/n2e_ema" "$runs/n2e_stage12.safetensors" 19400 \
   "$h9, then a 2-core CPU bf16 with EMA 0.999 (3,000 steps at batch 4, 21 min)"
-finetune "$runs/n2e_ema2" "$runs/n2e_stage12.safetensors" 3000 --set upsample=resize --set lambda_identity=16.0 \
-  --set ema=0.999 --batch-size 4 --log-every 100 --save-every 500
+finetune "$runs/n2e_ema2" "$runs/n2e_stage12.safetensors" 3000 "${id16[@]}" --set ema=0.999
 bundle "$runs/n2e_ema2" "$out" 22400 "$h9, then a 2-core CPU bf16 with EMA 0.999 (3,000 + 3,000 steps at batch 4, 21 + 21 min)"

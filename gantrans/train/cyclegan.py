@@ -16,7 +16,7 @@ from gantrans.models.registry import build_network, get_spec, make_config
 from gantrans.train.config import check
 from gantrans.train.diffaugment import diff_augment, parse_policy
 from gantrans.train.losses import ImagePool, gan_loss, gradient_penalty
-from gantrans.train.recipes import GANOptions, Recipe, TrainContext, add_averages, averaged, cpu_copy, live, restart_averages, update_averages
+from gantrans.train.recipes import GANOptions, Recipe, TrainContext, add_averages, averaged, cpu_copy, live, update_averages
 
 if TYPE_CHECKING:
     from gantrans.train.config import TrainConfig
@@ -86,9 +86,6 @@ class _ImageRecipe(Recipe):
 
     def G(self) -> nn.Module:
         return init_weights(build_network(self.opts.netG, self.generator_config()), self.cfg.init_type, self.opts.init_gain)
-
-    def setup(self, ctx: TrainContext) -> None:
-        restart_averages(ctx.G)  # after --init-from: the averages start from the loaded weights
 
     def d_loss(self, ctx: TrainContext, D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         mode = self.opts.gan_mode

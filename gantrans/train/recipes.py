@@ -237,7 +237,7 @@ def averaged(G: dict[str, nn.Module], name: str) -> nn.Module:
 
 @torch.no_grad()
 def restart_averages(G: dict[str, nn.Module]) -> None:
-    """Averages equal to their generators (after --init-from has loaded these)."""
+    """Averages equal to their generators (the trainer's step after --init-from has loaded these)."""
     for k in live(G):
         if k + EMA in G:
             G[k + EMA].load_state_dict(G[k].state_dict())

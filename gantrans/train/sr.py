@@ -40,7 +40,7 @@ from gantrans.train.config import check
 from gantrans.train.data import DatasetError, StreamDataset, Transform, load_rgb, random_crop, sample_generator
 from gantrans.train.degrade import DEGRADATIONS, degrade, usm_sharpen
 from gantrans.train.losses import gan_loss
-from gantrans.train.recipes import GANOptions, Recipe, TrainContext, add_averages, averaged, cpu_copy, list_field, restart_averages, update_averages
+from gantrans.train.recipes import GANOptions, Recipe, TrainContext, add_averages, averaged, cpu_copy, list_field, update_averages
 
 if TYPE_CHECKING:
     from gantrans.train.config import TrainConfig
@@ -156,7 +156,6 @@ class _SR(Recipe):
 
     def setup(self, ctx: TrainContext) -> None:
         o = self.opts
-        restart_averages(ctx.G)  # after --init-from: the average starts from the loaded weights
         self.vgg: nn.Module | None = None
         self.pixel_w = o.pixel_w
         if o.perceptual_w > 0 and o.vgg_weights:

@@ -32,7 +32,7 @@ from gantrans.models import cpuconv
 from gantrans.train import state as S
 from gantrans.train.config import TrainConfig
 from gantrans.train.data import make_loader
-from gantrans.train.recipes import NonFiniteLoss, Recipe, TrainContext
+from gantrans.train.recipes import NonFiniteLoss, Recipe, TrainContext, restart_averages
 
 __all__ = ["Interrupted", "NonFiniteLoss", "TrainResult", "Trainer", "lr_factor", "train"]
 
@@ -85,6 +85,7 @@ class Trainer:
             D = {k: nn.SyncBatchNorm.convert_sync_batchnorm(v) for k, v in D.items()}
         if cfg.init_from and not resume:  # a resumed run's weights come from its state (the source may be gone)
             _init_from({**G, **D}, cfg.init_from, info)
+            restart_averages(G)  # the generators' moving averages start from the loaded weights
         fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
         for net in G.values():
             cpuconv.accelerate(net)  # its no-grad passes (fakes for D, sample grids) take the CPU fast paths
