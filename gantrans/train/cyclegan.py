@@ -38,8 +38,14 @@ class CycleGANOptions(GANOptions):
     pool_size: int = 50
     direction: str = "a2b"  # pix2pix/aligned data: which side is the input
     upsample: str = "transpose"  # ResNet generators: transpose (official) | resize (nearest x2 + conv3)
+    num_downs: int = 0  # U-Net generators: downsamplings (0: the arch's own, 7 for unet_128, 8 for unet_256)
     diffaugment: str = ""  # DiffAugment policies on every D input, e.g. "translation,cutout" (not official; small datasets)
     ema: float = 0.0  # EMA decay of the generators' weights, which become the model's (0: off; not official)
+
+    def arch_extra(self) -> dict[str, Any]:
+        """Generator-config fields that only some generators have, where set away from their defaults."""
+        extra: dict[str, Any] = {"upsample": self.upsample} if self.upsample != "transpose" else {}
+        return extra | ({"num_downs": self.num_downs} if self.num_downs else {})
 
     def validate(self, cfg: "TrainConfig") -> None:
         super().validate(cfg)
@@ -47,11 +53,14 @@ class CycleGANOptions(GANOptions):
         check(self.pool_size >= 0, "pool_size must be >= 0")
         check(0.0 <= self.ema < 1.0, "ema is a decay in [0, 1)")
         parse_policy(self.diffaugment)  # UsageError for an unknown name
+        check(self.num_downs == 0 or self.num_downs >= 5, f"num_downs must be 0 (the arch's own) or >= 5, got {self.num_downs}")
         spec = get_spec(self.netG)
         check(spec.role == "generator", f"netG {self.netG!r} is not a generator")
-        check(self.upsample == "transpose" or "upsample" in {f.name for f in dataclasses.fields(spec.config_cls)},
+        fields = {f.name for f in dataclasses.fields(spec.config_cls)}
+        check(self.upsample == "transpose" or "upsample" in fields,
               f"upsample={self.upsample} is an option of the ResNet generators, not of {self.netG}")  # fmt: skip
-        base = spec.config_cls(**spec.defaults)
+        check(self.num_downs == 0 or "num_downs" in fields, f"num_downs is an option of the U-Net generators, not of {self.netG}")
+        base = spec.config_cls(**{**spec.defaults, **self.arch_extra()})
         need = spec.padded_size(base, cfg.crop_size)
         check(
             "crop" not in cfg.preprocess or need == cfg.crop_size,
@@ -76,8 +85,7 @@ class _ImageRecipe(Recipe):
 
     def generator_config(self) -> Any:
         c, o = self.cfg, self.opts
-        extra = {"upsample": o.upsample} if o.upsample != "transpose" else {}  # U-Nets have no such field
-        return make_config(o.netG, {"input_nc": c.input_nc, "output_nc": c.output_nc, "ngf": c.ngf, "norm": o.norm, "dropout": o.dropout, **extra})
+        return make_config(o.netG, {"input_nc": c.input_nc, "output_nc": c.output_nc, "ngf": c.ngf, "norm": o.norm, "dropout": o.dropout, **o.arch_extra()})
 
     def D(self, in_nc: int) -> nn.Module:
         o = self.opts
