@@ -117,7 +117,6 @@ def test_resize_upsampling_is_a_training_option(unpaired, tmp_path):
         cfg(unpaired, tmp_path / "u", model="cyclegan", netG="unet_128", crop_size=128, load_size=128, upsample="resize")
 
 
-
 def test_unet_depth_is_a_training_option(unpaired, tmp_path):
     """num_downs=5: a U-Net for 32² crops (unet_128's own depth needs 128), saved with its depth, and translate
     pads inputs to its multiple (32) and crops back."""
@@ -133,6 +132,7 @@ def test_unet_depth_is_a_training_option(unpaired, tmp_path):
         cfg(unpaired, tmp_path / "x", model="cyclegan", num_downs=5)
     with pytest.raises(UsageError, match=r"num_downs must be 0 \(the arch's own\) or >= 5, got 3"):
         cfg(unpaired, tmp_path / "y", model="cyclegan", netG="unet_128", num_downs=3)
+
 
 def test_cyclegan_and_pix2pix_discriminators_see_diffaugmented_images(unpaired, paired, tmp_path, monkeypatch):
     """diffaugment=translation,cutout (off by default, as the official code): every D input, real and fake, in the D
