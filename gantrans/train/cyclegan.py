@@ -53,14 +53,13 @@ class CycleGANOptions(GANOptions):
         check(self.pool_size >= 0, "pool_size must be >= 0")
         check(0.0 <= self.ema < 1.0, "ema is a decay in [0, 1)")
         parse_policy(self.diffaugment)  # UsageError for an unknown name
-        check(self.num_downs == 0 or self.num_downs >= 5, f"num_downs must be 0 (the arch's own) or >= 5, got {self.num_downs}")
         spec = get_spec(self.netG)
         check(spec.role == "generator", f"netG {self.netG!r} is not a generator")
         fields = {f.name for f in dataclasses.fields(spec.config_cls)}
         check(self.upsample == "transpose" or "upsample" in fields,
               f"upsample={self.upsample} is an option of the ResNet generators, not of {self.netG}")  # fmt: skip
         check(self.num_downs == 0 or "num_downs" in fields, f"num_downs is an option of the U-Net generators, not of {self.netG}")
-        base = spec.config_cls(**{**spec.defaults, **self.arch_extra()})
+        base = spec.config_cls(**{**spec.defaults, **self.arch_extra()})  # the arch's config checks the values (num_downs >= 5)
         need = spec.padded_size(base, cfg.crop_size)
         check(
             "crop" not in cfg.preprocess or need == cfg.crop_size,
