@@ -160,6 +160,37 @@ def test_resnet_resize_upsampling_option(tmp_path):
     assert parity_spread(first_upsample_output("resize")) < 1e-6
 
 
+def test_unet_resize_upsampling_option(tmp_path):
+    """The U-Net's upsample=resize: no transposed convolution left, saved and loaded strictly, and the outermost
+    upsampling gives every output pixel the same taps (the official conv4 transpose does not)."""
+    torch.manual_seed(0)
+    cfg = make_config("unet_128", {"ngf": 4, "num_downs": 5, "upsample": "resize"})
+    net = init_weights(build_network("unet_128", cfg)).eval()
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in net.modules())
+    assert sum(isinstance(m, torch.nn.Upsample) for m in net.modules()) == 5
+    loaded = load_checkpoint(save_checkpoint(Checkpoint(arch="unet_128", config=cfg, networks={"N": net}), tmp_path / "m.safetensors"))
+    assert loaded.config.upsample == "resize"
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        y = net(x)
+        assert y.shape == (2, 3, 32, 32) and torch.equal(y, loaded.networks["N"].eval()(x))
+    with pytest.raises(UsageError, match="upsample must be one of transpose, resize"):
+        make_config("unet_128", {"upsample": "bilinear"})
+
+    def outer_up(upsample: str) -> torch.Tensor:  # a constant map (8 channels at 8x8) through the last upsampling
+        torch.manual_seed(0)
+        g = build_network("unet_128", make_config("unet_128", {"ngf": 4, "num_downs": 5, "upsample": upsample}))
+        with torch.no_grad():
+            return torch.nn.Sequential(*list(g.model.model)[3:-1])(torch.ones(1, 8, 8, 8))[..., 2:-2, 2:-2]
+
+    def parity_spread(y: torch.Tensor) -> float:
+        means = torch.stack([y[..., i::2, j::2].mean((-2, -1)) for i in (0, 1) for j in (0, 1)])
+        return float((means.max(0).values - means.min(0).values).abs().max())
+
+    assert parity_spread(outer_up("transpose")) > 0.01
+    assert parity_spread(outer_up("resize")) < 1e-6
+
+
 def test_resize_upsampling_fitted_from_a_transposed_generator():
     """with_resize_upsampling keeps every other weight and fits the new convolutions by least squares: it recovers
     a convolution exactly from its own outputs, and starts far closer to the original than an untrained upsampling."""

@@ -113,20 +113,20 @@ def test_resize_upsampling_is_a_training_option(unpaired, tmp_path):
     assert m.translate(Image.new("RGB", (36, 28), (200, 30, 30))).size == (36, 28)
     from gantrans.errors import UsageError
 
-    with pytest.raises(UsageError, match="upsample=resize is an option of the ResNet generators, not of unet_128"):
-        cfg(unpaired, tmp_path / "u", model="cyclegan", netG="unet_128", crop_size=128, load_size=128, upsample="resize")
+    with pytest.raises(UsageError, match="upsample=resize is an option of the ResNet and U-Net generators, not of stargan"):
+        cfg(unpaired, tmp_path / "u", model="cyclegan", netG="stargan", upsample="resize")
 
 
 def test_unet_depth_is_a_training_option(unpaired, tmp_path):
-    """num_downs=5: a U-Net for 32² crops (unet_128's own depth needs 128), saved with its depth, and translate
-    pads inputs to its multiple (32) and crops back."""
+    """num_downs=5: a U-Net for 32² crops (unet_128's own depth needs 128), saved with its depth (and its
+    upsampling), and translate pads inputs to its multiple (32) and crops back."""
     from gantrans.errors import UsageError
 
     with pytest.raises(UsageError, match="unet_128 needs a crop size that is a multiple of 128"):
         cfg(unpaired, tmp_path / "d", model="cyclegan", netG="unet_128")
-    res = train(cfg(unpaired, tmp_path / "r", model="cyclegan", steps=2, save_every=2, netG="unet_128", num_downs=5))
+    res = train(cfg(unpaired, tmp_path / "r", model="cyclegan", steps=2, save_every=2, netG="unet_128", num_downs=5, upsample="resize"))
     m = gantrans.load(str(res.model), device="cpu")
-    assert (m.checkpoint.arch, m.checkpoint.config.num_downs) == ("unet_128", 5)
+    assert (m.checkpoint.arch, m.checkpoint.config.num_downs, m.checkpoint.config.upsample) == ("unet_128", 5, "resize")
     assert m.translate(Image.new("RGB", (36, 28), (200, 30, 30))).size == (36, 28)
     with pytest.raises(UsageError, match="num_downs is an option of the U-Net generators, not of resnet_6blocks"):
         cfg(unpaired, tmp_path / "x", model="cyclegan", num_downs=5)

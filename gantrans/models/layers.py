@@ -13,6 +13,7 @@ from torch.nn.utils import parametrize
 from gantrans.errors import UsageError
 
 NORMS = ("instance", "batch", "none")
+UPSAMPLES = ("transpose", "resize")  # generators trained here may use resize-convolutions (no checkerboard)
 
 
 def norm_factory(norm: str) -> Callable[[int], nn.Module]:

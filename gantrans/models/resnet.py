@@ -21,6 +21,7 @@ from torch import nn
 from gantrans.errors import UsageError
 from gantrans.models.layers import (
     NORMS,
+    UPSAMPLES,
     check_channels,
     check_positive,
     conv_bias,
@@ -29,7 +30,6 @@ from gantrans.models.layers import (
 from gantrans.models.registry import ArchSpec, register
 
 PADDINGS = ("reflect", "replicate", "zero")
-UPSAMPLES = ("transpose", "resize")
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,11 @@
 Recursive skip blocks (keys `model.model.1.model.3.*`, ...): conv4 stride 2 down, LeakyReLU(0.2),
 transposed conv4 up, ReLU; the innermost `num_downs - 5` blocks at 8*ngf may use dropout 0.5.
 Input height and width must be multiples of 2**num_downs (128 for unet_128, 256 for unet_256).
+
+`upsample="resize"` (not in the official code; for models trained here, never set by conversion) replaces each
+transposed conv4 by nearest x2 + conv3 (zero padding 1, as the U-Net's other convolutions; Odena et al. 2016):
+every output pixel gets the same taps, which removes the grid a transposed convolution can paint. The keys of
+each level after its upsampling shift by the added layer.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from torch import nn
 from gantrans.errors import UsageError
 from gantrans.models.layers import (
     NORMS,
+    UPSAMPLES,
     check_channels,
     check_positive,
     conv_bias,
@@ -31,6 +37,7 @@ class UnetConfig:
     norm: str = "batch"
     dropout: bool = False
     num_downs: int = 8
+    upsample: str = "transpose"  # transpose (official) | resize (nearest x2 + conv3)
 
     def __post_init__(self) -> None:
         check_channels("input_nc", self.input_nc)
@@ -40,6 +47,15 @@ class UnetConfig:
             raise UsageError(f"num_downs must be an integer >= 5, got {self.num_downs!r}")
         if self.norm not in NORMS:
             raise UsageError(f"norm must be one of {', '.join(NORMS)}, got {self.norm!r}")
+        if self.upsample not in UPSAMPLES:
+            raise UsageError(f"upsample must be one of {', '.join(UPSAMPLES)}, got {self.upsample!r}")
+
+
+def _up(in_nc: int, out_nc: int, upsample: str, bias: bool = True) -> list[nn.Module]:
+    """x2 upsampling, (B, in, h, w) -> (B, out, 2h, 2w): the official transposed conv4 or a resize-convolution."""
+    if upsample == "resize":
+        return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(in_nc, out_nc, 3, padding=1, bias=bias)]
+    return [nn.ConvTranspose2d(in_nc, out_nc, 4, stride=2, padding=1, bias=bias)]
 
 
 class UnetSkipBlock(nn.Module):
@@ -55,6 +71,7 @@ class UnetSkipBlock(nn.Module):
         outermost: bool = False,
         innermost: bool = False,
         dropout: bool = False,
+        upsample: str = "transpose",
     ) -> None:
         super().__init__()
         self.outermost = outermost
@@ -63,14 +80,12 @@ class UnetSkipBlock(nn.Module):
         downrelu = nn.LeakyReLU(0.2)
         uprelu = nn.ReLU(True)  # as the official block; its input (a fresh concat or conv output) is not reused
         if outermost:
-            upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, 4, stride=2, padding=1)
-            layers = [downconv, submodule, uprelu, upconv, nn.Tanh()]
+            layers = [downconv, submodule, uprelu, *_up(inner_nc * 2, outer_nc, upsample), nn.Tanh()]
         elif innermost:
-            upconv = nn.ConvTranspose2d(inner_nc, outer_nc, 4, stride=2, padding=1, bias=bias)
-            layers = [downrelu, downconv, uprelu, upconv, norm_layer(outer_nc)]
+            layers = [downrelu, downconv, uprelu, *_up(inner_nc, outer_nc, upsample, bias), norm_layer(outer_nc)]
         else:
-            upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, 4, stride=2, padding=1, bias=bias)
-            layers = [downrelu, downconv, norm_layer(inner_nc), submodule, uprelu, upconv, norm_layer(outer_nc)]
+            up = _up(inner_nc * 2, outer_nc, upsample, bias)
+            layers = [downrelu, downconv, norm_layer(inner_nc), submodule, uprelu, *up, norm_layer(outer_nc)]
             if dropout:
                 layers.append(nn.Dropout(0.5))
         self.model = nn.Sequential(*layers)
@@ -91,14 +106,14 @@ class UnetGenerator(nn.Module):
     def __init__(self, cfg: UnetConfig) -> None:
         super().__init__()
         self.config = cfg
-        ngf, norm = cfg.ngf, cfg.norm
-        block = UnetSkipBlock(ngf * 8, ngf * 8, norm, innermost=True)
+        ngf, norm, up = cfg.ngf, cfg.norm, cfg.upsample
+        block = UnetSkipBlock(ngf * 8, ngf * 8, norm, innermost=True, upsample=up)
         for _ in range(cfg.num_downs - 5):
-            block = UnetSkipBlock(ngf * 8, ngf * 8, norm, submodule=block, dropout=cfg.dropout)
-        block = UnetSkipBlock(ngf * 4, ngf * 8, norm, submodule=block)
-        block = UnetSkipBlock(ngf * 2, ngf * 4, norm, submodule=block)
-        block = UnetSkipBlock(ngf, ngf * 2, norm, submodule=block)
-        self.model = UnetSkipBlock(cfg.output_nc, ngf, norm, input_nc=cfg.input_nc, submodule=block, outermost=True)
+            block = UnetSkipBlock(ngf * 8, ngf * 8, norm, submodule=block, dropout=cfg.dropout, upsample=up)
+        block = UnetSkipBlock(ngf * 4, ngf * 8, norm, submodule=block, upsample=up)
+        block = UnetSkipBlock(ngf * 2, ngf * 4, norm, submodule=block, upsample=up)
+        block = UnetSkipBlock(ngf, ngf * 2, norm, submodule=block, upsample=up)
+        self.model = UnetSkipBlock(cfg.output_nc, ngf, norm, input_nc=cfg.input_nc, submodule=block, outermost=True, upsample=up)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, in, H, W) -> (B, out, H, W)
         return self.model(x)

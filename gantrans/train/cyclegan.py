@@ -37,7 +37,7 @@ class CycleGANOptions(GANOptions):
     lambda_L1: float = 100.0
     pool_size: int = 50
     direction: str = "a2b"  # pix2pix/aligned data: which side is the input
-    upsample: str = "transpose"  # ResNet generators: transpose (official) | resize (nearest x2 + conv3)
+    upsample: str = "transpose"  # ResNet and U-Net generators: transpose (official) | resize (nearest x2 + conv3)
     num_downs: int = 0  # U-Net generators: downsamplings (0: the arch's own, 7 for unet_128, 8 for unet_256)
     diffaugment: str = ""  # DiffAugment policies on every D input, e.g. "translation,cutout" (not official; small datasets)
     ema: float = 0.0  # EMA decay of the generators' weights, which become the model's (0: off; not official)
@@ -57,7 +57,7 @@ class CycleGANOptions(GANOptions):
         check(spec.role == "generator", f"netG {self.netG!r} is not a generator")
         fields = {f.name for f in dataclasses.fields(spec.config_cls)}
         check(self.upsample == "transpose" or "upsample" in fields,
-              f"upsample={self.upsample} is an option of the ResNet generators, not of {self.netG}")  # fmt: skip
+              f"upsample={self.upsample} is an option of the ResNet and U-Net generators, not of {self.netG}")  # fmt: skip
         check(self.num_downs == 0 or "num_downs" in fields, f"num_downs is an option of the U-Net generators, not of {self.netG}")
         base = spec.config_cls(**{**spec.defaults, **self.arch_extra()})  # the arch's config checks the values (num_downs >= 5)
         need = spec.padded_size(base, cfg.crop_size)
