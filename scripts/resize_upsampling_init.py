@@ -41,7 +41,8 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=48, help="images per domain to fit on (default 48)")
     args = ap.parse_args()
     ck = load_checkpoint(args.model)
-    if set(ck.networks) != {"G_A", "G_B"} or getattr(ck.config, "upsample", None) != "transpose":
+    fits = set(ck.networks) == {"G_A", "G_B"} and hasattr(ck.networks["G_A"], "with_resize_upsampling")  # a U-Net has no fit
+    if not fits or getattr(ck.config, "upsample", None) != "transpose":
         raise SystemExit(f"{args.model}: not a CycleGAN checkpoint with transposed-conv ResNet generators")
     size = int(ck.preprocess.get("size", 256))
     fitted = {}

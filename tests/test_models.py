@@ -363,3 +363,8 @@ def test_resize_upsampling_init_script_writes_a_strict_loading_checkpoint(tmp_pa
         assert torch.allclose(out.networks["G_A"].eval()(x), nets["G_A"].with_resize_upsampling(imgs).eval()(x), atol=1e-5)
     r = run(tmp_path / "r.safetensors", tmp_path / "r2.safetensors")
     assert r.returncode != 0 and "not a CycleGAN checkpoint with transposed-conv ResNet generators" in r.stderr
+    ucfg = make_config("unet_128", {"ngf": 4, "num_downs": 5})  # transposed convs too, but no fit for a U-Net
+    unets = {k: build_network("unet_128", ucfg) for k in ("G_A", "G_B")}
+    save_checkpoint(Checkpoint(arch="unet_128", config=ucfg, networks=unets, preprocess={"size": 32}), tmp_path / "u.safetensors")
+    r = run(tmp_path / "u.safetensors", tmp_path / "u2.safetensors")
+    assert r.returncode != 0 and "not a CycleGAN checkpoint with transposed-conv ResNet generators" in r.stderr
