@@ -119,19 +119,22 @@ def test_resize_upsampling_is_a_training_option(unpaired, tmp_path):
 
 def test_unet_depth_is_a_training_option(unpaired, tmp_path):
     """num_downs=5: a U-Net for 32² crops (unet_128's own depth needs 128), saved with its depth (and its
-    upsampling), and translate pads inputs to its multiple (32) and crops back."""
+    upsampling and padding), and translate pads inputs to its multiple (32) and crops back."""
     from gantrans.errors import UsageError
 
     with pytest.raises(UsageError, match="unet_128 needs a crop size that is a multiple of 128"):
         cfg(unpaired, tmp_path / "d", model="cyclegan", netG="unet_128")
-    res = train(cfg(unpaired, tmp_path / "r", model="cyclegan", steps=2, save_every=2, netG="unet_128", num_downs=5, upsample="resize"))
-    m = gantrans.load(str(res.model), device="cpu")
-    assert (m.checkpoint.arch, m.checkpoint.config.num_downs, m.checkpoint.config.upsample) == ("unet_128", 5, "resize")
+    run = cfg(unpaired, tmp_path / "r", model="cyclegan", steps=2, save_every=2, netG="unet_128", num_downs=5, upsample="resize", padding_type="reflect")
+    m = gantrans.load(str(train(run).model), device="cpu")
+    c = m.checkpoint.config
+    assert (m.checkpoint.arch, c.num_downs, c.upsample, c.padding_type) == ("unet_128", 5, "resize", "reflect")
     assert m.translate(Image.new("RGB", (36, 28), (200, 30, 30))).size == (36, 28)
     with pytest.raises(UsageError, match="num_downs is an option of the U-Net generators, not of resnet_6blocks"):
         cfg(unpaired, tmp_path / "x", model="cyclegan", num_downs=5)
     with pytest.raises(UsageError, match="num_downs must be an integer >= 5, got 3"):
         cfg(unpaired, tmp_path / "y", model="cyclegan", netG="unet_128", num_downs=3)
+    with pytest.raises(UsageError, match="padding_type is not an option of stargan"):
+        cfg(unpaired, tmp_path / "z", model="cyclegan", netG="stargan", padding_type="reflect")
 
 
 def test_cyclegan_and_pix2pix_discriminators_see_diffaugmented_images(unpaired, paired, tmp_path, monkeypatch):

@@ -7,7 +7,9 @@ Input height and width must be multiples of 2**num_downs (128 for unet_128, 256 
 `upsample="resize"` (not in the official code; for models trained here, never set by conversion) replaces each
 transposed conv4 by nearest x2 + conv3 (zero padding 1, as the U-Net's other convolutions; Odena et al. 2016):
 every output pixel gets the same taps, which removes the grid a transposed convolution can paint. The keys of
-each level after its upsampling shift by the added layer.
+each level after its upsampling shift by the added layer. `padding_type="reflect"` (not official either) pads the input of
+every convolution by reflection instead of zeros (the transposed ones have no input padding); the keys stay the
+official ones, so such a config loads the weights of a zero-padded model of the same shape.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class UnetConfig:
     dropout: bool = False
     num_downs: int = 8
     upsample: str = "transpose"  # transpose (official) | resize (nearest x2 + conv3)
+    padding_type: str = "zero"  # zero (official) | reflect: what the convolutions pad their inputs with
 
     def __post_init__(self) -> None:
         check_channels("input_nc", self.input_nc)
@@ -49,12 +52,18 @@ class UnetConfig:
             raise UsageError(f"norm must be one of {', '.join(NORMS)}, got {self.norm!r}")
         if self.upsample not in UPSAMPLES:
             raise UsageError(f"upsample must be one of {', '.join(UPSAMPLES)}, got {self.upsample!r}")
+        if self.padding_type not in PADDINGS:
+            raise UsageError(f"padding_type must be one of {', '.join(PADDINGS)}, got {self.padding_type!r}")
 
 
-def _up(in_nc: int, out_nc: int, upsample: str, bias: bool = True) -> list[nn.Module]:
+PADDINGS = {"zero": "zeros", "reflect": "reflect"}  # config value -> nn.Conv2d padding_mode
+
+
+def _up(in_nc: int, out_nc: int, upsample: str, bias: bool = True, padding: str = "zero") -> list[nn.Module]:
     """x2 upsampling, (B, in, h, w) -> (B, out, 2h, 2w): the official transposed conv4 or a resize-convolution."""
     if upsample == "resize":
-        return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(in_nc, out_nc, 3, padding=1, bias=bias)]
+        conv = nn.Conv2d(in_nc, out_nc, 3, padding=1, bias=bias, padding_mode=PADDINGS[padding])
+        return [nn.Upsample(scale_factor=2, mode="nearest"), conv]
     return [nn.ConvTranspose2d(in_nc, out_nc, 4, stride=2, padding=1, bias=bias)]
 
 
@@ -72,19 +81,20 @@ class UnetSkipBlock(nn.Module):
         innermost: bool = False,
         dropout: bool = False,
         upsample: str = "transpose",
+        padding: str = "zero",
     ) -> None:
         super().__init__()
         self.outermost = outermost
         norm_layer, bias = norm_factory(norm), conv_bias(norm)
-        downconv = nn.Conv2d(input_nc or outer_nc, inner_nc, 4, stride=2, padding=1, bias=bias)
+        downconv = nn.Conv2d(input_nc or outer_nc, inner_nc, 4, stride=2, padding=1, bias=bias, padding_mode=PADDINGS[padding])
         downrelu = nn.LeakyReLU(0.2)
         uprelu = nn.ReLU(True)  # as the official block; its input (a fresh concat or conv output) is not reused
         if outermost:
-            layers = [downconv, submodule, uprelu, *_up(inner_nc * 2, outer_nc, upsample), nn.Tanh()]
+            layers = [downconv, submodule, uprelu, *_up(inner_nc * 2, outer_nc, upsample, True, padding), nn.Tanh()]
         elif innermost:
-            layers = [downrelu, downconv, uprelu, *_up(inner_nc, outer_nc, upsample, bias), norm_layer(outer_nc)]
+            layers = [downrelu, downconv, uprelu, *_up(inner_nc, outer_nc, upsample, bias, padding), norm_layer(outer_nc)]
         else:
-            up = _up(inner_nc * 2, outer_nc, upsample, bias)
+            up = _up(inner_nc * 2, outer_nc, upsample, bias, padding)
             layers = [downrelu, downconv, norm_layer(inner_nc), submodule, uprelu, *up, norm_layer(outer_nc)]
             if dropout:
                 layers.append(nn.Dropout(0.5))
@@ -106,14 +116,14 @@ class UnetGenerator(nn.Module):
     def __init__(self, cfg: UnetConfig) -> None:
         super().__init__()
         self.config = cfg
-        ngf, norm, up = cfg.ngf, cfg.norm, cfg.upsample
-        block = UnetSkipBlock(ngf * 8, ngf * 8, norm, innermost=True, upsample=up)
+        ngf, norm, kw = cfg.ngf, cfg.norm, {"upsample": cfg.upsample, "padding": cfg.padding_type}
+        block = UnetSkipBlock(ngf * 8, ngf * 8, norm, innermost=True, **kw)
         for _ in range(cfg.num_downs - 5):
-            block = UnetSkipBlock(ngf * 8, ngf * 8, norm, submodule=block, dropout=cfg.dropout, upsample=up)
-        block = UnetSkipBlock(ngf * 4, ngf * 8, norm, submodule=block, upsample=up)
-        block = UnetSkipBlock(ngf * 2, ngf * 4, norm, submodule=block, upsample=up)
-        block = UnetSkipBlock(ngf, ngf * 2, norm, submodule=block, upsample=up)
-        self.model = UnetSkipBlock(cfg.output_nc, ngf, norm, input_nc=cfg.input_nc, submodule=block, outermost=True, upsample=up)
+            block = UnetSkipBlock(ngf * 8, ngf * 8, norm, submodule=block, dropout=cfg.dropout, **kw)
+        block = UnetSkipBlock(ngf * 4, ngf * 8, norm, submodule=block, **kw)
+        block = UnetSkipBlock(ngf * 2, ngf * 4, norm, submodule=block, **kw)
+        block = UnetSkipBlock(ngf, ngf * 2, norm, submodule=block, **kw)
+        self.model = UnetSkipBlock(cfg.output_nc, ngf, norm, input_nc=cfg.input_nc, submodule=block, outermost=True, **kw)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, in, H, W) -> (B, out, H, W)
         return self.model(x)

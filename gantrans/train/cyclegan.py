@@ -39,12 +39,14 @@ class CycleGANOptions(GANOptions):
     direction: str = "a2b"  # pix2pix/aligned data: which side is the input
     upsample: str = "transpose"  # ResNet and U-Net generators: transpose (official) | resize (nearest x2 + conv3)
     num_downs: int = 0  # U-Net generators: downsamplings (0: the arch's own, 7 for unet_128, 8 for unet_256)
+    padding_type: str = ""  # generators' padding ("": the arch's own; reflect for U-Nets is not official)
     diffaugment: str = ""  # DiffAugment policies on every D input, e.g. "translation,cutout" (not official; small datasets)
     ema: float = 0.0  # EMA decay of the generators' weights, which become the model's (0: off; not official)
 
     def arch_extra(self) -> dict[str, Any]:
         """Generator-config fields that only some generators have, where set away from their defaults."""
         extra: dict[str, Any] = {"upsample": self.upsample} if self.upsample != "transpose" else {}
+        extra |= {"padding_type": self.padding_type} if self.padding_type else {}
         return extra | ({"num_downs": self.num_downs} if self.num_downs else {})
 
     def validate(self, cfg: "TrainConfig") -> None:
@@ -59,6 +61,7 @@ class CycleGANOptions(GANOptions):
         check(self.upsample == "transpose" or "upsample" in fields,
               f"upsample={self.upsample} is an option of the ResNet and U-Net generators, not of {self.netG}")  # fmt: skip
         check(self.num_downs == 0 or "num_downs" in fields, f"num_downs is an option of the U-Net generators, not of {self.netG}")
+        check(not self.padding_type or "padding_type" in fields, f"padding_type is not an option of {self.netG}")
         base = spec.config_cls(**{**spec.defaults, **self.arch_extra()})  # the arch's config checks the values (num_downs >= 5)
         need = spec.padded_size(base, cfg.crop_size)
         check(
