@@ -192,19 +192,20 @@ def test_unet_resize_upsampling_option(tmp_path):
 
 
 def test_unet_reflect_padding_option():
-    """padding_type=reflect: the official keys (a zero-padded model's weights load strictly), and a constant image
-    stays constant all the way through (zero padding darkens the borders: the marks it left along emoji edges)."""
+    """padding_type=reflect/replicate: the official keys (a zero-padded model's weights load strictly), and a flat
+    image stays flat all the way through (with zero padding its borders come out different from its middle)."""
     torch.manual_seed(0)
     zero = init_weights(build_network("unet_128", make_config("unet_128", {"ngf": 4, "num_downs": 5, "upsample": "resize"}))).eval()
-    refl = build_network("unet_128", make_config("unet_128", {"ngf": 4, "num_downs": 5, "upsample": "resize", "padding_type": "reflect"}))
-    refl.load_state_dict(zero.state_dict(), strict=True)
-    refl.eval()
     x = torch.full((1, 3, 32, 32), 0.9)  # (B, C, H, W), a flat near-white image
+    for pad in ("reflect", "replicate"):
+        other = build_network("unet_128", make_config("unet_128", {"ngf": 4, "num_downs": 5, "upsample": "resize", "padding_type": pad}))
+        other.load_state_dict(zero.state_dict(), strict=True)
+        with torch.no_grad():
+            assert float(other.eval()(x).std((-2, -1)).max()) < 1e-5
     with torch.no_grad():
-        assert float(refl(x).std((-2, -1)).max()) < 1e-5
         assert float(zero(x).std((-2, -1)).max()) > 1e-3
-    with pytest.raises(UsageError, match="padding_type must be one of zero, reflect"):
-        make_config("unet_128", {"padding_type": "replicate"})
+    with pytest.raises(UsageError, match="padding_type must be one of zero, reflect, replicate"):
+        make_config("unet_128", {"padding_type": "circular"})
 
 
 def test_resize_upsampling_fitted_from_a_transposed_generator():

@@ -5,11 +5,11 @@ transposed conv4 up, ReLU; the innermost `num_downs - 5` blocks at 8*ngf may use
 Input height and width must be multiples of 2**num_downs (128 for unet_128, 256 for unet_256).
 
 `upsample="resize"` (not in the official code; for models trained here, never set by conversion) replaces each
-transposed conv4 by nearest x2 + conv3 (zero padding 1, as the U-Net's other convolutions; Odena et al. 2016):
+transposed conv4 by nearest x2 + conv3 (padding 1, of the kind `padding_type` says; Odena et al. 2016):
 every output pixel gets the same taps, which removes the grid a transposed convolution can paint. The keys of
-each level after its upsampling shift by the added layer. `padding_type="reflect"` (not official either) pads the input of
-every convolution by reflection instead of zeros (the transposed ones have no input padding); the keys stay the
-official ones, so such a config loads the weights of a zero-padded model of the same shape.
+each level after its upsampling shift by the added layer. `padding_type="reflect"` or `"replicate"` (not official either)
+pads the input of every convolution that way instead of with zeros (the transposed ones have no input padding); the keys
+stay the official ones, so such a config loads the weights of a zero-padded model of the same shape.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ from gantrans.models.layers import (
 )
 from gantrans.models.registry import ArchSpec, register
 
+PADDINGS = {"zero": "zeros", "reflect": "reflect", "replicate": "replicate"}  # padding_type -> nn.Conv2d padding_mode
+
 
 @dataclass(frozen=True)
 class UnetConfig:
@@ -40,7 +42,7 @@ class UnetConfig:
     dropout: bool = False
     num_downs: int = 8
     upsample: str = "transpose"  # transpose (official) | resize (nearest x2 + conv3)
-    padding_type: str = "zero"  # zero (official) | reflect: what the convolutions pad their inputs with
+    padding_type: str = "zero"  # zero (official) | reflect | replicate: what the convolutions pad their inputs with
 
     def __post_init__(self) -> None:
         check_channels("input_nc", self.input_nc)
@@ -54,9 +56,6 @@ class UnetConfig:
             raise UsageError(f"upsample must be one of {', '.join(UPSAMPLES)}, got {self.upsample!r}")
         if self.padding_type not in PADDINGS:
             raise UsageError(f"padding_type must be one of {', '.join(PADDINGS)}, got {self.padding_type!r}")
-
-
-PADDINGS = {"zero": "zeros", "reflect": "reflect"}  # config value -> nn.Conv2d padding_mode
 
 
 def _up(in_nc: int, out_nc: int, upsample: str, bias: bool = True, padding: str = "zero") -> list[nn.Module]:
@@ -90,7 +89,7 @@ class UnetSkipBlock(nn.Module):
         downrelu = nn.LeakyReLU(0.2)
         uprelu = nn.ReLU(True)  # as the official block; its input (a fresh concat or conv output) is not reused
         if outermost:
-            layers = [downconv, submodule, uprelu, *_up(inner_nc * 2, outer_nc, upsample, True, padding), nn.Tanh()]
+            layers = [downconv, submodule, uprelu, *_up(inner_nc * 2, outer_nc, upsample, bias=True, padding=padding), nn.Tanh()]
         elif innermost:
             layers = [downrelu, downconv, uprelu, *_up(inner_nc, outer_nc, upsample, bias, padding), norm_layer(outer_nc)]
         else:

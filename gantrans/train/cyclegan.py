@@ -39,7 +39,7 @@ class CycleGANOptions(GANOptions):
     direction: str = "a2b"  # pix2pix/aligned data: which side is the input
     upsample: str = "transpose"  # ResNet and U-Net generators: transpose (official) | resize (nearest x2 + conv3)
     num_downs: int = 0  # U-Net generators: downsamplings (0: the arch's own, 7 for unet_128, 8 for unet_256)
-    padding_type: str = ""  # generators' padding ("": the arch's own; reflect for U-Nets is not official)
+    padding_type: str = ""  # generators' padding ("": the arch's own; reflect/replicate for U-Nets are not official)
     diffaugment: str = ""  # DiffAugment policies on every D input, e.g. "translation,cutout" (not official; small datasets)
     ema: float = 0.0  # EMA decay of the generators' weights, which become the model's (0: off; not official)
 
