@@ -60,16 +60,21 @@ def draw_discs(root: Path, n: int, size: int = 32) -> Path:
     return root
 
 
-def inpaint_baselines():
-    """scripts/evaluate_inpaint_model.py (the held-out evaluation and its baselines), loaded as a module."""
+def script_module(name: str):
+    """scripts/NAME.py loaded as a module (the scripts are not a package)."""
     import importlib.util
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "evaluate_inpaint_model.py"
-    spec = importlib.util.spec_from_file_location("evaluate_inpaint_model", path)
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+def inpaint_baselines():
+    """scripts/evaluate_inpaint_model.py (the held-out evaluation and its baselines), loaded as a module."""
+    return script_module("evaluate_inpaint_model")
 
 
 def write_attr_dataset(root: Path, n: int = 24) -> Path:

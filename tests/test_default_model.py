@@ -60,3 +60,21 @@ def test_info_and_models_commands(model_path):
     assert any(x["name"] == DEFAULT_MODEL and x["default"] and x["card"] for x in rows)
     r = CliRunner().invoke(app, ["info", "no-such-model"])
     assert r.exit_code == 2 and "not found" in r.stderr
+
+
+def test_emoji_dataset_scale_draws_smaller_and_centred():
+    """prepare_emoji_dataset.py --train-b-scale: the drawing spans S x 64 pixels, centred; S = 1 fills the canvas."""
+    from helpers import script_module
+
+    on_white = script_module("prepare_emoji_dataset").on_white
+    art = Image.new("RGBA", (100, 100), (200, 0, 0, 255))  # an opaque drawing filling its own canvas
+
+    def span(img: Image.Image) -> tuple[int, int, int, int]:
+        ys, xs = np.nonzero(np.abs(np.asarray(img, dtype=int) - 255).max(-1) > 40)
+        return int(xs.min()), int(xs.max()), int(ys.min()), int(ys.max())
+
+    assert span(on_white(art)) == (0, 63, 0, 63)
+    x0, x1, y0, y1 = span(on_white(art, 0.5))
+    assert (x1 - x0 + 1, y1 - y0 + 1) == (32, 32) and (x0, y0) == (16, 16)
+    x0, x1, y0, y1 = span(on_white(art, 0.92))
+    assert 58 <= x1 - x0 + 1 <= 60 and abs(x0 - (63 - x1)) <= 1
