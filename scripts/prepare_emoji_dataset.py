@@ -13,7 +13,8 @@ Files are named by key, so testA/K.png and testB/K.png are the same emoji (for p
 
 `--train-b-scale 0.92` draws the EmojiOne training images smaller, so that their drawings span about
 what Noto's do (EmojiOne's fill ~58 of 64 pixels, Noto's ~54): a generator trained on them has no
-reason to enlarge a drawing past where its input ends. The held-out images are never rescaled.
+reason to enlarge a drawing past where its input ends; `--train-b-scale 0.92,1` draws each at its own
+scale in that range (both sizes seen). The held-out images are never rescaled.
 """
 
 from __future__ import annotations
@@ -35,6 +36,12 @@ def normalise(codepoints: str) -> str:
 
 def held_out(key: str) -> bool:
     return int(hashlib.sha1(key.encode()).hexdigest(), 16) % 10 == 0
+
+
+def train_scale(key: str, lo: float, hi: float) -> float:
+    """A scale in [lo, hi] fixed by the emoji's key (uniform over the keys), so a rebuild gives the same images."""
+    u = int(hashlib.sha1(f"scale:{key}".encode()).hexdigest(), 16) % 1001 / 1000
+    return lo + (hi - lo) * u
 
 
 def on_white(img: Image.Image, scale: float = 1.0) -> Image.Image:
@@ -64,12 +71,20 @@ def render_noto(font: ImageFont.FreeTypeFont, text: str, single_width: int) -> I
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out", type=Path)
-    ap.add_argument("--train-b-scale", type=float, default=1.0, metavar="S",
+    ap.add_argument("--train-b-scale", default="1", metavar="S[,S_MAX]",
                     help="draw the EmojiOne training images (trainB only; the held-out ones stay as they are) at S x 64 "
-                         "pixels on the 64x64 white canvas; EmojiOne's drawings span ~0.92 of Noto's on average")
+                         "pixels on the 64x64 white canvas, or each at its own scale in [S, S_MAX] (drawn from its key's "
+                         "hash); Noto's drawings span ~0.92 of EmojiOne's on average")
     args = ap.parse_args()
-    if not 0.0 < args.train_b_scale <= 1.0:
-        ap.error("--train-b-scale must be in (0, 1]")
+    parts = args.train_b_scale.split(",")
+    try:
+        lo, hi = float(parts[0]), float(parts[-1])
+    except ValueError:
+        ap.error("--train-b-scale takes S or S,S_MAX")
+    if len(parts) > 2:
+        ap.error("--train-b-scale takes S or S,S_MAX")
+    if not 0.0 < lo <= hi <= 1.0:
+        ap.error("--train-b-scale: need 0 < S <= S_MAX <= 1")
     font = ImageFont.truetype(str(NOTO), 109)
     single = font.getbbox("\U0001F600")[2] - font.getbbox("\U0001F600")[0]
     counts = {"train": 0, "test": 0, "unmatched": 0}
@@ -92,7 +107,7 @@ def main() -> None:
         for side, img in (("A", glyph), ("B", Image.open(png))):
             d = args.out / f"{split}{side}"
             d.mkdir(parents=True, exist_ok=True)
-            scale = args.train_b_scale if (split, side) == ("train", "B") else 1.0
+            scale = train_scale(key, lo, hi) if (split, side) == ("train", "B") else 1.0
             on_white(img, scale).save(d / f"{key}.png")
         counts[split] += 1
     print(f"{args.out}: {counts['train']} training and {counts['test']} held-out emoji per domain; "

@@ -66,7 +66,8 @@ def test_emoji_dataset_scale_draws_smaller_and_centred():
     """prepare_emoji_dataset.py --train-b-scale: the drawing spans S x 64 pixels, centred; S = 1 fills the canvas."""
     from helpers import script_module
 
-    on_white = script_module("prepare_emoji_dataset").on_white
+    prep = script_module("prepare_emoji_dataset")
+    on_white = prep.on_white
     art = Image.new("RGBA", (100, 100), (200, 0, 0, 255))  # an opaque drawing filling its own canvas
 
     def span(img: Image.Image) -> tuple[int, int, int, int]:
@@ -78,3 +79,7 @@ def test_emoji_dataset_scale_draws_smaller_and_centred():
     assert (x1 - x0 + 1, y1 - y0 + 1) == (32, 32) and (x0, y0) == (16, 16)
     x0, x1, y0, y1 = span(on_white(art, 0.92))
     assert 58 <= x1 - x0 + 1 <= 60 and abs(x0 - (63 - x1)) <= 1
+    # --train-b-scale 0.92,1: each emoji its own scale in the range, fixed by its key
+    scales = [prep.train_scale(f"{cp:X}", 0.92, 1.0) for cp in range(0x1F600, 0x1F700)]
+    assert min(scales) >= 0.92 and max(scales) <= 1.0 and max(scales) - min(scales) > 0.07
+    assert abs(sum(scales) / len(scales) - 0.96) < 0.01
