@@ -78,10 +78,10 @@ def main() -> None:
     args = ap.parse_args()
     parts = args.train_b_scale.split(",")
     try:
+        if len(parts) > 2:
+            raise ValueError
         lo, hi = float(parts[0]), float(parts[-1])
     except ValueError:
-        ap.error("--train-b-scale takes S or S,S_MAX")
-    if len(parts) > 2:
         ap.error("--train-b-scale takes S or S,S_MAX")
     if not 0.0 < lo <= hi <= 1.0:
         ap.error("--train-b-scale: need 0 < S <= S_MAX <= 1")
