@@ -42,6 +42,9 @@ def main() -> None:
             d = (255 - rgb(out / f.name)).max(-1)[bg]
             dep.append(d.mean())
             marked, n = marked + bool((d > 40).any()), n + 1
+        if n == 0:
+            print(f"{out}: no output with empty background to judge")
+            continue
         print(f"{out}: {n} outputs with empty background; mean departure from white {np.mean(dep):.2f} levels; with a mark > 40: {marked / n:.1%}")
 
 
