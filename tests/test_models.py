@@ -208,6 +208,30 @@ def test_unet_reflect_padding_option():
         make_config("unet_128", {"padding_type": "circular"})
 
 
+def test_unet_residual_option(tmp_path):
+    """residual=True: a fresh generator returns any 8-bit image unchanged (its gate starts at 0 whatever the
+    initialisation), the gate is a stored key that loads strictly, and once open the output is an edit within (-1, 1)."""
+    torch.manual_seed(0)
+    cfg = make_config("unet_128", {"ngf": 4, "num_downs": 5, "upsample": "resize", "residual": True})
+    net = init_weights(build_network("unet_128", cfg)).eval()
+    x = torch.randint(0, 256, (2, 3, 32, 32)).float() / 127.5 - 1  # (B, C, H, W), 8-bit levels in [-1, 1]
+    with torch.no_grad():
+        assert torch.equal(((net(x) + 1) * 127.5).round(), ((x + 1) * 127.5).round())
+        net.gate.fill_(0.5)
+        y = net(x)
+    assert float(y.abs().max()) < 1 and float((y - x).abs().mean()) > 1e-3
+    loaded = load_checkpoint(save_checkpoint(Checkpoint(arch="unet_128", config=cfg, networks={"N": net}), tmp_path / "r.safetensors"))
+    assert loaded.config.residual is True and float(loaded.networks["N"].gate.detach()) == 0.5
+    with torch.no_grad():
+        assert torch.equal(loaded.networks["N"].eval()(x), y)
+    plain = build_network("unet_128", make_config("unet_128", {"ngf": 4, "num_downs": 5, "upsample": "resize"}))
+    assert set(net.state_dict()) - set(plain.state_dict()) == {"gate"}
+    with pytest.raises(UsageError, match="residual needs input_nc == output_nc, got 3 and 1"):
+        make_config("unet_128", {"output_nc": 1, "residual": True})
+    with pytest.raises(UsageError, match="unet_128: config field 'residual' must be a bool, got 'yes'"):
+        make_config("unet_128", {"residual": "yes"})
+
+
 def test_resize_upsampling_fitted_from_a_transposed_generator():
     """with_resize_upsampling keeps every other weight and fits the new convolutions by least squares: it recovers
     a convolution exactly from its own outputs, and starts far closer to the original than an untrained upsampling."""

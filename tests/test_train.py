@@ -137,6 +137,22 @@ def test_unet_depth_is_a_training_option(unpaired, tmp_path):
         cfg(unpaired, tmp_path / "z", model="cyclegan", netG="stargan", padding_type="reflect")
 
 
+def test_residual_unet_is_a_training_option(unpaired, tmp_path):
+    """residual=True trains a U-Net that starts as the identity: after two steps at lr 2e-4 its gates have barely
+    opened, so translate returns the input within one level; other generators refuse the option."""
+    from gantrans.errors import UsageError
+
+    run = cfg(unpaired, tmp_path / "r", model="cyclegan", steps=2, save_every=2, netG="unet_128", num_downs=5, upsample="resize", residual=True)
+    m = gantrans.load(str(train(run).model), device="cpu")
+    assert m.checkpoint.config.residual is True
+    src = Image.open(sorted((unpaired / "trainA").iterdir())[0]).convert("RGB")
+    out = m.translate(src)
+    diff = np.abs(np.asarray(out, dtype=np.int16) - np.asarray(src, dtype=np.int16))
+    assert out.size == src.size and diff.max() <= 1
+    with pytest.raises(UsageError, match="residual is an option of the U-Net generators, not of resnet_6blocks"):
+        cfg(unpaired, tmp_path / "x", model="cyclegan", residual=True)
+
+
 def test_cyclegan_and_pix2pix_discriminators_see_diffaugmented_images(unpaired, paired, tmp_path, monkeypatch):
     """diffaugment=translation,cutout (off by default, as the official code): every D input, real and fake, in the D
     and the G step, is shifted with mid-grey (0) borders and gets a zeroed box; a resumed run stays bit-exact."""

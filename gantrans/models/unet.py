@@ -10,6 +10,11 @@ every output pixel gets the same taps, which removes the grid a transposed convo
 each level after its upsampling shift by the added layer. `padding_type="reflect"` or `"replicate"` (not official either)
 pads the input of every convolution that way instead of with zeros (the transposed ones have no input padding); the keys
 stay the official ones, so such a config loads the weights of a zero-padded model of the same shape.
+
+`residual=True` (not official; input_nc == output_nc) makes the generator an edit of its input in tanh's
+pre-activation space, out = tanh(atanh(0.999 x) + g * h), with h the outermost level's output before its Tanh and g a
+scalar gate (key `gate`) that starts at 0 (ReZero, Bachlechner et al. 2020): a fresh model returns its input unchanged
+in 8 bits, so training starts from the identity instead of from noise, and the output stays in (-1, 1).
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ class UnetConfig:
     num_downs: int = 8
     upsample: str = "transpose"  # transpose (official) | resize (nearest x2 + conv3)
     padding_type: str = "zero"  # zero (official) | reflect | replicate: what the convolutions pad their inputs with
+    residual: bool = False  # True: out = tanh(atanh(0.999 x) + gate * h), gate from 0 (not official)
 
     def __post_init__(self) -> None:
         check_channels("input_nc", self.input_nc)
@@ -56,6 +62,8 @@ class UnetConfig:
             raise UsageError(f"upsample must be one of {', '.join(UPSAMPLES)}, got {self.upsample!r}")
         if self.padding_type not in PADDINGS:
             raise UsageError(f"padding_type must be one of {', '.join(PADDINGS)}, got {self.padding_type!r}")
+        if self.residual and self.input_nc != self.output_nc:
+            raise UsageError(f"residual needs input_nc == output_nc, got {self.input_nc} and {self.output_nc}")
 
 
 def _up(in_nc: int, out_nc: int, upsample: str, bias: bool = True, padding: str = "zero") -> list[nn.Module]:
@@ -81,6 +89,7 @@ class UnetSkipBlock(nn.Module):
         dropout: bool = False,
         upsample: str = "transpose",
         padding: str = "zero",
+        tanh: bool = True,
     ) -> None:
         super().__init__()
         self.outermost = outermost
@@ -89,7 +98,8 @@ class UnetSkipBlock(nn.Module):
         downrelu = nn.LeakyReLU(0.2)
         uprelu = nn.ReLU(True)  # as the official block; its input (a fresh concat or conv output) is not reused
         if outermost:
-            layers = [downconv, submodule, uprelu, *_up(inner_nc * 2, outer_nc, upsample, bias=True, padding=padding), nn.Tanh()]
+            layers = [downconv, submodule, uprelu, *_up(inner_nc * 2, outer_nc, upsample, bias=True, padding=padding)]
+            layers += [nn.Tanh()] if tanh else []  # a residual generator applies its tanh after adding the input
         elif innermost:
             layers = [downrelu, downconv, uprelu, *_up(inner_nc, outer_nc, upsample, bias, padding), norm_layer(outer_nc)]
         else:
@@ -122,10 +132,18 @@ class UnetGenerator(nn.Module):
         block = UnetSkipBlock(ngf * 4, ngf * 8, norm, submodule=block, **kw)
         block = UnetSkipBlock(ngf * 2, ngf * 4, norm, submodule=block, **kw)
         block = UnetSkipBlock(ngf, ngf * 2, norm, submodule=block, **kw)
-        self.model = UnetSkipBlock(cfg.output_nc, ngf, norm, input_nc=cfg.input_nc, submodule=block, outermost=True, **kw)
+        self.model = UnetSkipBlock(
+            cfg.output_nc, ngf, norm, input_nc=cfg.input_nc, submodule=block, outermost=True, tanh=not cfg.residual, **kw
+        )
+        if cfg.residual:
+            self.gate = nn.Parameter(torch.zeros(()))  # not a conv weight, so init_weights leaves it at 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, in, H, W) -> (B, out, H, W)
-        return self.model(x)
+        if not self.config.residual:
+            return self.model(x)
+        h = self.model(x)  # (B, out, H, W), pre-activation
+        # 0.999 keeps atanh finite at +-1; tanh(atanh(0.999)) * 127.5 + 127.5 = 254.87 still rounds to 255.
+        return torch.tanh(torch.atanh(x.float() * 0.999) + self.gate * h.float()).to(h.dtype)
 
 
 for _name, _downs in (("unet_256", 8), ("unet_128", 7)):

@@ -42,11 +42,13 @@ class CycleGANOptions(GANOptions):
     padding_type: str = ""  # generators' padding ("": the arch's own; reflect/replicate for U-Nets are not official)
     diffaugment: str = ""  # DiffAugment policies on every D input, e.g. "translation,cutout" (not official; small datasets)
     ema: float = 0.0  # EMA decay of the generators' weights, which become the model's (0: off; not official)
+    residual: bool = False  # U-Net generators: edit the input from the identity on (not official; see models/unet.py)
 
     def arch_extra(self) -> dict[str, Any]:
         """Generator-config fields that only some generators have, where set away from their defaults."""
         extra: dict[str, Any] = {"upsample": self.upsample} if self.upsample != "transpose" else {}
         extra |= {"padding_type": self.padding_type} if self.padding_type else {}
+        extra |= {"residual": True} if self.residual else {}
         return extra | ({"num_downs": self.num_downs} if self.num_downs else {})
 
     def validate(self, cfg: "TrainConfig") -> None:
@@ -62,6 +64,7 @@ class CycleGANOptions(GANOptions):
               f"upsample={self.upsample} is an option of the ResNet and U-Net generators, not of {self.netG}")  # fmt: skip
         check(self.num_downs == 0 or "num_downs" in fields, f"num_downs is an option of the U-Net generators, not of {self.netG}")
         check(not self.padding_type or "padding_type" in fields, f"padding_type is not an option of {self.netG}")
+        check(not self.residual or "residual" in fields, f"residual is an option of the U-Net generators, not of {self.netG}")
         base = spec.config_cls(**{**spec.defaults, **self.arch_extra()})  # the arch's config checks the values (num_downs >= 5)
         need = spec.padded_size(base, cfg.crop_size)
         check(
