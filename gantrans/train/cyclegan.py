@@ -60,11 +60,10 @@ class CycleGANOptions(GANOptions):
         spec = get_spec(self.netG)
         check(spec.role == "generator", f"netG {self.netG!r} is not a generator")
         fields = {f.name for f in dataclasses.fields(spec.config_cls)}
-        check(self.upsample == "transpose" or "upsample" in fields,
-              f"upsample={self.upsample} is an option of the ResNet and U-Net generators, not of {self.netG}")  # fmt: skip
-        check(self.num_downs == 0 or "num_downs" in fields, f"num_downs is an option of the U-Net generators, not of {self.netG}")
-        check(not self.padding_type or "padding_type" in fields, f"padding_type is not an option of {self.netG}")
-        check(not self.residual or "residual" in fields, f"residual is an option of the U-Net generators, not of {self.netG}")
+        owners = {"upsample": "the ResNet and U-Net generators", "num_downs": "the U-Net generators", "residual": "the U-Net generators"}
+        for name in self.arch_extra():  # each generator option set must be one of this generator's
+            shown, owner = f"upsample={self.upsample}" if name == "upsample" else name, owners.get(name)
+            check(name in fields, f"{shown} is an option of {owner}, not of {self.netG}" if owner else f"{name} is not an option of {self.netG}")
         base = spec.config_cls(**{**spec.defaults, **self.arch_extra()})  # the arch's config checks the values (num_downs >= 5)
         need = spec.padded_size(base, cfg.crop_size)
         check(
