@@ -10,7 +10,7 @@
 # (to check the script without a GPU; its numbers mean nothing).
 #
 # For a lease shorter than both parts: DEADLINE (epoch seconds) skips a run that could not finish before it and
-# cuts the last one short; TRANS_RUNS="arch:io-processes ..." and TRAIN_VARIANTS="flags;flags;..." choose the runs
+# cuts the last one short; TRANS_RUNS="arch:io-processes[:codec] ..." (codec host or device, `translate --codec`) and TRAIN_VARIANTS="flags;flags;..." choose the runs
 # (in order of importance), PRECISIONS the translate precisions (the first is the ratios' reference), FORMATS the
 # translate inputs' formats (jpg,png in turn by default; "jpg": photos, where the host's decode/encode is ~10x cheaper
 # than a noisy PNG's).
@@ -65,12 +65,13 @@ case $PART in
   translate)
     runs=${TRANS_RUNS:-$(for a in $ARCHS; do echo "$a:0 $a:8"; done)}
     for r in $runs; do
-      arch=${r%%:*}; io=${r##*:}
-      t=$(limit 240 60) || { echo "== SKIPPED (deadline): translate_bench $arch --io-processes $io"; continue; }
-      echo "== translate_bench $arch --io-processes $io (limit ${t}s)"
+      IFS=: read -r arch io codec <<< "$r"
+      codec=${codec:-host}
+      t=$(limit 240 60) || { echo "== SKIPPED (deadline): translate_bench $arch --io-processes $io --codec $codec"; continue; }
+      echo "== translate_bench $arch --io-processes $io --codec $codec (limit ${t}s)"
       # shellcheck disable=SC2086
-      timeout "$t" $py benchmarks/translate_bench.py --arch "$arch" $TRANS --io-processes "$io" --device "$DEV" --results "$R" \
-        || echo "== FAILED ($?): translate_bench $arch --io-processes $io"
+      timeout "$t" $py benchmarks/translate_bench.py --arch "$arch" $TRANS --io-processes "$io" --codec "$codec" --device "$DEV" --results "$R" \
+        || echo "== FAILED ($?): translate_bench $arch --io-processes $io --codec $codec"
     done
     ;;
   *) echo "unknown part $PART (train | translate)"; exit 2 ;;

@@ -102,9 +102,9 @@ def conv_rate(device: torch.device, dtype: torch.dtype) -> float:
     return best
 
 
-def time_engine(model, items: list, out: Path, batch: int, workers: int, io_processes: int = 0) -> float:
+def time_engine(model, items: list, out: Path, batch: int, workers: int, io_processes: int = 0, codec: str = "host") -> float:
     """Seconds for the in-process engine (`translate_items`, what the CLI runs) over `items`."""
-    opts = BatchOptions(batch_size=batch, workers=workers, io_processes=io_processes, overwrite=True)
+    opts = BatchOptions(batch_size=batch, workers=workers, io_processes=io_processes, overwrite=True, codec=codec)
     c = condition(model, 1)
     if c is not None:
         opts.cond_for = lambda item: c[0]
@@ -198,12 +198,12 @@ def measure(args, precision: str, model_path: Path, small: Path, large: Path, tm
         # StarGAN: `gantrans edit` needs attribute names; compiled: compile time varies by seconds between
         # processes, more than the difference measures. The engine in process, warmed up.
         items_s, items_l = collect_inputs([str(small)]), collect_inputs([str(large)])
-        time_engine(model, items_s[:best], out_s, best, args.workers, args.io_processes)
-        t_s, t_l = (time_engine(model, it, o, best, args.workers, args.io_processes) for it, o in ((items_s, out_s), (items_l, out_l)))
+        time_engine(model, items_s[:best], out_s, best, args.workers, args.io_processes, args.codec)
+        t_s, t_l = (time_engine(model, it, o, best, args.workers, args.io_processes, args.codec) for it, o in ((items_s, out_s), (items_l, out_l)))
         r["e2e_how"] = "engine in process (translate_items), large minus small run"
     else:
         extra = [*(["--compile"] if args.compile else []), *(["--channels-last"] if args.channels_last else []), "--workers", str(args.workers),
-                 "--io-processes", str(args.io_processes)]  # fmt: skip
+                 "--io-processes", str(args.io_processes), "--codec", args.codec]  # fmt: skip
         t_s, t_l = (time_cli(model_path, f, o, best, args.device, precision, extra, command_of(model)) for f, o in ((small, out_s), (large, out_l)))
         r["e2e_how"] = f"`gantrans {command_of(model)}` processes of {n_l} and {n_s} images, (n_large - n_small) / (t_large - t_small)"
         r["cli_large_s"] = t_l
@@ -226,6 +226,7 @@ def main() -> None:
     ap.add_argument("--precisions", default="fp32,bf16", help="the first is the reference for the bf16/fp16 ratios")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--io-processes", type=int, default=0, help="decode/encode in N processes (gantrans translate --io-processes)")
+    ap.add_argument("--codec", default="host", choices=("host", "device"), help="gantrans translate --codec: device decodes JPEG inputs and encodes JPEG outputs on the model's device")
     ap.add_argument("--compile", action="store_true", help="torch.compile the generator (gantrans translate --compile)")
     ap.add_argument("--channels-last", action="store_true", help="NHWC weights (gantrans translate --channels-last)")
     ap.add_argument("--formats", default="jpg,png", help="input (and so output) formats in turn: jpg,png | jpg | png | webp")
@@ -257,7 +258,7 @@ def main() -> None:
     cuda_peak = torch.cuda.max_memory_allocated() / 2**20 if args.device != "cpu" else None
 
     cmd = f"python benchmarks/translate_bench.py --arch {args.arch} --size {args.size} --images {args.images} --small {args.small} --batches {args.batches} --precisions {args.precisions} --device {args.device}" + (" --compile" if args.compile else "") + (" --channels-last" if args.channels_last else "")
-    cmd += f" --workers {args.workers}" + (f" --io-processes {args.io_processes}" if args.io_processes else "") + (f" --formats {args.formats}" if args.formats != "jpg,png" else "")
+    cmd += f" --workers {args.workers}" + (f" --io-processes {args.io_processes}" if args.io_processes else "") + (f" --codec {args.codec}" if args.codec != "host" else "") + (f" --formats {args.formats}" if args.formats != "jpg,png" else "")
     ref = res[precisions[0]]
     lines = [f"`{cmd}`: {ref['describe']}, workers {args.workers}" + (f", io-processes {args.io_processes}" if args.io_processes else "") + (", generator compiled (torch.compile; compilation is in the CLI runs' start-up, cancelled by the difference)" if args.compile else ""), ""]
     lines += ["| precision | batch | generator alone (img/s) | fraction of the conv rate |", "|---|---|---|---|"]
@@ -291,7 +292,7 @@ def main() -> None:
         + (f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "")
     )
     kind = "upscale" if "upscale" in registry.family_of(args.arch).commands else "translate"
-    title = f"{kind}: {args.arch} {args.size}x{args.size}, {args.device}, {'/'.join(precisions)}" + (", channels_last" if args.channels_last else "") + (", compiled" if args.compile else "") + (f", {args.io_processes} io-processes" if args.io_processes else "") + (f", {args.formats} only" if args.formats != "jpg,png" else "")
+    title = f"{kind}: {args.arch} {args.size}x{args.size}, {args.device}, {'/'.join(precisions)}" + (", channels_last" if args.channels_last else "") + (", compiled" if args.compile else "") + (f", {args.io_processes} io-processes" if args.io_processes else "") + (f", codec {args.codec}" if args.codec != "host" else "") + (f", {args.formats} only" if args.formats != "jpg,png" else "")
     write_section(Path(args.results), title, f"{machine}\n\n{text}")
 
 

@@ -11,6 +11,7 @@ import typer
 
 from gantrans.cli.common import (
     BatchOpt,
+    CodecOpt,
     DeviceOpt,
     ExtOpt,
     IOProcessesOpt,
@@ -44,6 +45,7 @@ def translate(
     precision: PrecisionOpt = "auto",
     workers: WorkersOpt = 2,
     io_processes: IOProcessesOpt = 0,
+    codec: CodecOpt = "host",
     threads: ThreadsOpt = None,
     size: SizeOpt = None,
     tile: Annotated[Optional[int], typer.Option("--tile", min=1, help="Process images larger than N pixels in N x N tiles (bounded memory).")] = None,
@@ -78,7 +80,7 @@ def translate(
 
         opts = BatchOptions(
             direction=direction, batch_size=batch_size or 1, size=size, tile=tile, tile_overlap=tile_overlap, tile_stats=tile_stats,
-            suffix=suffix, ext=ext, overwrite=overwrite, workers=workers, io_processes=io_processes, max_pixels=max_pixels,
+            suffix=suffix, ext=ext, overwrite=overwrite, workers=workers, io_processes=io_processes, max_pixels=max_pixels, codec=codec,
         )  # fmt: skip
         outdir = None if to_stdout else Path(str(output))
         items = gather_inputs(specs, listed, outdir)
@@ -105,7 +107,7 @@ def translate(
         if batch_size is None:
             opts.batch_size = default_batch_size(translator.device)
         if not quiet:
-            print(f"gantrans: {path.name} ({translator.arch}, {direction}) {translator.describe()}" + (" channels_last" if channels_last else "") + (" compiled" if compile_ else ""), file=sys.stderr)
+            print(f"gantrans: {path.name} ({translator.arch}, {direction}) {translator.describe()}" + (" channels_last" if channels_last else "") + (" compiled" if compile_ else "") + (" JPEG codec on the device" if codec == "device" else ""), file=sys.stderr)
         run_task(TranslateTask(translator, opts), items, outdir, opts.output(), verb="translated", device=str(translator.device),
                  json_out=json_out, quiet=quiet, sink=sys.stdout.buffer if to_stdout else None)
 

@@ -10,6 +10,7 @@ import typer
 
 from gantrans.cli.common import (
     BatchOpt,
+    CodecOpt,
     DeviceOpt,
     ExtOpt,
     IOProcessesOpt,
@@ -49,6 +50,7 @@ def upscale(
     precision: PrecisionOpt = "auto",
     workers: WorkersOpt = 2,
     io_processes: IOProcessesOpt = 0,
+    codec: CodecOpt = "host",
     threads: ThreadsOpt = None,
     max_pixels: MaxPixelsOpt = 178_956_970,
     json_out: JsonOpt = False,
@@ -73,7 +75,7 @@ def upscale(
         from gantrans.engine.upscale import UpscaleTask
 
         opts = BatchOptions(batch_size=batch_size or 1, tile=tile, tile_overlap=tile_pad, suffix=suffix, ext=ext,
-                            overwrite=overwrite, workers=workers, io_processes=io_processes, max_pixels=max_pixels)  # fmt: skip
+                            overwrite=overwrite, workers=workers, io_processes=io_processes, max_pixels=max_pixels, codec=codec)  # fmt: skip
         outdir = None if to_stdout else Path(str(output))
         items = gather_inputs(specs, listed, outdir)
 
@@ -87,6 +89,6 @@ def upscale(
             opts.batch_size = default_batch_size(t.device)
         task = UpscaleTask(t, opts, outscale, alpha_upsampler)
         if not quiet:
-            print(f"gantrans: {path.name} ({t.arch}, x{t.scale}) {t.describe()}", file=sys.stderr)
+            print(f"gantrans: {path.name} ({t.arch}, x{t.scale}) {t.describe()}" + (" JPEG codec on the device" if codec == "device" else ""), file=sys.stderr)
         run_task(task, items, outdir, opts.output(), verb="upscaled", device=str(t.device), json_out=json_out, quiet=quiet,
                  sink=sys.stdout.buffer if to_stdout else None)  # fmt: skip

@@ -1,7 +1,8 @@
 """Translating many files: the translate task on the batch pipeline (`gantrans.engine.pipeline`).
 
 Inputs are grouped by padded size so a folder of mixed sizes still runs in batches; images larger than
-`tile` run alone, tile by tile.
+`tile` run alone, tile by tile. With `codec="device"` JPEG inputs are decoded, a batch per call, on the model's
+device and JPEG outputs encoded there (`gantrans.io.jpeg`); every other input takes the host path.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Hashable, Sequence
 
+import numpy as np
 from PIL import Image
 
 from gantrans.engine.pipeline import (
@@ -23,7 +25,10 @@ from gantrans.engine.pipeline import (
 )
 from gantrans.engine.translator import Translator
 from gantrans.errors import UsageError
-from gantrans.io.images import DEFAULT_MAX_PIXELS, Decoded, InputItem
+from gantrans.io.images import DEFAULT_MAX_PIXELS, SAVE_FORMATS, Decoded, InputItem, open_image, placeholder
+from gantrans.io.jpeg import Encoded, codec_problem, decode_jpegs, encode_jpegs, peek_jpeg
+
+CODECS = ("host", "device")
 
 
 @dataclass
@@ -40,6 +45,7 @@ class BatchOptions:
     workers: int = 2
     io_processes: int = 0
     max_pixels: int | None = DEFAULT_MAX_PIXELS
+    codec: str = "host"  # host: Pillow; device: JPEGs decoded and encoded on the model's device
     # conditional models: the MUNIT style code / StarGAN label for an item (one tensor per item)
     cond_for: Callable[[InputItem], Any] | None = None
 
@@ -52,6 +58,8 @@ class BatchOptions:
             raise UsageError("--tile-overlap must be >= 0")
         if self.size is not None and self.size < 1:
             raise UsageError("--size must be >= 1")
+        if self.codec not in CODECS:
+            raise UsageError(f"--codec must be one of {', '.join(CODECS)}, got {self.codec!r}")
         self.output()  # --ext / --suffix checked now, before a model loads
 
     def output(self) -> OutputOptions:
@@ -66,32 +74,115 @@ class TranslateTask(Task):
     """One output per input: the generator of `direction` at the input's own size (or tiled)."""
 
     single = True
+    encode_on_device = True  # with codec "device": JPEG outputs are encoded on the device (False: outputs go on changing on the host)
 
     def __init__(self, translator: Translator, opts: BatchOptions) -> None:
         self.t, self.opts, self.group = translator, opts, opts.batch_size
 
     def check(self) -> None:
         self.t.generator(self.opts.direction)  # a wrong direction is a usage error, before any work
+        problem = codec_problem(self.t.device) if self.opts.codec == "device" else None
+        if problem:
+            raise UsageError(f"--codec device: {problem}; use --codec host")
 
     def prepare(self, image: Image.Image, item: InputItem) -> Decoded:
         return self.t.prepare(image, self.opts.size, self.opts.direction, self.max_pixels)
+
+    def peek(self, item: InputItem) -> Decoded | None:
+        """codec "device": a JPEG that needs no resizing or tiling is left for produce() to decode on the device."""
+        o = self.opts
+        if o.codec != "device" or o.size is not None:
+            return None
+        j = peek_jpeg(item.data or b"" if item.source is None else item.source, self.max_pixels)
+        if j is None or (o.tile is not None and max(j.size) > o.tile):
+            return None
+        return Decoded(placeholder(*j.size, self.t.channels(o.direction)[0]), None, jpeg=j)
 
     def key(self, work: Work) -> Hashable | None:
         assert work.decoded is not None
         w, h = work.decoded.size
         if self.opts.tile is not None and max(w, h) > self.opts.tile:
             return None
-        return self.t.padded(h), self.t.padded(w)
+        return self.t.padded(h), self.t.padded(w), work.decoded.jpeg is not None  # device-decoded inputs batch together
 
-    def produce(self, works: Sequence[Work]) -> list[list[Output]]:
+    def produce(self, works: Sequence[Work]) -> Sequence[list[Output] | Exception]:
         o = self.opts
-        tiled = len(works) == 1 and o.tile is not None and max(works[0].decoded.size) > o.tile  # type: ignore[union-attr]
         cond = None
         if o.cond_for is not None:
             import torch
 
             cond = torch.stack([o.cond_for(w.item) for w in works])
+        if works[0].decoded is not None and works[0].decoded.jpeg is not None:
+            return self._on_device(works, cond)
+        tiled = len(works) == 1 and o.tile is not None and max(works[0].decoded.size) > o.tile  # type: ignore[union-attr]
         return [[("", a)] for a in self._run(works, o.tile if tiled else None, cond)]
+
+    # -- codec "device" ---------------------------------------------------------------------
+    def _on_device(self, works: Sequence[Work], cond: Any) -> list[list[Output] | Exception]:
+        """Decode the group's JPEGs in one call on the device, translate, encode JPEG outputs there; the rest
+        come back to the host as arrays. An input no decoder can read fails alone."""
+        images = self._decode(works)
+        live = [i for i, im in enumerate(images) if not isinstance(im, Exception)]
+        results: list[list[Output] | Exception] = [im if isinstance(im, Exception) else [] for im in images]
+        if not live:
+            return results
+        c = cond if cond is None or cond.shape[0] == 1 else cond[live]
+        outs = self._run_tensors([works[i] for i in live], [images[i] for i in live], c)
+        to_encode = [k for k, i in enumerate(live) if self._jpeg_out(works[i]) and not isinstance(outs[k], np.ndarray)]
+        encoded = dict(zip(to_encode, encode_jpegs([outs[k] for k in to_encode]))) if to_encode else {}
+        for k, i in enumerate(live):
+            y = outs[k]
+            if k in encoded:
+                results[i] = [("", Encoded(encoded[k], (y.shape[2], y.shape[1])))]
+            else:
+                results[i] = [("", y if isinstance(y, np.ndarray) else y.permute(1, 2, 0).contiguous().cpu().numpy())]
+        return results
+
+    def _jpeg_out(self, work: Work) -> bool:
+        return self.encode_on_device and work.out is not None and SAVE_FORMATS.get(work.out.suffix.lstrip(".").lower()) == "JPEG"
+
+    def _decode(self, works: Sequence[Work]) -> list[Any]:
+        """(C, H, W) uint8 on the device per input, or the exception that failed it. One bad JPEG fails the batched
+        call; then each is decoded alone, and one the device cannot read is decoded on the host (with a note)."""
+        n_in = self.t.channels(self.opts.direction)[0]
+        jpegs = [w.decoded.jpeg for w in works]  # type: ignore[union-attr]
+        try:
+            return decode_jpegs(jpegs, self.t.device, n_in)
+        except RuntimeError:
+            if len(works) == 1:
+                return [self._decode_on_host(works[0])]
+            return [self._decode([w])[0] for w in works]
+
+    def _decode_on_host(self, work: Work) -> Any:
+        import torch
+
+        d = work.decoded
+        assert d is not None and d.jpeg is not None
+        try:
+            img, notes = open_image(d.jpeg.data, self.max_pixels)
+            pixels = self.prepare(img, work.item).pixels
+        except Exception as e:  # noqa: BLE001 - this input fails alone
+            return e
+        d.notes += notes + ["decoded on the host (the device's JPEG decoder could not read it)"]
+        return torch.from_numpy(pixels).permute(2, 0, 1).to(self.t.device)
+
+    def _run_tensors(self, works: Sequence[Work], images: list[Any], cond: Any) -> list[Any]:
+        """translate_tensors; on a device out-of-memory error one image at a time, then (one image) the host path
+        with its tiled retries -> a (C, H, W) uint8 device tensor or an (H, W, C) array per input."""
+        import torch
+
+        try:
+            return self.t.translate_tensors(images, self.opts.direction, cond)  # type: ignore[no-any-return]
+        except torch.cuda.OutOfMemoryError:
+            if self.t.device.type == "cuda":
+                torch.cuda.empty_cache()
+            if len(works) > 1:
+                per = [None if cond is None else cond[i : i + 1] if cond.shape[0] > 1 else cond for i in range(len(works))]
+                return [y for w, im, c in zip(works, images, per) for y in self._run_tensors([w], [im], c)]
+            d = works[0].decoded
+            assert d is not None
+            d.pixels, d.jpeg = images[0].permute(1, 2, 0).cpu().numpy(), None
+            return self._run(works, None, cond)
 
     def _run(self, works: Sequence[Work], tile: int | None, cond: Any) -> list[Any]:
         """translate_decoded, and on a device out-of-memory error (CUDA) the same again with less memory: a

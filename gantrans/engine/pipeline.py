@@ -34,11 +34,13 @@ from gantrans.io.images import (
     InputItem,
     as_uint8,
     show_path,
+    write_atomic,
 )
+from gantrans.io.jpeg import Encoded
 from gantrans.io.procs import IOProcesses, open_remote, write_remote
 
 EXTS = ("auto", "png", "jpg", "jpeg", "webp")
-Output = tuple[str, np.ndarray]  # (tag, (H, W, C) uint8); a one-output task's tag is ""
+Output = tuple[str, np.ndarray | Encoded]  # (tag, (H, W, C) uint8 or encoded bytes); a one-output task's tag is ""
 
 
 class _Alone:
@@ -132,13 +134,18 @@ class Task:
     def prepare(self, image: Image.Image, item: InputItem) -> Decoded:
         raise NotImplementedError
 
+    def peek(self, item: InputItem) -> Decoded | None:
+        """An input this task decodes itself, in produce() (e.g. JPEGs on the device): a Decoded whose pixels
+        are a placeholder of the right shape. None (the default): the host decodes it, then prepare()."""
+        return None
+
     def key(self, work: Work) -> Hashable | None:
         """Inputs with equal keys may share a produce() call; None: this input runs alone."""
         assert work.decoded is not None
         return work.decoded.pixels.shape
 
-    def produce(self, works: Sequence[Work]) -> list[list[Output]]:
-        """Per input (in order), its outputs."""
+    def produce(self, works: Sequence[Work]) -> Sequence[list[Output] | Exception]:
+        """Per input (in order), its outputs, or the exception that failed that input alone."""
         raise NotImplementedError
 
 
@@ -242,13 +249,15 @@ def run_pipeline(
     def do_decode(work: Work) -> Work:
         t0 = time.perf_counter()
         it = work.item
-        img, notes = procs.call(open_remote, it.data or b"" if it.source is None else it.source, opts.max_pixels)
-        work.decoded = task.prepare(img, it)
-        work.decoded.notes = notes + work.decoded.notes
+        work.decoded = task.peek(it)
+        if work.decoded is None:
+            img, notes = procs.call(open_remote, it.data or b"" if it.source is None else it.source, opts.max_pixels)
+            work.decoded = task.prepare(img, it)
+            work.decoded.notes = notes + work.decoded.notes
         work.ms += (time.perf_counter() - t0) * 1000
         return work
 
-    def write_one(work: Work, out: Path | None, arr: np.ndarray, alpha: np.ndarray | None, ms: float, notes: list[str]) -> ItemResult:
+    def write_one(work: Work, out: Path | None, arr: np.ndarray | Encoded, alpha: np.ndarray | None, ms: float, notes: list[str]) -> ItemResult:
         """Encode and write (or keep for the sink) one output; never raises."""
         shown = str(out) if out is not None else "-"
         if out is not None and not opts.overwrite and out.exists():
@@ -261,7 +270,12 @@ def run_pipeline(
                 notes.append("alpha dropped (JPEG has none)")
             # a file is encoded straight into its temp file; stream bytes go to the sink on the calling thread.
             # An alpha of the input's size is resized to an upscaled output.
-            size, data = procs.call(write_remote, out, arr, alpha, fmt, opts.overwrite)
+            if isinstance(arr, Encoded):  # encoded by the task (on the device): written as it is
+                size, data = arr.size, arr.data
+                if out is not None:
+                    write_atomic(out, data, opts.overwrite)
+            else:
+                size, data = procs.call(write_remote, out, arr, alpha, fmt, opts.overwrite)
             if out is None:
                 work.data = data
         except FileExistsError:  # another writer made it first: same as an existing output
@@ -282,7 +296,7 @@ def run_pipeline(
         per = (work.ms + share) / max(1, len(outputs))
         notes = d.notes  # said once per input, with its first output
         if opts.grid:
-            grid = strip([as_uint8(d.pixels)] + [a for _, a in outputs])
+            grid = strip([as_uint8(d.pixels)] + [a for _, a in outputs if isinstance(a, np.ndarray)])  # many-output tasks give arrays
             results.append(write_one(work, output_path(work.item, outdir, opts, "grid"), grid, None, work.ms + share, notes))
             notes = []
         if opts.files:
@@ -315,6 +329,9 @@ def run_pipeline(
             return
         share = (time.perf_counter() - t0) * 1000 / len(group)
         for w, outs in zip(group, outputs):
+            if isinstance(outs, Exception):  # this input alone failed (e.g. a JPEG no decoder could read)
+                report(ItemResult(w.item.display, None, "failed", reason(outs)))
+                continue
             if task.single and w.decoded is not None:
                 w.decoded.pixels = np.empty(0)  # free the input early (grids need it)
             writes.append((w, submit(do_write, w, outs, share)))

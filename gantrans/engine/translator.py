@@ -279,6 +279,18 @@ class Translator:
         s = self.scale
         return [y[i, : d.pixels.shape[0] * s, : d.pixels.shape[1] * s] for i, d in enumerate(items)]
 
+    def translate_tensors(self, images: Sequence[torch.Tensor], direction: str = "a2b", cond: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """(C, H, W) uint8 images of one padded size, on the device (`--codec device` decodes there) -> (out, H·s, W·s)
+        uint8 tensors on the device, as one batch."""
+        if len({tuple(t.shape) for t in images}) == 1:
+            batch = torch.stack(list(images))
+        else:
+            hp, wp = self.padded(max(t.shape[1] for t in images)), self.padded(max(t.shape[2] for t in images))
+            batch = torch.cat([self._pad_raw(t, hp, wp) for t in images])
+        y = (self.run(batch, direction, cond) * 255.0).round_().to(torch.uint8)
+        s = self.scale
+        return [y[i, :, : t.shape[1] * s, : t.shape[2] * s] for i, t in enumerate(images)]
+
     def _pad_raw(self, t: torch.Tensor, hp: int, wp: int) -> torch.Tensor:
         # Pad in [0, 1] space (reflection commutes with per-channel normalisation).
         x = t[None].to(self.device, non_blocking=True)

@@ -28,6 +28,7 @@ class UpscaleTask(TranslateTask):
         if alpha not in ALPHA_UPSAMPLERS:
             raise UsageError(f"--alpha-upsampler must be one of {', '.join(ALPHA_UPSAMPLERS)}")
         self.outscale, self.alpha = outscale, alpha
+        self.encode_on_device = outscale is None or outscale == t.scale  # else the outputs are resized on the host
 
     def _model_alpha(self, w: Work) -> None:
         """The alpha plane through the model as a grey image; the pipeline then writes it as it is."""
@@ -42,16 +43,20 @@ class UpscaleTask(TranslateTask):
         luma = y[..., 0] if y.shape[2] == 1 else (y.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))
         d.alpha = np.clip(np.round(luma), 0, 255).astype(np.uint8)
 
-    def produce(self, works: Sequence[Work]) -> list[list[Output]]:
+    def produce(self, works: Sequence[Work]) -> Sequence[list[Output] | Exception]:
         outs = super().produce(works)
         for w in works:
             if self.alpha == "model" and w.decoded is not None and w.decoded.alpha is not None:
                 self._model_alpha(w)
         if self.outscale is None or self.outscale == self.t.scale:
             return outs
-        resized = []
-        for w, ((tag, arr),) in zip(works, outs):
-            assert w.decoded is not None
+        resized: list[list[Output] | Exception] = []
+        for w, out in zip(works, outs):
+            if isinstance(out, Exception):
+                resized.append(out)
+                continue
+            ((tag, arr),) = out
+            assert w.decoded is not None and isinstance(arr, np.ndarray)
             h, wd = w.decoded.pixels.shape[:2]
             size = (max(1, round(wd * self.outscale)), max(1, round(h * self.outscale)))
             img = Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr).resize(size, Image.Resampling.LANCZOS)

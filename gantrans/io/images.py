@@ -22,6 +22,7 @@ from gantrans.io.atomic import atomic_target, write_bytes_atomic
 # Pillow's own bomb guard is a warning below 2x its limit; we turn it into one clear error instead.
 DEFAULT_MAX_PIXELS = 178_956_970
 SAVE_FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP"}
+JPEG_QUALITY = 95  # JPEG and WebP outputs, on the host and on the device
 IMAGE_SUFFIXES = {
     ".png", ".jpg", ".jpeg", ".jfif", ".webp", ".bmp", ".tif", ".tiff", ".gif",
     ".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".ico", ".jp2",
@@ -39,6 +40,9 @@ class Decoded:
     pixels: np.ndarray
     alpha: np.ndarray | None  # (H, W) same dtype convention as pixels, or None
     notes: list[str] = field(default_factory=list)
+    # a JpegInput not decoded yet (`--codec device`: the task decodes its batch on the device); pixels is then
+    # a read-only zero-stride placeholder of the image's shape, holding no memory
+    jpeg: Any = None
 
     @property
     def size(self) -> tuple[int, int]:  # (width, height)
@@ -158,6 +162,11 @@ def _pixels(img: Image.Image) -> np.ndarray:
     return out
 
 
+def placeholder(width: int, height: int, channels: int) -> np.ndarray:
+    """A read-only (H, W, C) uint8 array of zeros that holds no memory: the shape of an image not decoded yet."""
+    return np.broadcast_to(np.zeros(1, np.uint8), (height, width, channels))
+
+
 def as_uint8(pixels: np.ndarray) -> np.ndarray:
     """Decoded pixels (uint8, or float in [0, 1] from >8-bit sources) as uint8."""
     return pixels if pixels.dtype == np.uint8 else (np.clip(pixels, 0, 1) * 255.0).round().astype(np.uint8)
@@ -192,7 +201,7 @@ def _save(img: Image.Image, fp: Any, fmt: str) -> None:
     fmt = SAVE_FORMATS[fmt.lower()]
     if fmt == "JPEG" and img.mode in ("RGBA", "LA"):
         img = img.convert(img.mode[:-1])
-    kwargs = {"quality": 95} if fmt in ("JPEG", "WEBP") else {"compress_level": 1}
+    kwargs = {"quality": JPEG_QUALITY} if fmt in ("JPEG", "WEBP") else {"compress_level": 1}
     img.save(fp, format=fmt, **kwargs)
 
 
