@@ -282,8 +282,8 @@ class Translator:
     def translate_tensors(self, images: Sequence[torch.Tensor], direction: str = "a2b", cond: torch.Tensor | None = None) -> list[torch.Tensor]:
         """(C, H, W) uint8 images of one padded size, on the device (`--codec device` decodes there) -> (out, H·s, W·s)
         uint8 tensors on the device, as one batch."""
-        if len({tuple(t.shape) for t in images}) == 1:
-            batch = torch.stack(list(images))
+        if len({tuple(t.shape) for t in images}) == 1:  # (B, C, H, W) in the host path's layout, channels last in memory
+            batch = torch.stack([t.permute(1, 2, 0) for t in images]).permute(0, 3, 1, 2)
         else:
             hp, wp = self.padded(max(t.shape[1] for t in images)), self.padded(max(t.shape[2] for t in images))
             batch = torch.cat([self._pad_raw(t, hp, wp) for t in images])
