@@ -63,7 +63,7 @@ case $PART in
     done
     ;;
   translate)
-    runs=${TRANS_RUNS:-$(for a in $ARCHS; do echo "$a:0 $a:8"; done)}
+    runs=${TRANS_RUNS:-$(for a in $ARCHS; do echo "$a:8:device $a:8 $a:0"; done)}
     for r in $runs; do
       IFS=: read -r arch io codec <<< "$r"
       codec=${codec:-host}
