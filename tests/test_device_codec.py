@@ -8,6 +8,7 @@ decoder reads fails alone, with the host path's message.
 from __future__ import annotations
 
 import io
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -112,8 +113,11 @@ def test_device_codec_on_the_cpu_matches_the_host_path(tmp_path: Path, batch: in
     s_h, r_h = run(model, src, tmp_path / "host", "host", batch)
     seen: list[int] = []
 
+    threads: set[str] = set()
+
     def spy(inputs, device, channels):
         seen.append(len(inputs))
+        threads.add(threading.current_thread().name)
         return decode_jpegs(inputs, device, channels)
 
     monkeypatch.setattr("gantrans.engine.batch.decode_jpegs", spy)
@@ -121,6 +125,7 @@ def test_device_codec_on_the_cpu_matches_the_host_path(tmp_path: Path, batch: in
     # a, b, c, d and the truncated g on the device, e (CMYK) and f (PNG) on the host. Batch 4: a, c and g (one padded
     # size) in one call, which g fails, then each alone; b and d alone (sizes of their own)
     assert sorted(seen) == ([1] * 5 if batch == 1 else [1, 1, 1, 1, 1, 3])
+    assert all(t.startswith("stage") for t in threads), threads  # decoded a group ahead, beside the model's work
     assert (s_h.ok, s_h.failed) == (s_d.ok, s_d.failed) == (6, 1)
     assert r_d["g.jpg"].status == "failed" and r_d["g.jpg"].message == r_h["g.jpg"].message
     assert r_d["g.jpg"].message.startswith("cannot decode image (image file is truncated")

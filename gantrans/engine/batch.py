@@ -78,6 +78,7 @@ class TranslateTask(Task):
 
     def __init__(self, translator: Translator, opts: BatchOptions) -> None:
         self.t, self.opts, self.group = translator, opts, opts.batch_size
+        self.stages = opts.codec == "device"  # a group's JPEGs are decoded while the model runs the group before
 
     def check(self) -> None:
         self.t.generator(self.opts.direction)  # a wrong direction is a usage error, before any work
@@ -118,10 +119,17 @@ class TranslateTask(Task):
         return [[("", a)] for a in self._run(works, o.tile if tiled else None, cond)]
 
     # -- codec "device" ---------------------------------------------------------------------
+    def stage(self, works: Sequence[Work]) -> None:
+        if works[0].decoded is not None and works[0].decoded.jpeg is not None:
+            for w, image in zip(works, self._decode(works)):
+                w.staged = image
+
     def _on_device(self, works: Sequence[Work], cond: Any) -> list[list[Output] | Exception]:
         """Decode the group's JPEGs in one call on the device, translate, encode JPEG outputs there; the rest
         come back to the host as arrays. An input no decoder can read fails alone."""
-        images = self._decode(works)
+        images = [w.staged for w in works] if all(w.staged is not None for w in works) else self._decode(works)
+        for w in works:
+            w.staged = None  # the batch's device memory goes with the group
         live = [i for i, im in enumerate(images) if not isinstance(im, Exception)]
         results: list[list[Output] | Exception] = [im if isinstance(im, Exception) else [] for im in images]
         if not live:

@@ -119,6 +119,7 @@ class Work:
     decoded: Decoded | None = None
     ms: float = 0.0
     data: bytes | None = None  # encoded output bound for the sink
+    staged: Any = None  # what Task.stage() made ready for produce() (e.g. the image decoded on the device)
 
 
 class Task:
@@ -126,6 +127,7 @@ class Task:
 
     single: bool = False  # exactly one output per input, named {stem}{suffix}.{ext}
     group: int = 1  # the most inputs passed to one produce() call
+    stages: bool = False  # stage() has work: the pipeline runs it one group ahead, on a thread of its own
     max_pixels: int | None = DEFAULT_MAX_PIXELS  # set by run_pipeline: resizing in prepare() respects it too
 
     def check(self) -> None:
@@ -143,6 +145,10 @@ class Task:
         """Inputs with equal keys may share a produce() call; None: this input runs alone."""
         assert work.decoded is not None
         return work.decoded.pixels.shape
+
+    def stage(self, works: Sequence[Work]) -> None:
+        """With `stages`: get a group ready for produce() (sets `work.staged`; never raises), on the staging thread
+        while the previous group's produce() runs (e.g. decoding a batch on the device beside the model's work)."""
 
     def produce(self, works: Sequence[Work]) -> Sequence[list[Output] | Exception]:
         """Per input (in order), its outputs, or the exception that failed that input alone."""
@@ -317,9 +323,27 @@ def run_pipeline(
                 report(r)
 
     buckets: dict[Hashable, list[Work]] = {}
+    stager = ThreadPoolExecutor(1, thread_name_prefix="stage") if task.stages else None
+    staged: deque[tuple[list[Work], Future]] = deque()
 
     def flush(key: Hashable) -> None:
         group = buckets.pop(key)
+        if stager is None:
+            return run_group(group)
+        staged.append((group, stager.submit(task.stage, group)))
+        while len(staged) > 1:  # one group staged ahead of the one the model runs
+            finish_staged()
+
+    def finish_staged() -> None:
+        group, fut = staged.popleft()
+        try:
+            fut.result()
+        except Exception:  # noqa: BLE001 - stage() should not raise; if it does, produce() does the work itself
+            for w in group:
+                w.staged = None
+        run_group(group)
+
+    def run_group(group: list[Work]) -> None:
         t0 = time.perf_counter()
         try:
             outputs = task.produce(group)
@@ -364,8 +388,12 @@ def run_pipeline(
                 flush(max(buckets, key=lambda k: len(buckets[k])))  # bound memory with many sizes
         for rest in list(buckets):
             flush(rest)
+        while staged:
+            finish_staged()
         drain(block=True)
     finally:
+        if stager is not None:
+            stager.shutdown(wait=True, cancel_futures=True)
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
         procs.close()

@@ -42,7 +42,7 @@ class Decoded:
     notes: list[str] = field(default_factory=list)
     # a JpegInput not decoded yet (`--codec device`: the task decodes its batch on the device); pixels is then
     # a read-only zero-stride placeholder of the image's shape, holding no memory
-    jpeg: Any = None
+    jpeg: Any = field(default=None, kw_only=True)
 
     @property
     def size(self) -> tuple[int, int]:  # (width, height)
