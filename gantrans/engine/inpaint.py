@@ -128,7 +128,7 @@ class InpaintTask(Task):
         w, h = work.decoded.size
         if self.opts.hd_strategy != "original" and max(w, h) > self.opts.crop_trigger:
             return None  # alone, with the hd strategy
-        return self.t.padded(h), self.t.padded(w)
+        return h, w  # exact sizes: _fill stacks images and masks as they are (a padded key mixed sizes and failed)
 
     # -- the model -----------------------------------------------------------------------------------
     def _fill(self, pixels: list[np.ndarray], masks: list[np.ndarray]) -> list[np.ndarray]:
