@@ -120,7 +120,7 @@ def test_device_codec_on_the_cpu_matches_the_host_path(tmp_path: Path, batch: in
         threads.add(threading.current_thread().name)
         return decode_jpegs(inputs, device, channels)
 
-    monkeypatch.setattr("gantrans.engine.batch.decode_jpegs", spy)
+    monkeypatch.setattr("gantrans.engine.devcodec.decode_jpegs", spy)
     s_d, r_d = run(model, src, tmp_path / "device", "device", batch)
     # a, b, c, d and the truncated g on the device, e (CMYK) and f (PNG) on the host. Batch 4: a, c and g (one padded
     # size) in one call, which g fails, then each alone; b and d alone (sizes of their own)

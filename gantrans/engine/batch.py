@@ -14,6 +14,7 @@ from typing import Any, BinaryIO, Callable, Hashable, Sequence
 import numpy as np
 from PIL import Image
 
+from gantrans.engine.devcodec import decode_group, deliver, take_images
 from gantrans.engine.pipeline import (
     ItemResult,
     Output,
@@ -25,8 +26,8 @@ from gantrans.engine.pipeline import (
 )
 from gantrans.engine.translator import Translator
 from gantrans.errors import UsageError
-from gantrans.io.images import DEFAULT_MAX_PIXELS, SAVE_FORMATS, Decoded, InputItem, open_image, placeholder
-from gantrans.io.jpeg import Encoded, codec_problem, decode_jpegs, encode_jpegs, peek_jpeg
+from gantrans.io.images import DEFAULT_MAX_PIXELS, Decoded, InputItem, open_image, placeholder
+from gantrans.io.jpeg import codec_problem, peek_jpeg
 
 CODECS = ("host", "device")
 
@@ -124,55 +125,25 @@ class TranslateTask(Task):
             for w, image in zip(works, self._decode(works)):
                 w.staged = image
 
+    def _decode(self, works: Sequence[Work]) -> list[Any]:
+        return decode_group(works, self.t.device, self.t.channels(self.opts.direction)[0], self._host_pixels)
+
+    def _host_pixels(self, work: Work) -> np.ndarray:
+        assert work.decoded is not None and work.decoded.jpeg is not None
+        img, notes = open_image(work.decoded.jpeg.data, self.max_pixels)
+        work.decoded.notes += notes
+        return self.prepare(img, work.item).pixels
+
     def _on_device(self, works: Sequence[Work], cond: Any) -> list[list[Output] | Exception]:
-        """Decode the group's JPEGs in one call on the device, translate, encode JPEG outputs there; the rest
-        come back to the host as arrays. An input no decoder can read fails alone."""
-        images = [w.staged for w in works] if all(w.staged is not None for w in works) else self._decode(works)
-        for w in works:
-            w.staged = None  # the batch's device memory goes with the group
+        """Translate a group decoded on the device; JPEG outputs are encoded there. An input no decoder reads fails alone."""
+        images = take_images(works, self._decode)
         live = [i for i, im in enumerate(images) if not isinstance(im, Exception)]
-        results: list[list[Output] | Exception] = [im if isinstance(im, Exception) else [] for im in images]
+        results: list[Any] = [im if isinstance(im, Exception) else None for im in images]
         if not live:
             return results
         c = cond if cond is None or cond.shape[0] == 1 else cond[live]
         outs = self._run_tensors([works[i] for i in live], [images[i] for i in live], c)
-        to_encode = [k for k, i in enumerate(live) if self._jpeg_out(works[i]) and not isinstance(outs[k], np.ndarray)]
-        encoded = dict(zip(to_encode, encode_jpegs([outs[k] for k in to_encode]))) if to_encode else {}
-        for k, i in enumerate(live):
-            y = outs[k]
-            if k in encoded:
-                results[i] = [("", Encoded(encoded[k], (y.shape[2], y.shape[1])))]
-            else:
-                results[i] = [("", y if isinstance(y, np.ndarray) else y.permute(1, 2, 0).contiguous().cpu().numpy())]
-        return results
-
-    def _jpeg_out(self, work: Work) -> bool:
-        return self.encode_on_device and work.out is not None and SAVE_FORMATS.get(work.out.suffix.lstrip(".").lower()) == "JPEG"
-
-    def _decode(self, works: Sequence[Work]) -> list[Any]:
-        """(C, H, W) uint8 on the device per input, or the exception that failed it. One bad JPEG fails the batched
-        call; then each is decoded alone, and one the device cannot read is decoded on the host (with a note)."""
-        n_in = self.t.channels(self.opts.direction)[0]
-        jpegs = [w.decoded.jpeg for w in works]  # type: ignore[union-attr]
-        try:
-            return decode_jpegs(jpegs, self.t.device, n_in)
-        except RuntimeError:
-            if len(works) == 1:
-                return [self._decode_on_host(works[0])]
-            return [self._decode([w])[0] for w in works]
-
-    def _decode_on_host(self, work: Work) -> Any:
-        import torch
-
-        d = work.decoded
-        assert d is not None and d.jpeg is not None
-        try:
-            img, notes = open_image(d.jpeg.data, self.max_pixels)
-            pixels = self.prepare(img, work.item).pixels
-        except Exception as e:  # noqa: BLE001 - this input fails alone
-            return e
-        d.notes += notes + ["decoded on the host (the device's JPEG decoder could not read it)"]
-        return torch.from_numpy(pixels).permute(2, 0, 1).to(self.t.device)
+        return deliver(works, results, dict(zip(live, outs)), self.encode_on_device)
 
     def _run_tensors(self, works: Sequence[Work], images: list[Any], cond: Any) -> list[Any]:
         """translate_tensors; on a device out-of-memory error one image at a time, then (one image) the host path
