@@ -175,3 +175,39 @@ def test_device_codec_on_cuda_matches_the_host_path(tmp_path: Path):
     s_d, r_d = run(cuda, src, tmp_path / "device", "device")
     assert (model_cpu[0].ok, model_cpu[0].failed) == (s_d.ok, s_d.failed) == (6, 1)
     compare(tmp_path / "host", tmp_path / "device", 2.0)  # nvJPEG's decoder and encoder differ a little from libjpeg's
+
+
+def test_device_codec_inpaint_matches_the_host_path(tmp_path: Path, monkeypatch):
+    """Masks on the host, images decoded and completed on the device: the same outputs as the host path on the CPU,
+    known pixels as decoded, the empty mask and the truncated JPEG handled as there."""
+    from gantrans.engine.inpaint import InpaintOptions, InpaintTask
+    from gantrans.engine.pipeline import run_pipeline
+
+    model = gantrans.build("gated_inpaint", cnum=8, domains=("image", "completed"), device="cpu", seed=2)
+    src, masks = tmp_path / "in", tmp_path / "masks"
+    make_inputs(src)
+    masks.mkdir()
+    for p in src.iterdir():
+        w, h = (24, 40) if p.stem == "b" else (30, 28) if p.stem == "d" else (32, 32)
+        m = np.zeros((h, w), np.uint8)
+        if p.stem != "c":  # c: an empty mask
+            m[6:16, 8:20] = 255
+        Image.fromarray(m).save(masks / f"{p.stem}.png")
+    seen: list[int] = []
+
+    def spy(inputs, device, channels):
+        seen.append(len(inputs))
+        return decode_jpegs(inputs, device, channels)
+
+    monkeypatch.setattr("gantrans.engine.devcodec.decode_jpegs", spy)
+    runs = {}
+    for codec in ("host", "device"):
+        opts = BatchOptions(batch_size=4, codec=codec)
+        results: list = []
+        s = run_pipeline(InpaintTask(model, opts, InpaintOptions(mask=masks)), collect_inputs([str(src)]), tmp_path / codec,
+                         opts.output(), on_result=results.append)  # fmt: skip
+        runs[codec] = (s.ok, s.failed, {Path(r.input).name: (r.status, r.message, r.notes) for r in results})
+    assert runs["host"] == runs["device"] and runs["device"][:2] == (6, 1)
+    assert runs["device"][2]["c.jpg"][2] == ["the mask is empty: nothing to fill"]
+    assert sorted(seen) == [1, 1, 1, 1, 1, 3]  # a, c, g (32x32) in one call, which g fails; b and d alone
+    compare(tmp_path / "host", tmp_path / "device", 0.0)

@@ -10,6 +10,7 @@ import typer
 
 from gantrans.cli.common import (
     BatchOpt,
+    CodecOpt,
     DeviceOpt,
     ExtOpt,
     IOProcessesOpt,
@@ -54,6 +55,7 @@ def inpaint(
     precision: PrecisionOpt = "auto",
     workers: WorkersOpt = 2,
     io_processes: IOProcessesOpt = 0,
+    codec: CodecOpt = "host",
     threads: ThreadsOpt = None,
     max_pixels: MaxPixelsOpt = 178_956_970,
     json_out: JsonOpt = False,
@@ -80,7 +82,7 @@ def inpaint(
 
         iopts = InpaintOptions(mask=mask, mask_from_alpha=mask_from_alpha, dilate=dilate, hd_strategy=hd_strategy,
                                crop_trigger=crop_trigger, crop_margin=crop_margin, resize_limit=resize_limit)  # fmt: skip
-        opts = BatchOptions(batch_size=batch_size or 1, suffix=suffix, ext=ext, overwrite=overwrite, workers=workers, io_processes=io_processes, max_pixels=max_pixels)
+        opts = BatchOptions(batch_size=batch_size or 1, suffix=suffix, ext=ext, overwrite=overwrite, workers=workers, io_processes=io_processes, max_pixels=max_pixels, codec=codec)
         outdir = None if to_stdout else Path(str(output))
         items = gather_inputs(specs, listed, outdir)
 
@@ -99,6 +101,6 @@ def inpaint(
         if batch_size is None:
             opts.batch_size = default_batch_size(t.device)
         if not quiet:
-            print(f"gantrans: {path.name} ({t.arch}) {t.describe()}", file=sys.stderr)
+            print(f"gantrans: {path.name} ({t.arch}) {t.describe()}" + (" JPEG codec on the device" if codec == "device" else ""), file=sys.stderr)
         run_task(InpaintTask(t, opts, iopts), items, outdir, opts.output(), verb="inpainted", device=str(t.device), json_out=json_out,
                  quiet=quiet, sink=sys.stdout.buffer if to_stdout else None)  # fmt: skip

@@ -6,23 +6,26 @@ every known pixel exactly (composited in 8 bits after the model). Large images f
 "hd strategy": `crop` runs the model on the box around the hole plus a margin (resized to `resize_limit` when
 even that box is larger), `resize` runs it on the whole image reduced to `resize_limit` and pastes the hole
 back at full size, `original` runs the whole image (contextual attention's memory grows with the fourth
-power of the side: see benchmarks/RESULTS.md).
+power of the side: see benchmarks/RESULTS.md). With `codec="device"` JPEG inputs are decoded on the model's device,
+completed and composited there, and JPEG outputs encoded there (`gantrans.engine.devcodec`); masks are read on the host.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Hashable, Sequence
+from typing import Any, Hashable, Sequence
 
 import numpy as np
 from PIL import Image, ImageOps
 
 from gantrans.engine.batch import BatchOptions
+from gantrans.engine.devcodec import decode_group, deliver, take_images
 from gantrans.engine.pipeline import Output, Task, Work
 from gantrans.engine.translator import Translator, to_uint8
 from gantrans.errors import DataError, UsageError
-from gantrans.io.images import Decoded, InputItem, find_mask, show_path
+from gantrans.io.images import Decoded, InputItem, find_mask, open_image, placeholder, show_path
+from gantrans.io.jpeg import codec_problem, peek_jpeg
 
 HD_STRATEGIES = ("crop", "resize", "original")
 
@@ -91,8 +94,12 @@ class InpaintTask(Task):
     def __init__(self, t: Translator, batch: BatchOptions, opts: InpaintOptions) -> None:
         self.t, self.batch, self.opts, self.group = t, batch, opts, batch.batch_size
         self._single: np.ndarray | None = None
+        self.stages = batch.codec == "device"
 
     def check(self) -> None:
+        problem = codec_problem(self.t.device) if self.batch.codec == "device" else None
+        if problem:
+            raise UsageError(f"--codec device: {problem}; use --codec host")
         m = self.opts.mask
         if m is not None and m.is_file():
             self._single = read_mask(m)
@@ -117,18 +124,34 @@ class InpaintTask(Task):
             mask = alpha < 128
             d.alpha = None  # the hole is filled: the output is opaque
         else:
-            mask = self._single if self._single is not None else read_mask(self._mask_file(item))
-            if mask.shape != (h, w):
-                d.notes.append(f"mask {mask.shape[1]}x{mask.shape[0]} resized to {w}x{h} (nearest)")
-                mask = resize_mask(mask, (w, h))
+            mask = self._file_mask(item, w, h, d.notes)
         return Masked(d.pixels, d.alpha, d.notes, dilate(mask, o.dilate))
+
+    def _file_mask(self, item: InputItem, w: int, h: int, notes: list[str]) -> np.ndarray:
+        mask = self._single if self._single is not None else read_mask(self._mask_file(item))
+        if mask.shape != (h, w):
+            notes.append(f"mask {mask.shape[1]}x{mask.shape[0]} resized to {w}x{h} (nearest)")
+            mask = resize_mask(mask, (w, h))
+        return mask
+
+    def peek(self, item: InputItem) -> Decoded | None:
+        """codec "device": a JPEG with a mask file, not large enough for the hd strategy, is decoded in produce()."""
+        o = self.opts
+        if self.batch.codec != "device" or o.mask_from_alpha:  # a JPEG has no alpha: the host path says so
+            return None
+        j = peek_jpeg(item.data or b"" if item.source is None else item.source, self.max_pixels)
+        if j is None or (o.hd_strategy != "original" and max(j.size) > o.crop_trigger):
+            return None
+        notes: list[str] = []
+        mask = dilate(self._file_mask(item, *j.size, notes), o.dilate)
+        return Masked(placeholder(*j.size, self.t.channels("a2b")[0]), None, notes, mask, jpeg=j)
 
     def key(self, work: Work) -> Hashable | None:
         assert work.decoded is not None
         w, h = work.decoded.size
         if self.opts.hd_strategy != "original" and max(w, h) > self.opts.crop_trigger:
             return None  # alone, with the hd strategy
-        return h, w  # exact sizes: _fill stacks images and masks as they are (a padded key mixed sizes and failed)
+        return h, w, work.decoded.jpeg is not None  # exact sizes: _fill stacks images and masks as they are (a padded key mixed sizes and failed)
 
     # -- the model -----------------------------------------------------------------------------------
     def _fill(self, pixels: list[np.ndarray], masks: list[np.ndarray]) -> list[np.ndarray]:
@@ -175,7 +198,47 @@ class InpaintTask(Task):
             out[y0:y1, x0:x1] = self._fill([crop], [cmask])[0]
         return out
 
-    def produce(self, works: Sequence[Work]) -> list[list[Output]]:
+    # -- codec "device" ------------------------------------------------------------------------------
+    def stage(self, works: Sequence[Work]) -> None:
+        if works[0].decoded is not None and works[0].decoded.jpeg is not None:
+            for w, image in zip(works, self._decode(works)):
+                w.staged = image
+
+    def _decode(self, works: Sequence[Work]) -> list[Any]:
+        return decode_group(works, self.t.device, self.t.channels("a2b")[0], self._host_pixels)
+
+    def _host_pixels(self, work: Work) -> np.ndarray:
+        assert work.decoded is not None and work.decoded.jpeg is not None
+        img, notes = open_image(work.decoded.jpeg.data, self.max_pixels)
+        work.decoded.notes += notes
+        return self.t.prepare(img, None, "a2b", self.max_pixels).pixels
+
+    def _on_device(self, works: Sequence[Work]) -> list[list[Output] | Exception]:
+        """Complete a group decoded on the device (one size): known pixels composited there, JPEG outputs encoded there."""
+        import torch
+
+        images = take_images(works, self._decode)
+        results: list[Any] = [im if isinstance(im, Exception) else None for im in images]
+        masks = [w.decoded.mask for w in works]  # type: ignore[union-attr]
+        live = [i for i, im in enumerate(images) if not isinstance(im, Exception)]
+        todo = [i for i in live if masks[i].any()]
+        ys: dict[int, Any] = {}
+        if todo:  # (B, C, H, W) uint8 in the host path's layout (channels last in memory), as _fill
+            x = torch.stack([images[i].permute(1, 2, 0) for i in todo]).permute(0, 3, 1, 2)
+            m = torch.from_numpy(np.stack([masks[i] for i in todo]))
+            y = (self.t.run(x, "a2b", m[:, None].float()) * 255.0).round_().to(torch.uint8)
+            m = m.to(y.device)
+            for k, i in enumerate(todo):
+                ys[i] = torch.where(m[k][None], y[k], images[i])  # known pixels exactly as decoded
+        for i in live:
+            if i not in ys:
+                works[i].decoded.notes.append("the mask is empty: nothing to fill")  # type: ignore[union-attr]
+                ys[i] = images[i]
+        return deliver(works, results, ys)
+
+    def produce(self, works: Sequence[Work]) -> Sequence[list[Output] | Exception]:
+        if works[0].decoded is not None and works[0].decoded.jpeg is not None:
+            return self._on_device(works)
         items: list[Masked] = []
         for w in works:
             assert isinstance(w.decoded, Masked) and w.decoded.mask is not None
