@@ -211,3 +211,26 @@ def test_device_codec_inpaint_matches_the_host_path(tmp_path: Path, monkeypatch)
     assert runs["device"][2]["c.jpg"][2] == ["the mask is empty: nothing to fill"]
     assert sorted(seen) == [1, 1, 1, 1, 1, 3]  # a, c, g (32x32) in one call, which g fails; b and d alone
     compare(tmp_path / "host", tmp_path / "device", 0.0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (nvJPEG)")
+def test_device_codec_inpaint_on_cuda(tmp_path: Path):
+    from gantrans.engine.inpaint import InpaintOptions, InpaintTask
+    from gantrans.engine.pipeline import run_pipeline
+
+    path = tmp_path / "m.safetensors"
+    gantrans.build("gated_inpaint", cnum=8, domains=("image", "completed"), device="cpu", seed=2).save(path)
+    src, masks = tmp_path / "in", tmp_path / "masks"
+    make_inputs(src)
+    masks.mkdir()
+    for p in src.iterdir():
+        w, h = (24, 40) if p.stem == "b" else (30, 28) if p.stem == "d" else (32, 32)
+        m = np.zeros((h, w), np.uint8)
+        m[6:16, 8:20] = 255
+        Image.fromarray(m).save(masks / f"{p.stem}.png")
+    for codec, device in (("host", "cpu"), ("device", "cuda")):
+        model = gantrans.load(str(path), device=device, precision="fp32")
+        opts = BatchOptions(batch_size=4, codec=codec)
+        s = run_pipeline(InpaintTask(model, opts, InpaintOptions(mask=masks)), collect_inputs([str(src)]), tmp_path / codec, opts.output())
+        assert (s.ok, s.failed) == (6, 1)
+    compare(tmp_path / "host", tmp_path / "device", 2.0)
