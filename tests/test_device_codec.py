@@ -88,6 +88,17 @@ def make_inputs(root: Path) -> None:
     (root / "g.jpg").write_bytes(whole[: len(whole) // 2])  # truncated: no decoder reads it
 
 
+def make_masks(src: Path, masks: Path, empty: str = "") -> None:
+    """A hole in each of make_inputs' images (its shown size), none in `empty`'s."""
+    masks.mkdir()
+    for p in src.iterdir():
+        w, h = (24, 40) if p.stem == "b" else (30, 28) if p.stem == "d" else (32, 32)
+        m = np.zeros((h, w), np.uint8)
+        if p.stem != empty:
+            m[6:16, 8:20] = 255
+        Image.fromarray(m).save(masks / f"{p.stem}.png")
+
+
 def run(model, src: Path, out: Path, codec: str, batch: int = 4):
     results = []
     opts = BatchOptions(batch_size=batch, codec=codec, workers=2)
@@ -186,13 +197,7 @@ def test_device_codec_inpaint_matches_the_host_path(tmp_path: Path, monkeypatch)
     model = gantrans.build("gated_inpaint", cnum=8, domains=("image", "completed"), device="cpu", seed=2)
     src, masks = tmp_path / "in", tmp_path / "masks"
     make_inputs(src)
-    masks.mkdir()
-    for p in src.iterdir():
-        w, h = (24, 40) if p.stem == "b" else (30, 28) if p.stem == "d" else (32, 32)
-        m = np.zeros((h, w), np.uint8)
-        if p.stem != "c":  # c: an empty mask
-            m[6:16, 8:20] = 255
-        Image.fromarray(m).save(masks / f"{p.stem}.png")
+    make_masks(src, masks, empty="c")
     seen: list[int] = []
 
     def spy(inputs, device, channels):
@@ -222,12 +227,7 @@ def test_device_codec_inpaint_on_cuda(tmp_path: Path):
     gantrans.build("gated_inpaint", cnum=8, domains=("image", "completed"), device="cpu", seed=2).save(path)
     src, masks = tmp_path / "in", tmp_path / "masks"
     make_inputs(src)
-    masks.mkdir()
-    for p in src.iterdir():
-        w, h = (24, 40) if p.stem == "b" else (30, 28) if p.stem == "d" else (32, 32)
-        m = np.zeros((h, w), np.uint8)
-        m[6:16, 8:20] = 255
-        Image.fromarray(m).save(masks / f"{p.stem}.png")
+    make_masks(src, masks)
     for codec, device in (("host", "cpu"), ("device", "cuda")):
         model = gantrans.load(str(path), device=device, precision="fp32")
         opts = BatchOptions(batch_size=4, codec=codec)

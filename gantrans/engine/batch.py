@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Hashable, Sequence
 
-import numpy as np
 from PIL import Image
 
-from gantrans.engine.devcodec import decode_group, deliver, take_images
+from gantrans.engine.devcodec import DeviceDecoding, deliver, take_images
 from gantrans.engine.pipeline import (
     ItemResult,
     Output,
@@ -26,7 +25,7 @@ from gantrans.engine.pipeline import (
 )
 from gantrans.engine.translator import Translator
 from gantrans.errors import UsageError
-from gantrans.io.images import DEFAULT_MAX_PIXELS, Decoded, InputItem, open_image, placeholder
+from gantrans.io.images import DEFAULT_MAX_PIXELS, Decoded, InputItem, placeholder
 from gantrans.io.jpeg import codec_problem, peek_jpeg
 
 CODECS = ("host", "device")
@@ -71,14 +70,15 @@ class BatchOptions:
 MIN_OOM_TILE = 32  # the smallest tile an out-of-memory retry goes down to (input pixels)
 
 
-class TranslateTask(Task):
+class TranslateTask(DeviceDecoding, Task):
     """One output per input: the generator of `direction` at the input's own size (or tiled)."""
 
     single = True
-    encode_on_device = True  # with codec "device": JPEG outputs are encoded on the device (False: outputs go on changing on the host)
+    encode_on_device = True  # with codec "device": JPEG outputs encoded there (False: the task changes them on the host)
 
     def __init__(self, translator: Translator, opts: BatchOptions) -> None:
         self.t, self.opts, self.group = translator, opts, opts.batch_size
+        self.direction = opts.direction
         self.stages = opts.codec == "device"  # a group's JPEGs are decoded while the model runs the group before
 
     def check(self) -> None:
@@ -120,23 +120,9 @@ class TranslateTask(Task):
         return [[("", a)] for a in self._run(works, o.tile if tiled else None, cond)]
 
     # -- codec "device" ---------------------------------------------------------------------
-    def stage(self, works: Sequence[Work]) -> None:
-        if works[0].decoded is not None and works[0].decoded.jpeg is not None:
-            for w, image in zip(works, self._decode(works)):
-                w.staged = image
-
-    def _decode(self, works: Sequence[Work]) -> list[Any]:
-        return decode_group(works, self.t.device, self.t.channels(self.opts.direction)[0], self._host_pixels)
-
-    def _host_pixels(self, work: Work) -> np.ndarray:
-        assert work.decoded is not None and work.decoded.jpeg is not None
-        img, notes = open_image(work.decoded.jpeg.data, self.max_pixels)
-        work.decoded.notes += notes
-        return self.prepare(img, work.item).pixels
-
     def _on_device(self, works: Sequence[Work], cond: Any) -> list[list[Output] | Exception]:
         """Translate a group decoded on the device; JPEG outputs are encoded there. An input no decoder reads fails alone."""
-        images = take_images(works, self._decode)
+        images = take_images(works, self.decode_images)
         live = [i for i, im in enumerate(images) if not isinstance(im, Exception)]
         results: list[Any] = [im if isinstance(im, Exception) else None for im in images]
         if not live:

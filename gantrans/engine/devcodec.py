@@ -8,15 +8,41 @@ the device and hands the results to `deliver`.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
 from gantrans.engine.pipeline import Output, Work
-from gantrans.io.images import SAVE_FORMATS
+from gantrans.io.images import SAVE_FORMATS, open_image
 from gantrans.io.jpeg import Encoded, decode_jpegs, encode_jpegs
 
+if TYPE_CHECKING:
+    from gantrans.engine.translator import Translator
+
 HOST_NOTE = "decoded on the host (the device's JPEG decoder could not read it)"
+
+
+class DeviceDecoding:
+    """A one-output task's side of the device codec: stage() decodes a group of device JPEGs on the device (before
+    Task in the bases, so its stage() is the one that runs); `direction` is the generator the pixels are for."""
+
+    t: Translator
+    max_pixels: int | None
+    direction: str = "a2b"
+
+    def stage(self, works: Sequence[Work]) -> None:
+        if works[0].decoded is not None and works[0].decoded.jpeg is not None:
+            for w, image in zip(works, self.decode_images(works)):
+                w.staged = image
+
+    def decode_images(self, works: Sequence[Work]) -> list[Any]:
+        return decode_group(works, self.t.device, self.t.channels(self.direction)[0], self._host_pixels)
+
+    def _host_pixels(self, work: Work) -> np.ndarray:
+        assert work.decoded is not None and work.decoded.jpeg is not None
+        img, notes = open_image(work.decoded.jpeg.data, self.max_pixels)
+        work.decoded.notes += notes
+        return self.t.prepare(img, None, self.direction, self.max_pixels).pixels
 
 
 def decode_group(works: Sequence[Work], device: Any, channels: int, host_pixels: Callable[[Work], np.ndarray]) -> list[Any]:

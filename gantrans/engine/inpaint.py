@@ -20,11 +20,11 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from gantrans.engine.batch import BatchOptions
-from gantrans.engine.devcodec import decode_group, deliver, take_images
+from gantrans.engine.devcodec import DeviceDecoding, deliver, take_images
 from gantrans.engine.pipeline import Output, Task, Work
 from gantrans.engine.translator import Translator, to_uint8
 from gantrans.errors import DataError, UsageError
-from gantrans.io.images import Decoded, InputItem, find_mask, open_image, placeholder, show_path
+from gantrans.io.images import Decoded, InputItem, find_mask, placeholder, show_path
 from gantrans.io.jpeg import codec_problem, peek_jpeg
 
 HD_STRATEGIES = ("crop", "resize", "original")
@@ -86,7 +86,7 @@ def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize(size, Image.Resampling.NEAREST)) > 0
 
 
-class InpaintTask(Task):
+class InpaintTask(DeviceDecoding, Task):
     """One output per input: the completed image, known pixels byte-identical to the input's."""
 
     single = True
@@ -199,25 +199,11 @@ class InpaintTask(Task):
         return out
 
     # -- codec "device" ------------------------------------------------------------------------------
-    def stage(self, works: Sequence[Work]) -> None:
-        if works[0].decoded is not None and works[0].decoded.jpeg is not None:
-            for w, image in zip(works, self._decode(works)):
-                w.staged = image
-
-    def _decode(self, works: Sequence[Work]) -> list[Any]:
-        return decode_group(works, self.t.device, self.t.channels("a2b")[0], self._host_pixels)
-
-    def _host_pixels(self, work: Work) -> np.ndarray:
-        assert work.decoded is not None and work.decoded.jpeg is not None
-        img, notes = open_image(work.decoded.jpeg.data, self.max_pixels)
-        work.decoded.notes += notes
-        return self.t.prepare(img, None, "a2b", self.max_pixels).pixels
-
     def _on_device(self, works: Sequence[Work]) -> list[list[Output] | Exception]:
         """Complete a group decoded on the device (one size): known pixels composited there, JPEG outputs encoded there."""
         import torch
 
-        images = take_images(works, self._decode)
+        images = take_images(works, self.decode_images)
         results: list[Any] = [im if isinstance(im, Exception) else None for im in images]
         masks = [w.decoded.mask for w in works]  # type: ignore[union-attr]
         live = [i for i, im in enumerate(images) if not isinstance(im, Exception)]
