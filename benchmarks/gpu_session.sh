@@ -69,6 +69,9 @@ case $PART in
     done
     ;;
   translate)
+    # the pipeline's own ceiling first (~30 s): no generator at all, host work per image only
+    t=$(limit 90 30) && { echo "== pipeline_ceiling (limit ${t}s)"; timeout "$t" $py benchmarks/pipeline_ceiling.py --workers "$( [ "${SMOKE:-0}" = 1 ] && echo 2 || echo 8 )" \
+      --images "$( [ "${SMOKE:-0}" = 1 ] && echo 300 || echo 6000 )" --device "$DEV" --results "$R" || echo "== FAILED ($?): pipeline_ceiling"; }
     runs=${TRANS_RUNS:-$(for a in $ARCHS; do echo "$a:8:device $a:8 $a:0"; done)}
     for r in $runs; do
       IFS=: read -r arch io codec <<< "$r"
