@@ -39,6 +39,7 @@ if [ "${SMOKE:-0}" = 1 ]; then
   ARCHS="resnet_9blocks"
   FAM="--images 160 --small 8 --precisions fp32,bf16 --workers 2 --io-processes 1"
   FAM_SIZE=64 FAM_BATCHES=1,2 STYLE_SIZES=64 STYLE_PREC=fp32
+  CEILING="--workers 2 --images 300"
 else
   # before this issue (RESULTS.md, H100, torch 2.11): CycleGAN 64² batch 8 ngf 32 ran 9.9 it/s fp32, 10.1 bf16
   TRAIN="--archs cyclegan,munit --size 64 --cyclegan-size 64 --batches 8 --steps 200 --ngf 32 --workers 4"
@@ -46,6 +47,7 @@ else
   ARCHS="resnet_9blocks unet_256"
   FAM="--images 1024 --small 64 --precisions fp16,bf16 --workers 8 --io-processes 8"
   FAM_SIZE=256 FAM_BATCHES=1,16,64 STYLE_SIZES=512,1024 STYLE_PREC=fp16
+  CEILING="--workers 8 --images 6000"
 fi
 
 [ -n "${PRECISIONS:-}" ] && TRANS="$TRANS --precisions $PRECISIONS"
@@ -70,8 +72,11 @@ case $PART in
     ;;
   translate)
     # the pipeline's own ceiling first (~30 s): no generator at all, host work per image only
-    t=$(limit 90 30) && { echo "== pipeline_ceiling (limit ${t}s)"; timeout "$t" $py benchmarks/pipeline_ceiling.py --workers "$( [ "${SMOKE:-0}" = 1 ] && echo 2 || echo 8 )" \
-      --images "$( [ "${SMOKE:-0}" = 1 ] && echo 300 || echo 6000 )" --device "$DEV" --results "$R" || echo "== FAILED ($?): pipeline_ceiling"; }
+    if t=$(limit 90 30); then
+      echo "== pipeline_ceiling $CEILING (limit ${t}s)"
+      # shellcheck disable=SC2086
+      timeout "$t" $py benchmarks/pipeline_ceiling.py $CEILING --device "$DEV" --results "$R" || echo "== FAILED ($?): pipeline_ceiling"
+    fi
     runs=${TRANS_RUNS:-$(for a in $ARCHS; do echo "$a:8:device $a:8 $a:0"; done)}
     for r in $runs; do
       IFS=: read -r arch io codec <<< "$r"

@@ -50,6 +50,17 @@ def time_generator(t, x: torch.Tensor, m: torch.Tensor, reps: int) -> float:
     return reps * x.shape[0] / (time.perf_counter() - t0)
 
 
+def generator_flops(t, mask: np.ndarray) -> int:
+    """FLOPs of one generator forward on one image with this mask (torch's flop counter: 2 per multiply-add)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = torch.rand(1, 3, *mask.shape, device=t.device)
+    m = torch.from_numpy(mask.astype(np.float32))[None, None].to(t.device)
+    with cpuconv.plain(), FlopCounterMode(display=False) as counter:  # the counter knows no oneDNN ops
+        t.run(x, "a2b", m)
+    return int(counter.get_total_flops())
+
+
 def time_engine(t, folder: Path, mask: Path, out: Path, opts: BatchOptions) -> float:
     """Seconds for InpaintTask on the batch pipeline (what `gantrans inpaint` runs) over every image of folder."""
     items = list(collect_inputs([str(folder)]))
@@ -141,6 +152,7 @@ def main() -> None:
         model = gantrans.build("gated_inpaint", cnum=a.cnum, domains=("image", "completed"), device=a.device)
         model_path = model.save(t_ / "m.safetensors")
         naive = time_naive(model, large, mask, out)
+        flops = generator_flops(model, mask)
         rows = []
         for p in a.precisions.split(","):
             t = gantrans.load(str(model_path), device=a.device, precision=p)
@@ -151,7 +163,7 @@ def main() -> None:
             time_engine(t, small, mask_path, out, opts)  # warm-up
             ts, tl = time_engine(t, small, mask_path, out, opts), time_engine(t, large, mask_path, out, opts)
             e2e = (a.images - a.small) / (tl - ts)
-            rows.append((p, gen, best, e2e, conv_rate(t.device, t.dtype)))
+            rows.append((p, gen, best, e2e, conv_rate(t.device, t.dtype)))  # FLOP/s: the practical peak
             print(f"{p}: generator {gen[best]:.3f} img/s at batch {best}, end to end {e2e:.3f} img/s", flush=True)
         mem = [] if a.no_memory else memory_runs(model_path, t_)
     pipe = (f" --device {a.device}" if a.device != "cpu" else "") + (f" --batches {a.batches}" if a.batches != "1" else "") + \
@@ -160,15 +172,16 @@ def main() -> None:
     lines = [f"`python benchmarks/inpaint_bench.py --images {a.images} --small {a.small} --size {a.size} --cnum {a.cnum} --precisions {a.precisions}{pipe}`"
              f" — {a.size}x{a.size} images, one {mask.mean():.0%} free-form hole (strokes + box), random weights "
              f"(gated_inpaint cnum {a.cnum}), {model.describe()}.", "",
-             "| precision | batch | generator alone (img/s) |", "|---|---|---|"]  # fmt: skip
-    for p, gen, _, _, _ in rows:
-        lines += [f"| {p} | {b} | {g:.3f} |" for b, g in gen.items()]
+             "| precision | batch | generator alone (img/s) | fraction of the conv rate |", "|---|---|---|---|"]  # fmt: skip
+    for p, gen, _, _, rate in rows:
+        lines += [f"| {p} | {b} | {g:.3f} | {flops * g / rate:.0%} of {rate / 1e9:.0f} GFLOP/s |" for b, g in gen.items()]
     lines += ["", "| precision | end to end (img/s) | at batch | end to end / generator (that batch) | / naive fp32 loop |", "|---|---|---|---|---|"]
     for p, gen, best, e2e, rate in rows:
         lines.append(f"| {p} | {e2e:.3f} | {best} | {e2e / gen[best]:.0%} | {e2e / naive:.2f}x |")
     lines += ["", f"- naive loop (batch 1, fp32, plain layers, decode → forward → composite → encode, first image excluded): {naive:.3f} img/s",
               "- end to end: the engine in process (InpaintTask on the batch pipeline, what `gantrans inpaint` runs), "
-              f"{a.images} minus {a.small} images"]  # fmt: skip
+              f"{a.images} minus {a.small} images",
+              f"- generator: {flops / 1e9:.1f} GFLOP per image (torch flop counter, plain layers); conv rate = best large 3x3 convolution in this process, per precision"]  # fmt: skip
     if mem:
         lines += ["", "| 4096x4096 photo | wall time (process) | peak RSS | what ran |", "|---|---|---|---|"]
         lines += [f"| {name} | {dt:.1f} s | {rss / 2**20:.0f} MiB | {note} |" for name, dt, rss, note in mem]
