@@ -43,6 +43,7 @@ class CycleGANOptions(GANOptions):
     diffaugment: str = ""  # DiffAugment policies on every D input, e.g. "translation,cutout" (not official; small datasets)
     ema: float = 0.0  # EMA decay of the generators' weights, which become the model's (0: off; not official)
     residual: bool = False  # U-Net generators: edit the input from the identity on (not official; see models/unet.py)
+    lambda_paired: float = 0.0  # cyclegan on paired data: + w * (L1(G_A(A), B) + L1(G_B(B), A)) (not official; Tripathy et al. 2018)
 
     def arch_extra(self) -> dict[str, Any]:
         """Generator-config fields that only some generators have, where set away from their defaults."""
@@ -56,6 +57,7 @@ class CycleGANOptions(GANOptions):
         check(self.direction in ("a2b", "b2a"), "direction must be a2b or b2a")
         check(self.pool_size >= 0, "pool_size must be >= 0")
         check(0.0 <= self.ema < 1.0, "ema is a decay in [0, 1)")
+        check(self.lambda_paired >= 0, "lambda_paired must be >= 0")
         parse_policy(self.diffaugment)  # UsageError for an unknown name
         spec = get_spec(self.netG)
         check(spec.role == "generator", f"netG {self.netG!r} is not a generator")
@@ -129,8 +131,10 @@ class CycleGAN(_ImageRecipe):
     defaults = {"netG": "resnet_9blocks", "norm": "instance", "dropout": False, "gan_mode": "lsgan", "pool_size": 50}
 
     def check_data(self, layout: "Layout", info: Callable[[str], None]) -> None:
-        if layout.kind != "unpaired":
-            info(f"note: training cyclegan on a {layout.kind} dataset (pairs are ignored)")
+        if self.opts.lambda_paired > 0:
+            check(layout.kind in ("paired", "aligned"), f"lambda_paired needs paired data (aligned train/ or A/ + B/); {self.cfg.dataset} is {layout.kind}")
+        elif layout.kind != "unpaired":
+            info(f"note: training cyclegan on a {layout.kind} dataset (pairs are ignored; --set lambda_paired=W uses them)")
 
     def build(self) -> tuple[dict[str, nn.Module], dict[str, nn.Module]]:
         check(self.cfg.input_nc == self.cfg.output_nc, "cyclegan needs input_nc == output_nc (G_B maps B back to A)")
@@ -157,6 +161,9 @@ class CycleGAN(_ImageRecipe):
             loss_cyc_A = F.l1_loss(rec_A.float(), A) * c.lambda_A
             loss_cyc_B = F.l1_loss(rec_B.float(), B) * c.lambda_B
             loss_G = loss_G_A + loss_G_B + loss_cyc_A + loss_cyc_B + loss_idt_A + loss_idt_B
+            if c.lambda_paired > 0:  # A and B are one pair here (check_data), cropped and flipped alike
+                loss_pair = (F.l1_loss(fake_B.float(), B) + F.l1_loss(fake_A.float(), A)) * c.lambda_paired
+                loss_G = loss_G + loss_pair
         tr.step_opt(loss_G, tr.g_params, tr.opt_G)
         tr.requires_grad(tr.D, True)
         tr.opt_D.zero_grad(set_to_none=True)
@@ -164,10 +171,11 @@ class CycleGAN(_ImageRecipe):
         loss_D_B = self.d_loss(tr, D_B, A, self.pools["A"].query(fake_A))
         tr.step_opt(loss_D_A + loss_D_B, tr.d_params, tr.opt_D)
         update_averages(tr.G, self.opts.ema)
+        paired = {"paired": loss_pair.detach()} if c.lambda_paired > 0 else {}
         return {
             "G_A": loss_G_A.detach(), "G_B": loss_G_B.detach(), "cycle_A": loss_cyc_A.detach(), "cycle_B": loss_cyc_B.detach(),
             "idt_A": loss_idt_A.detach(), "idt_B": loss_idt_B.detach(), "D_A": loss_D_A.detach(), "D_B": loss_D_B.detach(),
-        }  # fmt: skip
+        } | paired  # fmt: skip
 
     def sample_rows(self, tr: TrainContext, s: dict[str, torch.Tensor]) -> list[torch.Tensor]:
         A, B = s["A"], s["B"]
