@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The bundled default model (weights/noto2emojione.safetensors, card weights/noto2emojione.md), in eleven stages (numbered as in benchmarks/RESULTS.md):
+# The bundled default model (weights/noto2emojione.safetensors, card weights/noto2emojione.md), in twelve stages (numbered as in benchmarks/RESULTS.md):
 #  1. GPU: CycleGAN from scratch, 4,200 steps at batch 32 on 64x64 crops of 72x72 (411 s on one H100, fp32/TF32);
 #     the bundle of commit e56e3e1. Taken from git when RUNS/n2e_gpu.safetensors is missing, unless STAGE1=train.
 #  2. CPU: fine-tuned from stage 1 on whole 64x64 emoji (load 64: the framing of the held-out and example images),
@@ -20,6 +20,9 @@
 # 12. CPU: stage 9's bundle fine-tuned as stage 9 with --set ema=0.999 (the generators' moving average is the model;
 #     21 min). Stages 10-11 were measured and not adopted (benchmarks/RESULTS.md).
 # 13. CPU: stage 12's bundle fine-tuned as stage 12 (fresh averages) for 3,000 steps (20 min).
+# 14. CPU: stage 13's bundle fine-tuned as stage 13 but on the training emoji *paired* by code point (DATA/pairs/A and
+#     B: hard links to trainA and trainB) with --set lambda_paired=20 (L1 of each output to the true image of the
+#     other set, weight 20), fp32 (the machine of that run had no bf16 instructions), 1,200 steps (~48 min at 0.42 it/s).
 #   python scripts/prepare_emoji_dataset.py data/emoji
 #   bash scripts/train_default_model.sh [data/emoji] [runs] [OUT.safetensors]
 # Stages 2-5 run at ~0.2 it/s on 2 cores (about 80 + 50 + 35 + 21 min), stages 6-7 at 1.2-1.8 it/s (64 + 43 min). A stopped stage continues where it stopped (bit-identical)
@@ -73,4 +76,13 @@ finetune "$runs/n2e_ema" "$runs/n2e_stage9.safetensors" 3000 "${id16[@]}" --set 
 [ -f "$runs/n2e_stage12.safetensors" ] || bundle "$runs/n2e_ema" "$runs/n2e_stage12.safetensors" 19400 \
   "$h9, then a 2-core CPU bf16 with EMA 0.999 (3,000 steps at batch 4, 21 min)"
 finetune "$runs/n2e_ema2" "$runs/n2e_stage12.safetensors" 3000 "${id16[@]}" --set ema=0.999
-bundle "$runs/n2e_ema2" "$out" 22400 "$h9, then a 2-core CPU bf16 with EMA 0.999 (3,000 + 3,000 steps at batch 4, 21 + 21 min)"
+[ -f "$runs/n2e_stage13.safetensors" ] || bundle "$runs/n2e_ema2" "$runs/n2e_stage13.safetensors" 22400 \
+  "$h9, then a 2-core CPU bf16 with EMA 0.999 (3,000 + 3,000 steps at batch 4, 21 + 21 min)"
+mkdir -p "$data/pairs"
+for side in A B; do  # the training emoji paired by code point (same file names): the paired layout A/ + B/
+  [ -d "$data/pairs/$side" ] || cp -al "$data/train$side" "$data/pairs/$side" 2>/dev/null || cp -a "$data/train$side" "$data/pairs/$side"
+done
+train_stage "$runs/n2e_paired" "$data/pairs" --arch cyclegan --init-from "$runs/n2e_stage13.safetensors" --domains noto,emojione \
+  --size 64 --load-size 64 --ngf 32 --lr 1e-4 --precision fp32 --workers 1 --steps 1200 "${id16[@]}" \
+  --log-every 50 --save-every 300 --set ema=0.999 --set lambda_paired=20
+bundle "$runs/n2e_paired" "$out" 25400 "$h9, then a 2-core CPU bf16 with EMA 0.999 (3,000 + 3,000 steps at batch 4, 21 + 21 min), then a 2-core CPU fp32 on the emoji pairs (1,200 steps at batch 4, 48 min)"
