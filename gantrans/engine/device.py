@@ -74,4 +74,9 @@ def describe(device: torch.device, dtype: torch.dtype) -> str:
     name = str(device)
     if device.type == "cuda":
         name += f" ({torch.cuda.get_device_name(device)})"
-    return f"device={name} precision={precision_name(dtype)}"
+    note = ""
+    if device.type == "cpu" and dtype == torch.bfloat16:
+        from gantrans.models.cpuconv import bf16_native
+
+        note = "" if bf16_native() else " (this CPU has no bf16 instructions: emulated, slower than fp32)"
+    return f"device={name} precision={precision_name(dtype)}{note}"

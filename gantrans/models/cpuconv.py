@@ -25,6 +25,7 @@ newer torch without them) switches that path off for the process and falls back.
 from __future__ import annotations
 
 import contextlib
+import functools
 from typing import Callable, Iterator
 
 import torch
@@ -63,6 +64,16 @@ def _compiling() -> bool:
     return bool(f()) if f is not None else bool(torch._dynamo.is_compiling())
 
 
+@functools.cache
+def bf16_native() -> bool:
+    """Whether oneDNN has bf16 kernels on this CPU (AVX-512 BW/VL/DQ or AVX-NE-CONVERT); without them bf16 is
+    emulated, slower than fp32, and the layers here leave bf16 autocast to PyTorch's own call."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a torch without the private op
+        return False
+
+
 def _cpu_autocast_dtype() -> torch.dtype | None:
     """The CPU autocast dtype while autocast is on, else None (both APIs: torch >= 2.4 and older)."""
     if hasattr(torch, "get_autocast_dtype"):
@@ -85,7 +96,7 @@ def _compute_dtype(mod: nn.Module, x: torch.Tensor) -> torch.dtype | None:
         return None
     autocast = _cpu_autocast_dtype()
     if autocast is not None:
-        return torch.bfloat16 if autocast == torch.bfloat16 else None
+        return torch.bfloat16 if autocast == torch.bfloat16 and bf16_native() else None  # no failed weight packing per call
     return torch.float32 if x.dtype == torch.float32 else None
 
 
