@@ -219,6 +219,7 @@ def test_attention_recipe_init_from_and_mask_penalty(attr_data, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a) and not any("init_from" in n for n in notes)
 
 
+@pytest.mark.slow  # 14-73 s on a 2-core AMD EPYC without AVX-512: keeps the default suite under 10 minutes
 def test_identity_term_keeps_unrequested_changes_small(attr_data, tmp_path):
     """lambda_id trains G(x, c_org) towards x: with it, asking for the labels an image has changes it less
     than the same run without it; its loss is logged; a negative weight is refused."""

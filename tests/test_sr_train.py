@@ -149,6 +149,7 @@ def test_every_recipe_trains_on_cpu_and_upscales(photos, tmp_path, model, vgg19_
     assert config["skipped"] and config["skipped"][0].endswith("zz_broken.png")
 
 
+@pytest.mark.slow  # 14-73 s on a 2-core AMD EPYC without AVX-512: keeps the default suite under 10 minutes
 def test_psnr_training_beats_bicubic_on_held_out_images(photos, tmp_path):
     torch.set_num_threads(2)
     res = train(cfg(photos, tmp_path / "run", "srresnet", netG="msrresnet", ngf=16, num_block=4, batch_size=8, steps=300, lr=1e-3,

@@ -165,6 +165,7 @@ def test_guided_w_refuses_a_dataset_without_triplets(glyphs, tmp_path):
         train(cfg(glyphs, tmp_path / "g", "munit", input_nc=1, guided_w=10.0))
 
 
+@pytest.mark.slow  # 14-73 s on a 2-core AMD EPYC without AVX-512: keeps the default suite under 10 minutes
 def test_guided_w_teaches_style_from_a_reference(grouped, tmp_path):
     """Trained with guided_w, the content of A n{i} decoded with the style of another glyph of group j comes
     out as group j's n{i}; the same run without it does not learn that."""
