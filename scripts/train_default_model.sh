@@ -80,7 +80,8 @@ finetune "$runs/n2e_ema2" "$runs/n2e_stage12.safetensors" 3000 "${id16[@]}" --se
   "$h9, then a 2-core CPU bf16 with EMA 0.999 (3,000 + 3,000 steps at batch 4, 21 + 21 min)"
 mkdir -p "$data/pairs"
 for side in A B; do  # the training emoji paired by code point (same file names): the paired layout A/ + B/
-  [ -d "$data/pairs/$side" ] || cp -al "$data/train$side" "$data/pairs/$side" 2>/dev/null || cp -a "$data/train$side" "$data/pairs/$side"
+  [ -d "$data/pairs/$side" ] || cp -al "$data/train$side" "$data/pairs/$side" 2>/dev/null \
+    || { rm -rf "$data/pairs/$side"; cp -a "$data/train$side" "$data/pairs/$side"; }  # no hard links there: a copy
 done
 train_stage "$runs/n2e_paired" "$data/pairs" --arch cyclegan --init-from "$runs/n2e_stage13.safetensors" --domains noto,emojione \
   --size 64 --load-size 64 --ngf 32 --lr 1e-4 --precision fp32 --workers 1 --steps 1200 "${id16[@]}" \

@@ -160,10 +160,10 @@ class CycleGAN(_ImageRecipe):
             loss_G_B = gan_loss(D_B(self.aug(fake_A)), True, mode, for_discriminator=False)
             loss_cyc_A = F.l1_loss(rec_A.float(), A) * c.lambda_A
             loss_cyc_B = F.l1_loss(rec_B.float(), B) * c.lambda_B
-            loss_G = loss_G_A + loss_G_B + loss_cyc_A + loss_cyc_B + loss_idt_A + loss_idt_B
+            paired = {}
             if c.lambda_paired > 0:  # A and B are one pair here (check_data), cropped and flipped alike
-                loss_pair = (F.l1_loss(fake_B.float(), B) + F.l1_loss(fake_A.float(), A)) * c.lambda_paired
-                loss_G = loss_G + loss_pair
+                paired["paired"] = (F.l1_loss(fake_B.float(), B) + F.l1_loss(fake_A.float(), A)) * c.lambda_paired
+            loss_G = loss_G_A + loss_G_B + loss_cyc_A + loss_cyc_B + loss_idt_A + loss_idt_B + sum(paired.values())
         tr.step_opt(loss_G, tr.g_params, tr.opt_G)
         tr.requires_grad(tr.D, True)
         tr.opt_D.zero_grad(set_to_none=True)
@@ -171,11 +171,10 @@ class CycleGAN(_ImageRecipe):
         loss_D_B = self.d_loss(tr, D_B, A, self.pools["A"].query(fake_A))
         tr.step_opt(loss_D_A + loss_D_B, tr.d_params, tr.opt_D)
         update_averages(tr.G, self.opts.ema)
-        paired = {"paired": loss_pair.detach()} if c.lambda_paired > 0 else {}
         return {
             "G_A": loss_G_A.detach(), "G_B": loss_G_B.detach(), "cycle_A": loss_cyc_A.detach(), "cycle_B": loss_cyc_B.detach(),
             "idt_A": loss_idt_A.detach(), "idt_B": loss_idt_B.detach(), "D_A": loss_D_A.detach(), "D_B": loss_D_B.detach(),
-        } | paired  # fmt: skip
+        } | {k: v.detach() for k, v in paired.items()}  # fmt: skip
 
     def sample_rows(self, tr: TrainContext, s: dict[str, torch.Tensor]) -> list[torch.Tensor]:
         A, B = s["A"], s["B"]
