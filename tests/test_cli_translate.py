@@ -154,6 +154,7 @@ def test_never_overwrites_its_input(tmp_path, model_path):
         (["--precision", "fp16", "--device", "cpu"], "fp16 is not supported on CPU"),
         (["--ext", "gif"], "--ext must be one of"),
         (["--io-processes", "2", "--workers", "0"], "--io-processes needs --workers >= 1"),
+        (["--tta", "x4"], "--tta 'x4': use one of none, hflip, dihedral"),
     ],
 )
 def test_usage_errors_exit_2(tmp_path, model_path, args, message):
@@ -182,6 +183,25 @@ def test_tiles_from_the_cli(tmp_path, model_path):
     Image.new("RGB", (100, 60), (1, 2, 3)).save(tmp_path / "big.png")
     r = run(tmp_path / "big.png", "-m", model_path, "-o", tmp_path / "out", "--tile", "32", "--tile-overlap", "8")
     assert r.exit_code == 0 and Image.open(tmp_path / "out" / "big.png").size == (100, 60)
+
+
+def test_self_ensemble_from_the_cli(tmp_path, model_path):
+    """--tta hflip writes the mean of the image's and its mirror's outputs, and says so on stderr."""
+    import torch
+
+    import gantrans
+
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 256, (24, 36, 3), dtype=np.uint8)
+    Image.fromarray(a).save(tmp_path / "a.png")
+    r = run(tmp_path / "a.png", "-m", model_path, "-o", tmp_path / "out", "--tta", "hflip", "--device", "cpu")
+    assert r.exit_code == 0 and "self-ensemble hflip" in r.stderr, r.output
+    t = gantrans.load(str(model_path), device="cpu")
+    x = torch.from_numpy(a).permute(2, 0, 1)[None]
+    want = (t.run(x) + t.run(x.flip(-1)).flip(-1)) / 2 * 255  # 24 x 36: multiples of 4, so no padding
+    got = torch.from_numpy(np.array(Image.open(tmp_path / "out" / "a.png"))).permute(2, 0, 1)[None].float()
+    assert (got - want).abs().max() <= 0.51
+    assert (got - t.run(x) * 255).abs().mean() > 1  # not the plain output
 
 
 def test_help_does_not_import_torch():

@@ -13,6 +13,7 @@ from PIL import Image
 
 import gantrans
 from gantrans.engine.translator import DirectionError, pad_to
+from gantrans.errors import UsageError
 from gantrans.io.images import ImageError, open_image
 
 
@@ -179,6 +180,35 @@ def test_compiled_generator_matches_the_plain_path():
     for side in (40, 56):
         x = torch.rand(2, 3, side, side, generator=torch.Generator().manual_seed(side))
         assert torch.allclose(compiled.run(x), plain.run(x), atol=1e-4)
+
+
+@pytest.mark.parametrize("arch", ["resnet_6blocks", "unet_128"])
+def test_self_ensemble_averages_the_turned_outputs(arch):
+    """--tta: hflip = mean of the plain and the mirrored pass; dihedral = mean over the 4 turns x mirror; any size."""
+    from gantrans.engine.translator import TTA_MODES, turn, turn_back
+
+    t = tiny(arch)
+    side = t.padded(32)  # a multiple of the generator's: no padding, so the passes can be turned outside
+    x = torch.rand(2, 3, side, side, generator=torch.Generator().manual_seed(1))
+    for mode in ("hflip", "dihedral"):
+        want = torch.stack([turn_back(t.self_ensemble("none").run(turn(x, k, m)), k, m) for k, m in TTA_MODES[mode]]).mean(0)
+        got = t.self_ensemble(mode).run(x)
+        assert torch.allclose(got, want, atol=1e-5), mode
+        assert (got - t.self_ensemble("none").run(x)).abs().mean() > 1e-3  # not the plain pass
+    t.self_ensemble("dihedral")
+    for h, w in ((5, 9), (37, 23)):  # padded, non-square: turned passes come back at the input's size
+        assert t.run(torch.rand(1, 3, h, w)).shape == (1, 3, h, w)
+    with pytest.raises(UsageError, match="use one of none, hflip, dihedral"):
+        t.self_ensemble("x8")
+
+
+def test_turn_back_inverts_turn():
+    from gantrans.engine.translator import TTA_MODES, turn, turn_back
+
+    x = torch.arange(2 * 3 * 5, dtype=torch.float32).view(1, 2, 3, 5)
+    for k, m in TTA_MODES["dihedral"]:
+        assert torch.equal(turn_back(turn(x, k, m), k, m), x)
+    assert len({turn(x, k, m).flatten().tolist().__repr__() for k, m in TTA_MODES["dihedral"]}) == 8  # eight distinct
 
 
 def test_tile_padding_by_index_matches_pad_to():

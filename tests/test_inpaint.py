@@ -152,6 +152,16 @@ def test_known_pixels_are_kept_exactly_and_the_hole_is_filled(model, tmp_path):
     assert np.array_equal(a[~grown], c[~grown]) and (a[grown & ~m] != c[grown & ~m]).mean() > 0.9
 
 
+def test_self_ensemble_turns_the_mask_with_the_image(model):
+    """--tta for inpainting: the mask is mirrored with the image (each pass fills the same hole)."""
+    t = gantrans.load(str(model), device="cpu")
+    x = torch.rand(1, 3, 32, 48, generator=torch.Generator().manual_seed(0))
+    m = torch.zeros(1, 1, 32, 48)
+    m[..., 8:20, 5:30] = 1  # off-centre: a mirrored image with an unmirrored mask would fill another region
+    want = (t.run(x, "a2b", m) + t.run(x.flip(-1), "a2b", m.flip(-1)).flip(-1)) / 2
+    assert torch.allclose(t.self_ensemble("hflip").run(x, "a2b", m), want, atol=1e-5)
+
+
 def test_mask_folders_sizes_alpha_and_failures(model, tmp_path):
     rng = np.random.default_rng(1)
     src, masks = tmp_path / "in", tmp_path / "masks"

@@ -21,6 +21,7 @@ from gantrans.cli.common import (
     PrecisionOpt,
     QuietOpt,
     ThreadsOpt,
+    TTAOpt,
     WorkersOpt,
     fail,
     gather_inputs,
@@ -56,6 +57,7 @@ def inpaint(
     workers: WorkersOpt = 2,
     io_processes: IOProcessesOpt = 0,
     codec: CodecOpt = "host",
+    tta: TTAOpt = "none",
     threads: ThreadsOpt = None,
     max_pixels: MaxPixelsOpt = 178_956_970,
     json_out: JsonOpt = False,
@@ -98,9 +100,10 @@ def inpaint(
         except OptionError as e:
             fail(f"--blend: {e}")
         require(t, "inpaint", path.name)
+        t.self_ensemble(tta)
         if batch_size is None:
             opts.batch_size = default_batch_size(t.device)
         if not quiet:
-            print(f"gantrans: {path.name} ({t.arch}) {t.describe()}" + (" JPEG codec on the device" if codec == "device" else ""), file=sys.stderr)
+            print(f"gantrans: {path.name} ({t.arch}) {t.describe()}" + (" JPEG codec on the device" if codec == "device" else "") + (f" self-ensemble {tta}" if tta != "none" else ""), file=sys.stderr)
         run_task(InpaintTask(t, opts, iopts), items, outdir, opts.output(), verb="inpainted", device=str(t.device), json_out=json_out,
                  quiet=quiet, sink=sys.stdout.buffer if to_stdout else None)  # fmt: skip

@@ -23,6 +23,7 @@ from gantrans.cli.common import (
     QuietOpt,
     SizeOpt,
     ThreadsOpt,
+    TTAOpt,
     WorkersOpt,
     fail,
     gather_inputs,
@@ -46,6 +47,7 @@ def translate(
     workers: WorkersOpt = 2,
     io_processes: IOProcessesOpt = 0,
     codec: CodecOpt = "host",
+    tta: TTAOpt = "none",
     threads: ThreadsOpt = None,
     size: SizeOpt = None,
     tile: Annotated[Optional[int], typer.Option("--tile", min=1, help="Process images larger than N pixels in N x N tiles (bounded memory).")] = None,
@@ -99,6 +101,7 @@ def translate(
         translator = gantrans.load(str(path), device=device, precision=precision)
         require(translator, "translate", path.name)
         translator.generator(direction)
+        translator.self_ensemble(tta)
         if channels_last:
             translator.channels_last()
         if compile_:
@@ -107,7 +110,7 @@ def translate(
         if batch_size is None:
             opts.batch_size = default_batch_size(translator.device)
         if not quiet:
-            print(f"gantrans: {path.name} ({translator.arch}, {direction}) {translator.describe()}" + (" channels_last" if channels_last else "") + (" compiled" if compile_ else "") + (" JPEG codec on the device" if codec == "device" else ""), file=sys.stderr)
+            print(f"gantrans: {path.name} ({translator.arch}, {direction}) {translator.describe()}" + (" channels_last" if channels_last else "") + (" compiled" if compile_ else "") + (" JPEG codec on the device" if codec == "device" else "") + (f" self-ensemble {tta}" if tta != "none" else ""), file=sys.stderr)
         run_task(TranslateTask(translator, opts), items, outdir, opts.output(), verb="translated", device=str(translator.device),
                  json_out=json_out, quiet=quiet, sink=sys.stdout.buffer if to_stdout else None)
 

@@ -21,6 +21,7 @@ from gantrans.cli.common import (
     PrecisionOpt,
     QuietOpt,
     ThreadsOpt,
+    TTAOpt,
     WorkersOpt,
     gather_inputs,
     handle_errors,
@@ -51,6 +52,7 @@ def upscale(
     workers: WorkersOpt = 2,
     io_processes: IOProcessesOpt = 0,
     codec: CodecOpt = "host",
+    tta: TTAOpt = "none",
     threads: ThreadsOpt = None,
     max_pixels: MaxPixelsOpt = 178_956_970,
     json_out: JsonOpt = False,
@@ -85,10 +87,11 @@ def upscale(
         path = resolve(model, "upscale")
         t = gantrans.load(str(path), device=device, precision=precision)
         require(t, "upscale", path.name)
+        t.self_ensemble(tta)
         if batch_size is None:
             opts.batch_size = default_batch_size(t.device)
         task = UpscaleTask(t, opts, outscale, alpha_upsampler)
         if not quiet:
-            print(f"gantrans: {path.name} ({t.arch}, x{t.scale}) {t.describe()}" + (" JPEG codec on the device" if codec == "device" else ""), file=sys.stderr)
+            print(f"gantrans: {path.name} ({t.arch}, x{t.scale}) {t.describe()}" + (" JPEG codec on the device" if codec == "device" else "") + (f" self-ensemble {tta}" if tta != "none" else ""), file=sys.stderr)
         run_task(task, items, outdir, opts.output(), verb="upscaled", device=str(t.device), json_out=json_out, quiet=quiet,
                  sink=sys.stdout.buffer if to_stdout else None)  # fmt: skip

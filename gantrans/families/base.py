@@ -63,7 +63,8 @@ class Family:
     # tiles: "blend" (overlapping tiles blended linearly, whole-image norm statistics) for translation;
     # "padcrop" (each tile run with real context around it, the core kept) for local models
     tiling: ClassVar[str] = "blend"
-    cond: ClassVar[str] = "none"  # the condition kind of the forward: none | style | label
+    cond: ClassVar[str] = "none"  # the condition kind of the forward: none | style | label | mask
+    cond_is_image: ClassVar[bool] = False  # the condition is aligned with the image's pixels (turned with it by --tta)
     commands: ClassVar[frozenset[str]] = frozenset({"translate", "export"})  # CLI commands it serves
     recipes: ClassVar[dict[str, str]] = {}  # training recipe name -> "module:Class"
     converters: ClassVar[dict[str, Converter]] = {}
