@@ -202,6 +202,19 @@ def test_self_ensemble_averages_the_turned_outputs(arch):
         t.self_ensemble("x8")
 
 
+def test_self_ensemble_of_an_upscaler_turns_the_larger_output_back():
+    from gantrans.engine.translator import TTA_MODES, turn, turn_back
+
+    t = gantrans.build("srvgg_compact", device="cpu", num_feat=8, num_conv=3, domains=("LR", "HR"), seed=1)
+    with torch.no_grad():  # outputs inside [0, 1]: run() clamps, and the ensemble averages before clamping
+        for p in t.generator("a2b").parameters():
+            p.mul_(0.5)
+    x = torch.rand(1, 3, 12, 20, generator=torch.Generator().manual_seed(2)) * 0.5 + 0.25  # non-square: turned 20 x 12
+    want = torch.stack([turn_back(t.run(turn(x, k, m)), k, m) for k, m in TTA_MODES["dihedral"]]).mean(0)
+    got = t.self_ensemble("dihedral").run(x)
+    assert got.shape == (1, 3, 48, 80) and torch.allclose(got, want, atol=1e-5)
+
+
 def test_turn_back_inverts_turn():
     from gantrans.engine.translator import TTA_MODES, turn, turn_back
 
