@@ -221,7 +221,7 @@ def test_turn_back_inverts_turn():
     x = torch.arange(2 * 3 * 5, dtype=torch.float32).view(1, 2, 3, 5)
     for k, m in TTA_MODES["dihedral"]:
         assert torch.equal(turn_back(turn(x, k, m), k, m), x)
-    assert len({turn(x, k, m).flatten().tolist().__repr__() for k, m in TTA_MODES["dihedral"]}) == 8  # eight distinct
+    assert len({tuple(turn(x, k, m).flatten().tolist()) for k, m in TTA_MODES["dihedral"]}) == 8  # eight distinct
 
 
 def test_tile_padding_by_index_matches_pad_to():

@@ -27,6 +27,13 @@ WorkersOpt = Annotated[int, typer.Option("--workers", min=0, help="Threads decod
 IOProcessesOpt = Annotated[int, typer.Option("--io-processes", min=0, help="Decode/encode in N processes instead of in the --workers threads (for fast GPUs, where the host's Python is the limit).")]
 CodecOpt = Annotated[str, typer.Option("--codec", help="host: Pillow decodes and encodes. device: JPEG inputs are decoded, a batch at a time, and JPEG outputs encoded on the model's device (nvJPEG on CUDA); other formats, resized and tiled (or hd-strategy) images stay on the host.")]
 TTAOpt = Annotated[str, typer.Option("--tta", help="Self-ensemble: none; hflip (each image also run mirrored, the two outputs averaged: 2x the time, less generator texture); dihedral (4 quarter turns x mirror: 8x).")]
+
+
+def run_notes(codec: str, tta: str) -> str:
+    """The --codec/--tta part of the device line printed before a run."""
+    return (" JPEG codec on the device" if codec == "device" else "") + (f" self-ensemble {tta}" if tta != "none" else "")
+
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object per item on stdout.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors on stderr.")]
 ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads for compute (default: OMP_NUM_THREADS, else the cores this process may use, divided among torchrun processes on this host).", show_default=False)]

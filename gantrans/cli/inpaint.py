@@ -28,6 +28,7 @@ from gantrans.cli.common import (
     handle_errors,
     read_specs,
     require,
+    run_notes,
     run_task,
     use_threads,
 )
@@ -104,6 +105,6 @@ def inpaint(
         if batch_size is None:
             opts.batch_size = default_batch_size(t.device)
         if not quiet:
-            print(f"gantrans: {path.name} ({t.arch}) {t.describe()}" + (" JPEG codec on the device" if codec == "device" else "") + (f" self-ensemble {tta}" if tta != "none" else ""), file=sys.stderr)
+            print(f"gantrans: {path.name} ({t.arch}) {t.describe()}" + run_notes(codec, tta), file=sys.stderr)
         run_task(InpaintTask(t, opts, iopts), items, outdir, opts.output(), verb="inpainted", device=str(t.device), json_out=json_out,
                  quiet=quiet, sink=sys.stdout.buffer if to_stdout else None)  # fmt: skip

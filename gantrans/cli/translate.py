@@ -30,6 +30,7 @@ from gantrans.cli.common import (
     handle_errors,
     read_specs,
     require,
+    run_notes,
     run_task,
     use_threads,
 )
@@ -110,7 +111,7 @@ def translate(
         if batch_size is None:
             opts.batch_size = default_batch_size(translator.device)
         if not quiet:
-            print(f"gantrans: {path.name} ({translator.arch}, {direction}) {translator.describe()}" + (" channels_last" if channels_last else "") + (" compiled" if compile_ else "") + (" JPEG codec on the device" if codec == "device" else "") + (f" self-ensemble {tta}" if tta != "none" else ""), file=sys.stderr)
+            print(f"gantrans: {path.name} ({translator.arch}, {direction}) {translator.describe()}" + (" channels_last" if channels_last else "") + (" compiled" if compile_ else "") + run_notes(codec, tta), file=sys.stderr)
         run_task(TranslateTask(translator, opts), items, outdir, opts.output(), verb="translated", device=str(translator.device),
                  json_out=json_out, quiet=quiet, sink=sys.stdout.buffer if to_stdout else None)
 

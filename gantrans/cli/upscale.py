@@ -27,6 +27,7 @@ from gantrans.cli.common import (
     handle_errors,
     read_specs,
     require,
+    run_notes,
     run_task,
     use_threads,
 )
@@ -92,6 +93,6 @@ def upscale(
             opts.batch_size = default_batch_size(t.device)
         task = UpscaleTask(t, opts, outscale, alpha_upsampler)
         if not quiet:
-            print(f"gantrans: {path.name} ({t.arch}, x{t.scale}) {t.describe()}" + (" JPEG codec on the device" if codec == "device" else "") + (f" self-ensemble {tta}" if tta != "none" else ""), file=sys.stderr)
+            print(f"gantrans: {path.name} ({t.arch}, x{t.scale}) {t.describe()}" + run_notes(codec, tta), file=sys.stderr)
         run_task(task, items, outdir, opts.output(), verb="upscaled", device=str(t.device), json_out=json_out, quiet=quiet,
                  sink=sys.stdout.buffer if to_stdout else None)  # fmt: skip

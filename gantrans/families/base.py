@@ -64,7 +64,6 @@ class Family:
     # "padcrop" (each tile run with real context around it, the core kept) for local models
     tiling: ClassVar[str] = "blend"
     cond: ClassVar[str] = "none"  # the condition kind of the forward: none | style | label | mask
-    cond_is_image: ClassVar[bool] = False  # the condition is aligned with the image's pixels (turned with it by --tta)
     commands: ClassVar[frozenset[str]] = frozenset({"translate", "export"})  # CLI commands it serves
     recipes: ClassVar[dict[str, str]] = {}  # training recipe name -> "module:Class"
     converters: ClassVar[dict[str, Converter]] = {}
@@ -93,6 +92,11 @@ class Family:
     def preprocess(self, size: int) -> dict[str, Any] | None:
         """Input normalisation of a fresh model (None: the translation default, [-1, 1] at `size`)."""
         return None
+
+    @property
+    def cond_is_image(self) -> bool:
+        """The condition is aligned with the image's pixels (a mask): --tta turns it with the image."""
+        return self.cond == "mask"
 
     def to_unit(self, y: "torch.Tensor") -> "torch.Tensor":
         """Generator output -> [0, 1] (clamped): [-1, 1] for "tanh" families, [0, 1] already for "unit"."""

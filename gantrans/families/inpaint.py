@@ -103,7 +103,6 @@ class InpaintFamily(OneNetwork):
     model_modules = ("gantrans.models.gated_inpaint", "gantrans.models.snpatchgan")
     role = "inpainter"
     cond = "mask"
-    cond_is_image = True
     commands = frozenset({"inpaint", "export"})
     recipes = {"inpaint": "gantrans.train.inpaint:InpaintRecipe"}
     converters = {
