@@ -86,6 +86,10 @@ def test_metadata_disagreeing_with_tensors(model_path, tmp_path):
         ({"preprocess": '{"size": 64, "mean": [0.5], "std": [0]}'}, r"preprocess.std must be > 0"),
         ({"domains": '"AB"'}, "metadata 'domains' must be a list of names"),
         ({"provenance": "[]"}, "metadata 'provenance' must be a JSON object"),
+        ({"postprocess": '{"smooth": "guided", "radius": 0, "eps": 0.001}'}, "metadata postprocess must be"),
+        ({"postprocess": '{"smooth": "median", "radius": 2, "eps": 0.001}'}, "metadata postprocess must be"),
+        ({"postprocess": '{"smooth": "guided", "radius": 2, "eps": 0.001, "threshold": -1}'}, "metadata postprocess must be"),
+        ({"postprocess": '{"smooth": "guided", "radius": 2, "eps": 0.001, "sigma": 1}'}, "metadata postprocess must be"),
     ],
 )
 def test_bad_metadata(model_path, tmp_path, change, message):

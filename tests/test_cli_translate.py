@@ -155,6 +155,10 @@ def test_never_overwrites_its_input(tmp_path, model_path):
         (["--ext", "gif"], "--ext must be one of"),
         (["--io-processes", "2", "--workers", "0"], "--io-processes needs --workers >= 1"),
         (["--tta", "x4"], "--tta 'x4': use one of none, hflip, dihedral"),
+        (["--smooth", "median"], "--smooth 'median': use one of auto, none, guided"),
+        (["--smooth-radius", "3"], "--smooth-radius/--smooth-eps/--smooth-threshold set the guided filter, which is off here (--smooth auto); add --smooth guided"),
+        (["--smooth", "none", "--smooth-threshold", "0.1"], "which is off here (--smooth none)"),
+        (["--smooth", "guided", "--smooth-eps", "0"], "guided smoothing needs a radius >= 1, eps > 0 and a threshold >= 0"),
     ],
 )
 def test_usage_errors_exit_2(tmp_path, model_path, args, message):
@@ -202,6 +206,35 @@ def test_self_ensemble_from_the_cli(tmp_path, model_path):
     got = torch.from_numpy(np.array(Image.open(tmp_path / "out" / "a.png"))).permute(2, 0, 1)[None].float()
     assert (got - want).abs().max() <= 0.51
     assert (got - t.run(x) * 255).abs().mean() > 1  # not the plain output
+
+
+def test_smoothing_named_by_the_model_is_applied_unless_turned_off(tmp_path):
+    """A model whose header names guided smoothing gets it by default (and says so); --smooth none gives the plain
+    output; --smooth guided --smooth-radius overrides the model's radius."""
+    import torch
+    from helpers import tiny
+
+    import gantrans
+
+    t = tiny()
+    t.checkpoint.postprocess = {"smooth": "guided", "radius": 2, "eps": 0.01}
+    model = t.save(tmp_path / "smooth.safetensors")
+    a = np.random.default_rng(5).integers(0, 256, (20, 28, 3), dtype=np.uint8)
+    Image.fromarray(a).save(tmp_path / "a.png")
+    x = torch.from_numpy(a).permute(2, 0, 1)[None]
+    u = gantrans.load(str(model), device="cpu")
+    outputs = {}
+    for name, flags, smoothing in (("auto", [], (2, 0.01, 0.0)), ("none", ["--smooth", "none"], None),
+                                   ("r1", ["--smooth", "guided", "--smooth-radius", "1", "--smooth-threshold", "0.05"], (1, 0.01, 0.05))):
+        r = run(tmp_path / "a.png", "-m", model, "-o", tmp_path / name, "--device", "cpu", *flags)
+        assert r.exit_code == 0, r.output
+        assert ("guided smoothing" in r.stderr) == (smoothing is not None)
+        got = np.array(Image.open(tmp_path / name / "a.png")).astype(np.float32)
+        want = (u.smooth("guided", *smoothing) if smoothing else u.smooth("none")).run(x)[0].permute(1, 2, 0).numpy() * 255
+        assert np.abs(got - want).max() <= 0.51, name
+        outputs[name] = got
+    assert "guided smoothing (radius 2, eps 0.01)" in run(tmp_path / "a.png", "-m", model, "-o", tmp_path / "again", "--device", "cpu").stderr
+    assert np.abs(outputs["auto"] - outputs["none"]).mean() > 1 and np.abs(outputs["auto"] - outputs["r1"]).mean() > 0.2
 
 
 def test_help_does_not_import_torch():

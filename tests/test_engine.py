@@ -215,6 +215,72 @@ def test_self_ensemble_of_an_upscaler_turns_the_larger_output_back():
     assert got.shape == (1, 3, 48, 80) and torch.allclose(got, want, atol=1e-5)
 
 
+def test_guided_smoothing_filters_each_output_with_its_input():
+    """--smooth guided = the colour-guided filter of the plain output, the input as guide; it removes texture the
+    generator draws where the input is flat."""
+    from gantrans.engine.smooth import guided_filter
+
+    t = tiny("resnet_6blocks")
+    x = torch.rand(2, 3, 22, 30, generator=torch.Generator().manual_seed(4))  # padded to 24 x 32 inside
+    x[:, :, :, :15] = torch.tensor([0.9, 0.6, 0.2]).view(1, 3, 1, 1)  # a flat left half
+    plain = t.run(x)
+    got = t.smooth("guided", 2, 1e-2).run(x)
+    assert (t.smoothing.radius, t.smoothing.eps, t.smoothing.threshold) == (2, 1e-2, 0.0) and got.shape == plain.shape
+    assert torch.allclose(got, guided_filter(x, plain, 2, 1e-2).float(), atol=1e-6)
+    flat = (slice(None), slice(None), slice(4, -4), slice(4, 11))  # inside the flat half, away from its edge
+    assert got[flat].std() < 0.5 * plain[flat].std()  # the generator's texture on a flat input, mostly gone
+    assert torch.equal(t.smooth("none").run(x), plain) and t.smoothing is None
+    u = torch.randint(0, 256, (1, 3, 22, 30), dtype=torch.uint8)  # uint8 input: the guide is scaled to [0, 1] too
+    assert torch.allclose(t.smooth("guided", 2, 1e-2).run(u), guided_filter(u / 255.0, t.smooth("none").run(u), 2, 1e-2).float(), atol=1e-6)
+
+
+def test_smoothing_threshold_keeps_large_departures_sharp():
+    """threshold T: the filtered output plus the part of each pixel's departure from it beyond T (RGB length), so
+    a strong edge the input lacks survives (less T) while weak texture goes as with the plain filter."""
+    from gantrans.engine.smooth import GuidedSmoothing, guided_filter
+
+    guide = torch.full((1, 3, 16, 16), 0.8)  # a flat input: the filter can keep no edge of the output
+    y = torch.full((1, 3, 16, 16), 0.5)
+    y[..., :, 8:] = 0.1  # an edge the generator drew (0.4 per channel)
+    y += 0.01 * torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))  # weak texture
+    q = guided_filter(guide, y, 3, 1e-3).float()
+    sharp = GuidedSmoothing(3, 1e-3, threshold=0.05)(guide, y)
+    d = y - q
+    length = d.norm(dim=1, keepdim=True)
+    assert torch.allclose(sharp, q + d * (length - 0.05).clamp(min=0) / length, atol=1e-6)
+    assert torch.equal(GuidedSmoothing(3, 1e-3)(guide, y), q)
+    edge = (sharp[..., 7] - sharp[..., 8]).mean()
+    assert edge > 0.3 and (q[..., 7] - q[..., 8]).mean() < 0.1  # kept sharp vs spread by the plain filter
+    assert sharp[..., :, :2].std() < 0.5 * y[..., :, :2].std()  # the texture beyond the filter's reach (2 x radius) of the edge is gone
+
+
+def test_guided_smoothing_refuses_what_it_cannot_do():
+    with pytest.raises(UsageError, match="use one of auto, none, guided"):
+        tiny().smooth("median")
+    with pytest.raises(UsageError, match="radius >= 1, eps > 0 and a threshold >= 0"):
+        tiny().smooth("guided", 0)
+    with pytest.raises(UsageError, match="radius >= 1, eps > 0 and a threshold >= 0"):
+        tiny().smooth("guided", threshold=-0.1)
+    with pytest.raises(UsageError, match="needs RGB input and output; this resnet_6blocks model maps 1 -> 1"):
+        tiny(input_nc=1, output_nc=1).smooth("guided")
+    sr = gantrans.build("srvgg_compact", device="cpu", num_feat=8, num_conv=3, domains=("LR", "HR"), seed=1)
+    with pytest.raises(UsageError, match="upscales x4"):
+        sr.smooth("guided")
+
+
+def test_a_checkpoint_can_name_its_own_smoothing(tmp_path):
+    """`postprocess` in the header: applied on load (auto), overridable, off with none; kept by save."""
+    from gantrans.engine.smooth import GuidedSmoothing
+
+    t = tiny()
+    t.checkpoint.postprocess = {"smooth": "guided", "radius": 3, "eps": 0.01}
+    path = t.save(tmp_path / "m.safetensors")
+    u = gantrans.load(str(path), device="cpu")
+    assert u.smoothing == GuidedSmoothing(3, 0.01) and u.checkpoint.postprocess == t.checkpoint.postprocess
+    assert u.smooth("auto", radius=1).smoothing == GuidedSmoothing(1, 0.01)
+    assert u.smooth("none").smoothing is None and tiny().smoothing is None  # no postprocess: off by default
+
+
 def test_turn_back_inverts_turn():
     from gantrans.engine.translator import TTA_MODES, turn, turn_back
 

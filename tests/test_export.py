@@ -52,3 +52,18 @@ def test_export_matches_pytorch(tmp_path, arch, config):
     assert y.shape == (3, 1 if arch == "munit" else 3, 24 * s_, 40 * s_)
     assert np.abs(y - m.run(x, "a2b", cond).numpy()).max() < tol
     assert runner.invoke(app, ["export", "-m", str(src), "-o", str(out)]).exit_code == 2  # exists
+
+
+def test_export_of_a_model_with_its_own_smoothing_says_it_is_left_out(tmp_path):
+    """The graph is the generator alone: it matches `--smooth none`, and the CLI says the post-processing is not in it."""
+    t = gantrans.build("resnet_6blocks", device="cpu", seed=2, ngf=4)
+    t.checkpoint.postprocess = {"smooth": "guided", "radius": 2, "eps": 0.01}
+    src = t.save(tmp_path / "m.safetensors")
+    r = runner.invoke(app, ["export", "-m", str(src), "-o", str(tmp_path / "m.onnx")])
+    assert r.exit_code == 0, r.output
+    assert "post-processing" in r.stderr and '"smooth": "guided"' in r.stderr
+    x = torch.rand(1, 3, 24, 32)
+    y = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(None, {"image": x.numpy()})[0]
+    m = gantrans.load(str(src), device="cpu")
+    assert np.abs(y - m.smooth("none").run(x).numpy()).max() < 1e-4
+    assert np.abs(y - m.smooth("auto").run(x).numpy()).max() > 1e-3  # the smoothed output differs: the note matters

@@ -7,7 +7,7 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Iterator, NoReturn, Optional
+from typing import Annotated, Any, Iterator, NoReturn, Optional
 
 import typer
 from rich.console import Console
@@ -29,9 +29,10 @@ CodecOpt = Annotated[str, typer.Option("--codec", help="host: Pillow decodes and
 TTAOpt = Annotated[str, typer.Option("--tta", help="Self-ensemble: none; hflip (each image also run mirrored, the two outputs averaged: 2x the time, less generator texture); dihedral (4 quarter turns x mirror: 8x).")]
 
 
-def run_notes(codec: str, tta: str) -> str:
-    """The --codec/--tta part of the device line printed before a run."""
-    return (" JPEG codec on the device" if codec == "device" else "") + (f" self-ensemble {tta}" if tta != "none" else "")
+def run_notes(codec: str, tta: str, smoothing: Any = None) -> str:
+    """The --codec/--tta/--smooth part of the device line printed before a run (`smoothing`: a GuidedSmoothing)."""
+    return ((" JPEG codec on the device" if codec == "device" else "") + (f" self-ensemble {tta}" if tta != "none" else "")
+            + (f" guided smoothing ({smoothing.describe()})" if smoothing is not None else ""))
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object per item on stdout.")]

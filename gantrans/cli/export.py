@@ -45,7 +45,11 @@ def export(
         path = resolve(model)
         t = gantrans.load(str(path), device="cpu", precision="fp32")
         t.generator(direction)
+        post = t.checkpoint.postprocess
+        t.smooth("none")  # the graph is the generator; the guided filter (a 3x3 solve per pixel) stays outside it
         info = export_onnx(t, output, direction, opset)
+        if post:
+            info["postprocess_not_included"] = post
         if check:
             info["max_abs_diff_vs_pytorch"] = verify_onnx(t, output, direction)
         if json_out:
@@ -55,4 +59,6 @@ def export(
                 diff = info.get("max_abs_diff_vs_pytorch")
                 checked = "not checked (onnxruntime not installed)" if diff is None else f"max |onnx - pytorch| = {diff:.2e}"
                 print(f"exported {path.name} ({t.arch}, {direction}) inputs {info['inputs']}; {checked}", file=sys.stderr)
+                if post:
+                    print(f"note: the model's post-processing {json.dumps(post)} is not part of the graph (its output is `translate --smooth none`'s)", file=sys.stderr)
             print(output)

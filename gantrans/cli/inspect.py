@@ -40,6 +40,7 @@ def info(
             "labels": json.loads(meta.get("labels", "{}")),
             "domains": json.loads(meta.get("domains", '["A", "B"]')),
             "preprocess": json.loads(meta.get("preprocess", "{}")),
+            "postprocess": json.loads(meta.get("postprocess", "{}")),
             "gantrans_version": meta.get("gantrans_version"),
             "format_version": meta["format_version"],
             "provenance": json.loads(meta.get("provenance", "{}")),
@@ -60,6 +61,8 @@ def info(
             parts = [f"{g}={'|'.join(ms)}" for g, ms in ds.get("groups", {}).items()] + [a for a in ds["attrs"] if a not in grouped]
             print(f"  labels      {ds['name']}: " + "; ".join(parts))
         print(f"  preprocess  {row['preprocess']}")
+        if row["postprocess"]:
+            print(f"  postprocess {row['postprocess']} (translate --smooth auto applies it; --smooth none turns it off)")
         print(f"  written by  gantrans {row['gantrans_version']} (format {row['format_version']})")
         if row["license"]:
             print(f"  license     {row['license']}")

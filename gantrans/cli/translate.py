@@ -49,6 +49,10 @@ def translate(
     io_processes: IOProcessesOpt = 0,
     codec: CodecOpt = "host",
     tta: TTAOpt = "none",
+    smooth: Annotated[str, typer.Option("--smooth", help="auto (the model's own post-processing, if its file names one) | none | guided (guided filter: the input guides the output, removing texture the generator adds where the input is flat).")] = "auto",
+    smooth_radius: Annotated[Optional[int], typer.Option("--smooth-radius", min=1, help="--smooth guided: window radius in pixels (default: the model's, else 4).")] = None,
+    smooth_eps: Annotated[Optional[float], typer.Option("--smooth-eps", help="--smooth guided: regularisation on [0, 1] values; larger keeps less of the generator's own edges (default: the model's, else 1e-3).")] = None,
+    smooth_threshold: Annotated[Optional[float], typer.Option("--smooth-threshold", help="--smooth guided: departures of the output from the filtered one longer than this (RGB, [0, 1] values) are kept, less it, so edges the input lacks stay sharp; 0 = the plain filter (default: the model's, else 0).")] = None,
     threads: ThreadsOpt = None,
     size: SizeOpt = None,
     tile: Annotated[Optional[int], typer.Option("--tile", min=1, help="Process images larger than N pixels in N x N tiles (bounded memory).")] = None,
@@ -103,6 +107,9 @@ def translate(
         require(translator, "translate", path.name)
         translator.generator(direction)
         translator.self_ensemble(tta)
+        translator.smooth(smooth, smooth_radius, smooth_eps, smooth_threshold)
+        if translator.smoothing is None and (smooth_radius, smooth_eps, smooth_threshold) != (None, None, None):
+            fail(f"--smooth-radius/--smooth-eps/--smooth-threshold set the guided filter, which is off here (--smooth {smooth}); add --smooth guided")
         if channels_last:
             translator.channels_last()
         if compile_:
@@ -111,7 +118,7 @@ def translate(
         if batch_size is None:
             opts.batch_size = default_batch_size(translator.device)
         if not quiet:
-            print(f"gantrans: {path.name} ({translator.arch}, {direction}) {translator.describe()}" + (" channels_last" if channels_last else "") + (" compiled" if compile_ else "") + run_notes(codec, tta), file=sys.stderr)
+            print(f"gantrans: {path.name} ({translator.arch}, {direction}) {translator.describe()}" + (" channels_last" if channels_last else "") + (" compiled" if compile_ else "") + run_notes(codec, tta, translator.smoothing), file=sys.stderr)
         run_task(TranslateTask(translator, opts), items, outdir, opts.output(), verb="translated", device=str(translator.device),
                  json_out=json_out, quiet=quiet, sink=sys.stdout.buffer if to_stdout else None)
 

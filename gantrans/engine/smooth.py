@@ -83,6 +83,33 @@ def guided_filter_tiled(guide: torch.Tensor, src: torch.Tensor, radius: int = GI
     return out
 
 
+@dataclass(frozen=True)
+class GuidedSmoothing:
+    """`translate --smooth guided`: each output guided-filtered with its own input as the guide, then the part of
+    the output's departure from that (RGB length) above `threshold` added back -- texture the generator draws where
+    the input is flat goes, edges it draws where the input has none stay sharp instead of spreading as a halo."""
+
+    radius: int = 4
+    eps: float = 1e-3
+    threshold: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.radius < 1 or not self.eps > 0 or not self.threshold >= 0:
+            raise UsageError(f"guided smoothing needs a radius >= 1, eps > 0 and a threshold >= 0, got radius {self.radius}, eps {self.eps}, threshold {self.threshold}")
+
+    def __call__(self, guide: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Input (B, 3, H, W) and output (B, 3, H, W), both in [0, 1] -> the smoothed output (B, 3, H, W)."""
+        q = guided_filter_tiled(guide, y, self.radius, self.eps).float()
+        if self.threshold == 0:
+            return q
+        d = y - q
+        length = d.norm(dim=1, keepdim=True)  # (B, 1, H, W)
+        return (q + d * (length - self.threshold).clamp(min=0) / length.clamp(min=1e-8)).clamp(0, 1)  # soft threshold
+
+    def describe(self) -> str:
+        return f"radius {self.radius}, eps {self.eps:g}" + (f", threshold {self.threshold:g}" if self.threshold else "")
+
+
 # ---- matting-affinity propagation ------------------------------------------------------------
 
 

@@ -19,6 +19,7 @@ from PIL import Image
 
 from gantrans import registry
 from gantrans.engine.device import autocast, describe, resolve_device, resolve_precision
+from gantrans.engine.smooth import GuidedSmoothing
 from gantrans.engine.tiling import output_rows, run_tiled_uint8, to_float
 from gantrans.errors import UsageError
 from gantrans.families.base import DIRECTIONS, Family
@@ -28,7 +29,7 @@ from gantrans.models import cpuconv
 from gantrans.models.layers import pad_to
 from gantrans.models.registry import get_spec
 
-__all__ = ["DIRECTIONS", "TTA_MODES", "DirectionError", "Translator", "pad_to", "style_for_seed", "to_uint8"]
+__all__ = ["DIRECTIONS", "SMOOTH_MODES", "TTA_MODES", "DirectionError", "Translator", "pad_to", "style_for_seed", "to_uint8"]
 
 # Geometric self-ensemble (EDSR+, Lim et al. 2017): each input also run turned/mirrored, the outputs turned back
 # and averaged. Each transform is (quarter turns k, mirrored).
@@ -37,6 +38,10 @@ TTA_MODES: dict[str, tuple[tuple[int, bool], ...]] = {
     "hflip": ((0, False), (0, True)),
     "dihedral": tuple((k, m) for k in range(4) for m in (False, True)),
 }
+
+# Output smoothing guided by the input: auto = the checkpoint's own `postprocess` (if it has one), none, or the
+# colour-guided filter (He et al. 2010; stylize's `fast` smoothing), see smooth.GuidedSmoothing.
+SMOOTH_MODES = ("auto", "none", "guided")
 
 
 class DirectionError(UsageError):
@@ -85,6 +90,8 @@ class Translator:
                 cpuconv.accelerate(net)
         self._compiled: dict[str, Any] | None = None  # direction -> compiled forward (after .compile())
         self.tta = "none"
+        self.smoothing: GuidedSmoothing | None = None
+        self.smooth("auto")
 
     def channels(self, direction: str = "a2b") -> tuple[int, int]:
         """(input, output) channel counts for a direction (MUNIT/UNIT domains may differ)."""
@@ -159,6 +166,30 @@ class Translator:
         self.tta = mode
         return self
 
+    def smooth(self, mode: str = "guided", radius: int | None = None, eps: float | None = None, threshold: float | None = None) -> "Translator":
+        """Smooth each output with the colour-guided filter, its own input as the guide (`guided`, see
+        `GuidedSmoothing`): the output keeps what is locally an affine function of the input's colours (restyled
+        colours and shading, the input's edges) plus its departures from that larger than `threshold`, and loses
+        texture the generator adds where the input is flat. `auto` (set on load) applies the checkpoint's
+        `postprocess`, if any; `none` turns it off. Arguments override the checkpoint's values. RGB in and out, same size."""
+        if mode not in SMOOTH_MODES:
+            raise UsageError(f"--smooth {mode!r}: use one of {', '.join(SMOOTH_MODES)}")
+        post = self.checkpoint.postprocess
+        if mode == "none" or (mode == "auto" and not post):
+            self.smoothing = None
+            return self
+        base = GuidedSmoothing(**{k: v for k, v in post.items() if k != "smooth"})
+        smoothing = GuidedSmoothing(
+            radius=int(radius if radius is not None else base.radius), eps=float(eps if eps is not None else base.eps),
+            threshold=float(threshold if threshold is not None else base.threshold),
+        )  # fmt: skip
+        if self.scale != 1:
+            raise UsageError(f"--smooth guided needs outputs of the input's size; {self.arch} upscales x{self.scale}")
+        if any(self.channels(d) != (3, 3) for d in self.directions):
+            raise UsageError(f"--smooth guided needs RGB input and output; this {self.arch} model maps {self.channels()[0]} -> {self.channels()[1]} channels")
+        self.smoothing = smoothing
+        return self
+
     def _forward(self, x: torch.Tensor, direction: str, cond: torch.Tensor | None) -> torch.Tensor:
         """Normalised, padded (B, C, H, W) -> (B, out, H, W) in [-1, 1] (or [0, 1]); self-ensembled if set."""
         if self.cond != "none":
@@ -219,11 +250,13 @@ class Translator:
         if x.shape[1] != n_in:
             raise UsageError(f"model takes {n_in}-channel input, got {x.shape[1]} channels")
         h, w = x.shape[-2:]
+        guide = None if self.smoothing is None else x.to(self.device).float() / (255.0 if x.dtype == torch.uint8 else 1.0)
         x = self._input(x)
         with self._autocast():
             y = self._forward(x, direction, cond)
         s = self.scale
-        return self.denormalize(y[..., : h * s, : w * s])
+        y = self.denormalize(y[..., : h * s, : w * s])
+        return y if self.smoothing is None or guide is None else self.smoothing(guide, y)
 
     @torch.inference_mode()
     def encode_style(self, x: torch.Tensor, direction: str = "a2b") -> torch.Tensor:

@@ -16,6 +16,8 @@ header whose metadata (str -> str) describes how to rebuild them:
     aux             JSON (optional): networks of another architecture, {prefix: {"arch", "config"}}
                     (e.g. StarGAN's discriminator, whose classifier predicts the input's attributes)
     labels          JSON (optional): a conditional model's label schema (StarGAN attributes/groups)
+    postprocess     JSON (optional): the inference post-processing the model is meant to be used with, e.g.
+                    {"smooth": "guided", "radius": 4, "eps": 0.001} (`translate --smooth auto` applies it)
 
 No pickle is involved: tensors are raw buffers, metadata is JSON.
 """
@@ -68,6 +70,7 @@ class Checkpoint:
     version: str = ""
     aux: dict[str, tuple[str, Any]] = field(default_factory=dict)  # prefix -> (arch, config)
     labels: dict[str, Any] = field(default_factory=dict)
+    postprocess: dict[str, Any] = field(default_factory=dict)
 
 
 def _version() -> str:
@@ -110,6 +113,8 @@ def save_checkpoint(ckpt: Checkpoint, path: str | os.PathLike, dtype: torch.dtyp
         meta["aux"] = json.dumps({k: {"arch": a, "config": config_to_dict(c)} for k, (a, c) in ckpt.aux.items()}, sort_keys=True)
     if ckpt.labels:
         meta["labels"] = json.dumps(ckpt.labels, sort_keys=True)
+    if ckpt.postprocess:
+        meta["postprocess"] = json.dumps(ckpt.postprocess, sort_keys=True)
     with atomic_target(path) as tmp:
         save_file(tensors, tmp, metadata=meta)
     return path
@@ -230,6 +235,7 @@ def load_checkpoint(path: str | os.PathLike, check_finite: bool = True, config: 
         version=meta.get("gantrans_version", ""),
         aux=aux,
         labels=_object(_json(meta, "labels", {}, path), "labels", path),
+        postprocess=_postprocess(_json(meta, "postprocess", {}, path), path),
     )
 
 
@@ -261,6 +267,23 @@ def _preprocess(value: Any, path: Path) -> dict[str, Any]:
             raise CheckpointError(f"{path}: metadata preprocess.{key} must be a list of 1 or 3 numbers, got {v!r}")
         if key == "std" and not all(x > 0 for x in v):
             raise CheckpointError(f"{path}: metadata preprocess.std must be > 0, got {v!r}")
+    return p
+
+
+def _postprocess(value: Any, path: Path) -> dict[str, Any]:
+    """{} or {"smooth": "guided", "radius": int >= 1, "eps": number > 0, "threshold": number >= 0 (optional)}."""
+    p = _object(value, "postprocess", path)
+    if not p:
+        return p
+    radius, eps, threshold = p.get("radius"), p.get("eps"), p.get("threshold", 0.0)
+    good = (
+        p.get("smooth") == "guided" and set(p) <= {"smooth", "radius", "eps", "threshold"}
+        and isinstance(radius, int) and not isinstance(radius, bool) and radius >= 1
+        and isinstance(eps, (int, float)) and _number(eps) and eps > 0
+        and isinstance(threshold, (int, float)) and _number(threshold) and threshold >= 0
+    )  # fmt: skip
+    if not good:
+        raise CheckpointError(f"{path}: metadata postprocess must be {{\"smooth\": \"guided\", \"radius\": int >= 1, \"eps\": number > 0, \"threshold\": number >= 0}}, got {p!r}")
     return p
 
 
