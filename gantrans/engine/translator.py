@@ -250,13 +250,16 @@ class Translator:
         if x.shape[1] != n_in:
             raise UsageError(f"model takes {n_in}-channel input, got {x.shape[1]} channels")
         h, w = x.shape[-2:]
-        guide = None if self.smoothing is None else x.to(self.device).float() / (255.0 if x.dtype == torch.uint8 else 1.0)
+        smoothing = self.smoothing
+        guide = None if smoothing is None else x.to(self.device).float() / (255.0 if x.dtype == torch.uint8 else 1.0)
         x = self._input(x)
         with self._autocast():
             y = self._forward(x, direction, cond)
         s = self.scale
         y = self.denormalize(y[..., : h * s, : w * s])
-        return y if self.smoothing is None or guide is None else self.smoothing(guide, y)
+        if smoothing is not None and guide is not None:  # the input, in [0, 1], guides its own output
+            y = smoothing(guide, y)
+        return y
 
     @torch.inference_mode()
     def encode_style(self, x: torch.Tensor, direction: str = "a2b") -> torch.Tensor:
