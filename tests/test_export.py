@@ -21,7 +21,7 @@ runner = CliRunner()
     [("resnet_6blocks", {"ngf": 4, "n_blocks": 2}), ("munit", {"dim": 8, "mlp_dim": 16, "n_res": 1, "output_nc": 1}),
      ("unit", {"dim": 8, "n_res": 1}), ("stargan", {"conv_dim": 8, "repeat_num": 1, "c_dim": 3}),
      ("rrdbnet", {"num_feat": 8, "num_block": 1, "num_grow_ch": 4, "scale": 2}), ("srvgg_compact", {"num_feat": 8, "num_conv": 2}), ("gated_inpaint", {"cnum": 8}),
-     ("gated_inpaint", {"cnum": 8, "prefill": "diffusion", "blend": "poisson"})],
+     pytest.param("gated_inpaint", {"cnum": 8, "prefill": "diffusion", "blend": "poisson"}, marks=pytest.mark.slow)],  # 25-40 s on 2 cores
 )  # fmt: skip
 def test_export_matches_pytorch(tmp_path, arch, config):
     config = dict(config)
