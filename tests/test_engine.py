@@ -254,6 +254,17 @@ def test_smoothing_threshold_keeps_large_departures_sharp():
     assert sharp[..., :, :2].std() < 0.5 * y[..., :, :2].std()  # the texture beyond the filter's reach (2 x radius) of the edge is gone
 
 
+def test_tiled_smoothing_runs_once_per_tile_not_on_the_statistics_pass(monkeypatch):
+    from gantrans.engine.smooth import GuidedSmoothing
+
+    calls = []
+    real = GuidedSmoothing.__call__
+    monkeypatch.setattr(GuidedSmoothing, "__call__", lambda self, g, y: calls.append(tuple(y.shape)) or real(self, g, y))
+    t = tiny().smooth("guided", 2, 1e-2)
+    out = t.run_tiled(torch.rand(1, 3, 40, 24), "a2b", tile=24, overlap=8, stats_size=64)
+    assert out.shape == (1, 3, 40, 24) and calls == [(1, 3, 24, 24), (1, 3, 24, 24)]  # two tiles, no statistics pass
+
+
 def test_guided_smoothing_refuses_what_it_cannot_do():
     with pytest.raises(UsageError, match="use one of auto, none, guided"):
         tiny().smooth("median")

@@ -111,7 +111,7 @@ def tiled_rows(
     norms = NormStats(t.generator(direction))
     if norms and stats_size:
         with norms.record():
-            t.run(stats_image(pixels, stats_size), direction, cond)
+            t.run(stats_image(pixels, stats_size), direction, cond, postprocess=False)  # only the statistics are kept
     hp, wp = t.padded(h), t.padded(w)
     rows, cols = pad_index(h, hp), pad_index(w, wp)
     ys, xs = tile_starts(hp, tile, overlap), tile_starts(wp, tile, overlap)

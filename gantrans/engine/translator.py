@@ -8,6 +8,7 @@ can be processed tile by tile with linearly blended overlaps; only one tile is o
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import os
 from pathlib import Path
@@ -178,11 +179,8 @@ class Translator:
         if mode == "none" or (mode == "auto" and not post):
             self.smoothing = None
             return self
-        base = GuidedSmoothing(**{k: v for k, v in post.items() if k != "smooth"})
-        smoothing = GuidedSmoothing(
-            radius=int(radius if radius is not None else base.radius), eps=float(eps if eps is not None else base.eps),
-            threshold=float(threshold if threshold is not None else base.threshold),
-        )  # fmt: skip
+        given = {"radius": radius, "eps": eps, "threshold": threshold}
+        smoothing = dataclasses.replace(GuidedSmoothing(**{k: v for k, v in post.items() if k != "smooth"}), **{k: v for k, v in given.items() if v is not None})
         if self.scale != 1:
             raise UsageError(f"--smooth guided needs outputs of the input's size; {self.arch} upscales x{self.scale}")
         if any(self.channels(d) != (3, 3) for d in self.directions):
@@ -240,8 +238,9 @@ class Translator:
         return pad_to(x, self.padded(h), self.padded(w)) if pad else x
 
     @torch.inference_mode()
-    def run(self, x: torch.Tensor, direction: str = "a2b", cond: torch.Tensor | None = None) -> torch.Tensor:
+    def run(self, x: torch.Tensor, direction: str = "a2b", cond: torch.Tensor | None = None, postprocess: bool = True) -> torch.Tensor:
         """(B, C, H, W) in [0, 1], any H and W -> (B, out, H, W) float32 in [0, 1] on the device.
+        `postprocess=False` skips the smoothing (for passes whose output is not kept, e.g. tiling's statistics pass).
 
         `cond`: MUNIT style codes (B or 1, style_dim, 1, 1); StarGAN target labels (B or 1, c_dim).
         """
@@ -250,7 +249,7 @@ class Translator:
         if x.shape[1] != n_in:
             raise UsageError(f"model takes {n_in}-channel input, got {x.shape[1]} channels")
         h, w = x.shape[-2:]
-        smoothing = self.smoothing
+        smoothing = self.smoothing if postprocess else None
         guide = None if smoothing is None else x.to(self.device).float() / (255.0 if x.dtype == torch.uint8 else 1.0)
         x = self._input(x)
         with self._autocast():
